@@ -1,0 +1,233 @@
+//! Owned buffers handed to the kernel.
+//!
+//! A proactor lends a buffer to the kernel for the whole life of an operation, so the buffer
+//! must be *owned* by the operation (not borrowed from the caller's stack) and its memory must
+//! not move while the value holding it moves. [`IoBuf`] and [`IoBufMut`] describe such buffers;
+//! every I/O operation takes one by value and gives it back with the result:
+//!
+//! ```
+//! # ringloop::run(async {
+//! let (res, buf) = ringloop::op::nop().await.map(|()| (Ok::<usize, std::io::Error>(0), Vec::<u8>::new())).unwrap();
+//! assert_eq!(res.unwrap(), 0);
+//! assert!(buf.is_empty());
+//! # });
+//! ```
+//!
+//! # Implementation
+//!
+//! Reads fill the *spare capacity* of a buffer (`bytes_init..bytes_total`) and then call
+//! [`IoBufMut::set_init`], so `Vec::with_capacity(n)` is the natural read buffer.
+
+use std::ops::{Bound, RangeBounds};
+
+/// A buffer whose bytes the kernel may read for the duration of an operation.
+///
+/// # Safety
+///
+/// `stable_ptr` must point to `bytes_total()` bytes that stay valid, and at the same address,
+/// while the value is moved and until it is dropped or mutated through `&mut self`;
+/// the first `bytes_init()` of them must be initialised.
+pub unsafe trait IoBuf: Unpin + 'static {
+    /// Start of the buffer's memory.
+    fn stable_ptr(&self) -> *const u8;
+    /// Number of initialised bytes (what a write sends).
+    fn bytes_init(&self) -> usize;
+    /// Capacity in bytes.
+    fn bytes_total(&self) -> usize;
+
+    /// Restricts the buffer to `range` (relative to its start), keeping ownership.
+    ///
+    /// ```
+    /// use ringloop::buf::IoBuf;
+    /// let s = b"hello world".to_vec().slice(6..);
+    /// assert_eq!(&s[..], b"world");
+    /// assert_eq!(s.into_inner().len(), 11);
+    /// ```
+    fn slice(self, range: impl RangeBounds<usize>) -> Slice<Self>
+    where
+        Self: Sized,
+    {
+        let begin = match range.start_bound() {
+            Bound::Included(&n) => n,
+            Bound::Excluded(&n) => n + 1,
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&n) => n + 1,
+            Bound::Excluded(&n) => n,
+            Bound::Unbounded => self.bytes_total(),
+        };
+        assert!(
+            begin <= end && end <= self.bytes_total(),
+            "slice {begin}..{end} out of bounds for a buffer of {} bytes",
+            self.bytes_total()
+        );
+        Slice {
+            buf: self,
+            begin,
+            end,
+        }
+    }
+}
+
+/// A buffer the kernel may write into for the duration of an operation.
+///
+/// # Safety
+///
+/// As for [`IoBuf`], and `stable_mut_ptr` must be valid for writes of `bytes_total()` bytes.
+pub unsafe trait IoBufMut: IoBuf {
+    /// Start of the buffer's memory, for writing.
+    fn stable_mut_ptr(&mut self) -> *mut u8;
+
+    /// Marks the first `pos` bytes as initialised (never shrinks what is already initialised).
+    ///
+    /// # Safety
+    ///
+    /// The first `pos` bytes must have been initialised, and `pos <= bytes_total()`.
+    unsafe fn set_init(&mut self, pos: usize);
+}
+
+// SAFETY: a Vec's heap allocation does not move when the Vec value moves; `capacity` bytes are
+// allocated and `len` of them are initialised.
+unsafe impl IoBuf for Vec<u8> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.capacity()
+    }
+}
+
+// SAFETY: see the `IoBuf` impl; the allocation is writable for `capacity` bytes.
+unsafe impl IoBufMut for Vec<u8> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        if self.len() < pos {
+            // SAFETY: the caller guarantees `pos` bytes are initialised and within capacity.
+            unsafe { self.set_len(pos) };
+        }
+    }
+}
+
+// SAFETY: a boxed slice's allocation does not move with the box; all of it is initialised.
+unsafe impl IoBuf for Box<[u8]> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: see the `IoBuf` impl; the allocation is writable.
+unsafe impl IoBufMut for Box<[u8]> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, _pos: usize) {}
+}
+
+// SAFETY: static memory never moves and is initialised.
+unsafe impl IoBuf for &'static [u8] {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: static memory never moves and is initialised.
+unsafe impl IoBuf for &'static str {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+/// A range of an owned buffer; reads and writes see only `begin..end`.
+///
+/// ```
+/// use ringloop::buf::IoBuf;
+/// let s = vec![0u8; 8].slice(2..4);
+/// assert_eq!((s.begin(), s.end()), (2, 4));
+/// ```
+#[derive(Debug)]
+pub struct Slice<B> {
+    buf: B,
+    begin: usize,
+    end: usize,
+}
+
+impl<B: IoBuf> Slice<B> {
+    /// Offset of the slice's start in the inner buffer.
+    pub fn begin(&self) -> usize {
+        self.begin
+    }
+    /// Offset of the slice's end in the inner buffer.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+    /// Gives back the whole buffer.
+    pub fn into_inner(self) -> B {
+        self.buf
+    }
+    /// The inner buffer.
+    pub fn get_ref(&self) -> &B {
+        &self.buf
+    }
+}
+
+impl<B: IoBuf> std::ops::Deref for Slice<B> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let init = self.buf.bytes_init().clamp(self.begin, self.end);
+        // SAFETY: `begin..init` lies within the inner buffer's initialised bytes.
+        unsafe {
+            std::slice::from_raw_parts(self.buf.stable_ptr().add(self.begin), init - self.begin)
+        }
+    }
+}
+
+// SAFETY: the slice points into the inner buffer, whose memory is stable; `bytes_init` counts
+// only the initialised part of `begin..end`.
+unsafe impl<B: IoBuf> IoBuf for Slice<B> {
+    fn stable_ptr(&self) -> *const u8 {
+        // SAFETY: `begin <= bytes_total` was checked when the slice was made.
+        unsafe { self.buf.stable_ptr().add(self.begin) }
+    }
+    fn bytes_init(&self) -> usize {
+        self.buf.bytes_init().clamp(self.begin, self.end) - self.begin
+    }
+    fn bytes_total(&self) -> usize {
+        self.end - self.begin
+    }
+}
+
+// SAFETY: as for `IoBuf`; writes stay inside `begin..end` of the writable inner buffer.
+unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        // SAFETY: `begin <= bytes_total` was checked when the slice was made.
+        unsafe { self.buf.stable_mut_ptr().add(self.begin) }
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        // SAFETY: the caller initialised `pos` bytes from `begin`, inside the inner buffer.
+        unsafe { self.buf.set_init(self.begin + pos) }
+    }
+}

@@ -1,0 +1,409 @@
+//! The epoll backend: completions emulated from readiness.
+//!
+//! An op arrives as a [`Syscall`]. Calls that cannot block (nop, close) run at once. Reads and
+//! writes are first tried with `RWF_NOWAIT`, which never blocks whatever the fd's `O_NONBLOCK`
+//! flag (so ringloop never changes flags on a descriptor it was lent); on `EAGAIN` the op waits
+//! in its fd's FIFO queue until epoll reports the fd ready, then is tried again. Descriptors
+//! epoll cannot poll (regular files: `EPERM`), and calls that do not support `RWF_NOWAIT`,
+//! go to the blocking pool, whose completions are posted back through the [`Unparker`].
+//!
+//! Registration is edge-triggered (`EPOLLET`) for read and write at once. A descriptor number can
+//! be closed and reused behind our back, so an fd queue that goes idle is re-registered
+//! (`EPOLL_CTL_ADD`; `EEXIST` means the same open file) the next time an op must wait on it.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::syscall::{Direction, SendSyscall, Syscall};
+use super::token::{CompletionToken, OpTable};
+use super::wake::Unparker;
+use crate::blocking::Pool;
+
+const WAKE_KEY: u64 = u64::MAX;
+/// Busy ticks between two non-blocking `epoll_wait`s while ops wait.
+const BUSY_WAIT_INTERVAL: u32 = 32;
+
+pub struct Epoll {
+    epfd: OwnedFd,
+    unparker: Arc<Unparker>,
+    fds: Vec<FdQueue>,
+    events: Vec<libc::epoll_event>,
+    deadlines: BinaryHeap<Reverse<(Instant, u64, RawFd)>>,
+    pool: Pool,
+    in_pool: usize,
+    waiting: usize,
+    posted: Vec<(u64, i32)>,
+    busy_ticks: u32,
+    pub waits: u64,
+}
+
+#[derive(Default)]
+struct FdQueue {
+    /// Registered with epoll since the queue last went idle.
+    armed: bool,
+    readable: bool,
+    writable: bool,
+    waiters: VecDeque<Waiter>,
+}
+
+struct Waiter {
+    token: CompletionToken,
+    syscall: Syscall,
+}
+
+fn ready_for(q: &FdQueue, dir: Direction) -> bool {
+    (dir.read && q.readable) || (dir.write && q.writable)
+}
+
+impl Epoll {
+    pub fn new(unparker: Arc<Unparker>, pool: Pool) -> io::Result<Self> {
+        // SAFETY: plain syscall; the result is checked.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: epoll_create1(2) returned a fresh descriptor that we own.
+        let epfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: WAKE_KEY,
+        };
+        // SAFETY: both fds are valid; `ev` lives across the call.
+        if unsafe {
+            libc::epoll_ctl(
+                epfd.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                unparker.fd(),
+                &mut ev,
+            )
+        } < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Epoll {
+            epfd,
+            unparker,
+            fds: Vec::new(),
+            events: Vec::with_capacity(256),
+            deadlines: BinaryHeap::new(),
+            pool,
+            in_pool: 0,
+            waiting: 0,
+            posted: Vec::new(),
+            busy_ticks: 0,
+            waits: 0,
+        })
+    }
+
+    fn queue(&mut self, fd: RawFd) -> &mut FdQueue {
+        let i = fd as usize;
+        if self.fds.len() <= i {
+            self.fds.resize_with(i + 1, FdQueue::default);
+        }
+        &mut self.fds[i]
+    }
+
+    /// Registers `fd` for edge-triggered readiness. `EEXIST` means this open file already is.
+    fn arm(&mut self, fd: RawFd) -> io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            u64: fd as u64,
+        };
+        // SAFETY: `ev` lives across the call; a bad fd is reported as an error.
+        let r = unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EEXIST) {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn submit(
+        &mut self,
+        table: &mut OpTable,
+        token: CompletionToken,
+        syscall: Syscall,
+        deadline: Option<Duration>,
+    ) {
+        let Some((fd, dir)) = syscall.wait_for() else {
+            if let Syscall::Close { fd } = syscall {
+                self.forget_fd(table, fd);
+            }
+            // SAFETY: the op's memory is owned by the table until completion (now).
+            let result = unsafe { syscall.perform(true) };
+            table.complete(token, result, 0);
+            return;
+        };
+        if fd < 0 {
+            table.complete(token, -libc::EBADF, 0);
+            return;
+        }
+        let q = self.queue(fd);
+        let was_armed = q.armed;
+        // Ops of one direction complete in FIFO order: queue behind earlier ones.
+        let behind = was_armed
+            && q.waiters.iter().any(|w| {
+                w.syscall
+                    .wait_for()
+                    .is_some_and(|(_, d)| (d.read && dir.read) || (d.write && dir.write))
+            });
+        if !behind {
+            // SAFETY: as above; RWF_NOWAIT keeps the call from blocking.
+            let result = unsafe { syscall.perform(true) };
+            match result {
+                r if r == -libc::EAGAIN => {}
+                r if r == -libc::EOPNOTSUPP => return self.send_to_pool(table, token, syscall),
+                r => return table.complete(token, r, 0),
+            }
+            if !was_armed {
+                match self.arm(fd) {
+                    Ok(()) => {}
+                    // Not pollable (a regular file, a directory): the pool performs it.
+                    Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                        return self.send_to_pool(table, token, syscall);
+                    }
+                    Err(e) => {
+                        return table.complete(token, -e.raw_os_error().unwrap_or(libc::EIO), 0);
+                    }
+                }
+            }
+            let q = self.queue(fd);
+            if !was_armed {
+                q.armed = true;
+                q.readable = true;
+                q.writable = true;
+            }
+            if dir.read {
+                q.readable = false;
+            }
+            if dir.write {
+                q.writable = false;
+            }
+        }
+        self.queue(fd).waiters.push_back(Waiter { token, syscall });
+        self.waiting += 1;
+        table.set_wait_fd(token, fd);
+        if let Some(d) = deadline {
+            self.deadlines
+                .push(Reverse((Instant::now() + d, token.user_data(), fd)));
+        }
+        // Readiness may have arrived between the attempt and the registration.
+        if ready_for(self.queue(fd), dir) {
+            self.drive(table, fd);
+        }
+    }
+
+    fn send_to_pool(&mut self, table: &mut OpTable, token: CompletionToken, syscall: Syscall) {
+        let unparker = self.unparker.clone();
+        let call = SendSyscall(syscall);
+        let data = token.user_data();
+        self.in_pool += 1;
+        table.set_wait_fd(token, -1);
+        self.pool.execute(Box::new(move || {
+            let call = call;
+            // SAFETY: the op table keeps the op's memory alive until this completion is
+            // posted and processed on the loop thread.
+            let result = unsafe { call.0.perform(false) };
+            unparker.post(data, result);
+        }));
+    }
+
+    /// Retries the waiting ops of `fd` in FIFO order while it stays ready.
+    fn drive(&mut self, table: &mut OpTable, fd: RawFd) {
+        let mut i = 0;
+        loop {
+            let q = self.queue(fd);
+            let Some(w) = q.waiters.get(i) else { break };
+            let dir = w.syscall.wait_for().map(|(_, d)| d).unwrap_or(Direction {
+                read: true,
+                write: true,
+            });
+            if !ready_for(q, dir) {
+                i += 1;
+                continue;
+            }
+            let (token, syscall) = (w.token, w.syscall);
+            // SAFETY: the op's memory is owned by the table while it waits here.
+            let result = unsafe { syscall.perform(true) };
+            if result == -libc::EAGAIN {
+                if dir.read && !dir.write {
+                    q.readable = false;
+                } else if dir.write && !dir.read {
+                    q.writable = false;
+                } else {
+                    q.readable = false;
+                    q.writable = false;
+                }
+                i += 1;
+                continue;
+            }
+            q.waiters.remove(i);
+            self.waiting -= 1;
+            if result == -libc::EOPNOTSUPP {
+                self.send_to_pool(table, token, syscall);
+            } else {
+                table.complete(token, result, 0);
+            }
+        }
+        let q = self.queue(fd);
+        if q.waiters.is_empty() {
+            q.armed = false;
+        }
+    }
+
+    fn remove_waiter(&mut self, fd: RawFd, token: CompletionToken) -> bool {
+        let q = self.queue(fd);
+        if let Some(pos) = q.waiters.iter().position(|w| w.token == token) {
+            q.waiters.remove(pos);
+            if q.waiters.is_empty() {
+                q.armed = false;
+            }
+            self.waiting -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Cancels an op: a waiting one completes with `ECANCELED` at once; one on the pool
+    /// cannot be interrupted and completes when the pool is done.
+    pub fn cancel(&mut self, table: &mut OpTable, token: CompletionToken) {
+        if let Some(fd) = table.wait_fd(token)
+            && self.remove_waiter(fd, token)
+        {
+            table.complete(token, -libc::ECANCELED, 0);
+        }
+    }
+
+    /// The fd is being closed: its waiting ops are cancelled and its state forgotten.
+    fn forget_fd(&mut self, table: &mut OpTable, fd: RawFd) {
+        if fd < 0 || fd as usize >= self.fds.len() {
+            return;
+        }
+        let q = std::mem::take(&mut self.fds[fd as usize]);
+        for w in q.waiters {
+            self.waiting -= 1;
+            table.complete(w.token, -libc::ECANCELED, 0);
+        }
+    }
+
+    fn collect_posted(&mut self, table: &mut OpTable) -> bool {
+        if self.in_pool == 0 {
+            return false;
+        }
+        self.unparker.take_posted(&mut self.posted);
+        let any = !self.posted.is_empty();
+        for (data, result) in self.posted.drain(..) {
+            self.in_pool -= 1;
+            table.complete(CompletionToken::from_user_data(data), result, 0);
+        }
+        any
+    }
+
+    fn expire_deadlines(&mut self, table: &mut OpTable) -> Option<Instant> {
+        let now = Instant::now();
+        while let Some(&Reverse((when, data, fd))) = self.deadlines.peek() {
+            let token = CompletionToken::from_user_data(data);
+            if !table.is_pending(token) {
+                self.deadlines.pop();
+                continue;
+            }
+            if when > now {
+                return Some(when);
+            }
+            self.deadlines.pop();
+            if self.remove_waiter(fd, token) {
+                // The table turns an ECANCELED it did not ask for into ETIMEDOUT.
+                table.complete(token, -libc::ECANCELED, 0);
+            }
+        }
+        None
+    }
+
+    pub fn park(&mut self, table: &mut OpTable, timeout: Option<Duration>) -> io::Result<()> {
+        let mut timeout = timeout;
+        if self.collect_posted(table) {
+            timeout = Some(Duration::ZERO);
+        }
+        if let Some(next) = self.expire_deadlines(table) {
+            let until = next.saturating_duration_since(Instant::now());
+            timeout = Some(timeout.map_or(until, |t| t.min(until)));
+        }
+        if timeout == Some(Duration::ZERO) {
+            self.busy_ticks += 1;
+            if self.waiting == 0 || self.busy_ticks < BUSY_WAIT_INTERVAL {
+                return Ok(());
+            }
+        }
+        self.busy_ticks = 0;
+        // `Duration::as_millis` truncates, so round up: a sub-millisecond timer must not
+        // turn into a busy loop of zero timeouts.
+        let ms = match timeout {
+            None => -1,
+            Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
+        };
+        self.events.clear();
+        self.waits += 1;
+        // SAFETY: `events` has room for `capacity` entries; the kernel writes at most that many.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epfd.as_raw_fd(),
+                self.events.as_mut_ptr(),
+                self.events.capacity() as i32,
+                ms,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                return Ok(());
+            }
+            return Err(e);
+        }
+        // SAFETY: epoll_wait initialised the first `n` entries.
+        unsafe { self.events.set_len(n as usize) };
+        for i in 0..n as usize {
+            let ev = self.events[i];
+            let key = ev.u64;
+            if key == WAKE_KEY {
+                self.unparker.drain_eventfd();
+                continue;
+            }
+            let fd = key as RawFd;
+            let bits = ev.events as i32;
+            let q = self.queue(fd);
+            if bits & (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLRDHUP) != 0 {
+                q.readable = true;
+            }
+            if bits & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+                q.writable = true;
+            }
+            if !q.waiters.is_empty() {
+                self.drive(table, fd);
+            }
+        }
+        self.collect_posted(table);
+        self.expire_deadlines(table);
+        Ok(())
+    }
+
+    /// Completes every waiting op with `ECANCELED` and waits (bounded) for the pool's.
+    pub fn shutdown(&mut self, table: &mut OpTable) {
+        for fd in 0..self.fds.len() {
+            self.forget_fd(table, fd as RawFd);
+        }
+        let started = Instant::now();
+        while self.in_pool > 0 && started.elapsed() < Duration::from_secs(5) {
+            if self.park(table, Some(Duration::from_millis(50))).is_err() {
+                break;
+            }
+        }
+        table.leak_remaining();
+    }
+}

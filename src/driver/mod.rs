@@ -1,0 +1,225 @@
+//! The driver: rings, completion tokens and wakers; nothing about tasks or sockets.
+//!
+//! # The backend contract
+//!
+//! Both backends take the same requests from the op layer and post results to the same
+//! [`OpTable`]:
+//!
+//! * `submit(token, op, deadline)` — start an op. io_uring queues its SQE (plus a linked
+//!   timeout when there is a deadline); epoll performs its [`Syscall`] when the fd is ready,
+//!   or hands it to the blocking pool when the fd cannot be polled.
+//! * `cancel(token)` — io_uring queues `IORING_OP_ASYNC_CANCEL`; epoll completes a waiting op
+//!   with `ECANCELED` at once. Either way the op's own completion is what frees its slot.
+//! * `park(timeout)` — flush submissions and collect completions, sleeping up to `timeout`
+//!   when asked; a wake-up from another thread ([`Unparker`]) ends the sleep.
+//! * `shutdown()` — cancel everything and wait for the completions, so that no buffer is
+//!   freed while the kernel may still use it.
+//!
+//! Completions are written into the [`OpTable`], which wakes the parked task.
+
+mod epoll;
+mod select;
+mod syscall;
+mod token;
+mod uring;
+mod wake;
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Duration;
+
+pub use select::{Backend, BackendKind, BackendReport};
+pub use syscall::Syscall;
+pub use token::{Completion, CompletionToken};
+pub use wake::Unparker;
+
+use crate::blocking::Pool;
+use token::OpTable;
+
+/// How an op describes itself to each backend.
+pub trait Describe {
+    /// The SQE for io_uring (its `user_data` is set by the driver).
+    fn uring_entry(&mut self) -> io_uring::squeue::Entry;
+    /// The syscall for epoll and the blocking pool.
+    fn syscall(&mut self) -> Syscall;
+}
+
+enum Inner {
+    Uring(uring::Uring),
+    Epoll(epoll::Epoll),
+}
+
+/// One loop thread's driver.
+pub struct Driver {
+    table: OpTable,
+    inner: Inner,
+    unparker: Arc<Unparker>,
+    ops_submitted: u64,
+    closed: bool,
+}
+
+/// Shared handle to the current thread's driver.
+pub type DriverRef = Rc<RefCell<Driver>>;
+
+thread_local! {
+    static CURRENT: RefCell<Option<DriverRef>> = const { RefCell::new(None) };
+}
+
+/// The driver of the runtime running on this thread.
+pub fn current() -> Option<DriverRef> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Installs `driver` as this thread's current driver, returning the previous one.
+pub fn set_current(driver: Option<DriverRef>) -> Option<DriverRef> {
+    CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), driver))
+}
+
+/// Settings for building a driver.
+pub struct Config {
+    pub backend: Backend,
+    pub entries: u32,
+    pub cq_entries: u32,
+}
+
+impl Driver {
+    /// Builds the driver the config asks for, probing io_uring when needed.
+    pub fn new(config: &Config, pool: Pool) -> io::Result<(Driver, BackendReport)> {
+        let (requested, source) = match config.backend {
+            Backend::Auto => match select::backend_from_env()? {
+                Some(b) => (b, "RINGLOOP_BACKEND"),
+                None => (Backend::Auto, "builder"),
+            },
+            b => (b, "builder"),
+        };
+        let mut report = BackendReport {
+            backend: BackendKind::Epoll,
+            requested,
+            source,
+            fallback_reason: None,
+            errno: None,
+            features: Vec::new(),
+        };
+        if requested != Backend::Epoll {
+            match select::probe_uring(config.entries, config.cq_entries) {
+                Ok((ring, features)) => {
+                    let unparker = Arc::new(Unparker::new(false)?);
+                    report.backend = BackendKind::IoUring;
+                    report.features = features;
+                    let inner = Inner::Uring(uring::Uring::new(ring, &unparker));
+                    return Ok((Driver::with(inner, unparker), report));
+                }
+                Err(why) if requested == Backend::IoUring => return Err(why.into_io_error()),
+                Err(why) => {
+                    report.errno = why.errno;
+                    report.fallback_reason = Some(why.message);
+                }
+            }
+        }
+        let unparker = Arc::new(Unparker::new(true)?);
+        report.features = vec![("edge_triggered", true), ("rwf_nowait", true)];
+        let inner = Inner::Epoll(epoll::Epoll::new(unparker.clone(), pool)?);
+        Ok((Driver::with(inner, unparker), report))
+    }
+
+    fn with(inner: Inner, unparker: Arc<Unparker>) -> Driver {
+        Driver {
+            table: OpTable::new(),
+            inner,
+            unparker,
+            ops_submitted: 0,
+            closed: false,
+        }
+    }
+
+    pub fn unparker(&self) -> &Arc<Unparker> {
+        &self.unparker
+    }
+
+    /// Starts an op; the returned token is what its future polls.
+    pub fn submit<D: Describe + ?Sized>(
+        &mut self,
+        op: &mut D,
+        deadline: Option<Duration>,
+    ) -> CompletionToken {
+        let token = self.table.insert(deadline.is_some());
+        self.ops_submitted += 1;
+        if self.closed {
+            self.table.complete(token, -libc::ECANCELED, 0);
+            return token;
+        }
+        match &mut self.inner {
+            Inner::Uring(u) => u.submit(&mut self.table, token, op.uring_entry(), deadline),
+            Inner::Epoll(e) => e.submit(&mut self.table, token, op.syscall(), deadline),
+        }
+        token
+    }
+
+    /// The op's completion if it has arrived (its slot is then freed); else parks `waker`.
+    pub fn poll(&mut self, token: CompletionToken, waker: &Waker) -> Option<Completion> {
+        self.table.poll(token, waker)
+    }
+
+    /// The op's future is gone: keep `resources` until the kernel is done, and cancel the op.
+    pub fn orphan(&mut self, token: CompletionToken, resources: Box<dyn Any>, returns_fd: bool) {
+        if self.table.orphan(token, resources, returns_fd) {
+            self.cancel_op(token);
+        }
+    }
+
+    /// Asks the backend to cancel an op; its completion still arrives and carries the outcome.
+    pub fn cancel(&mut self, token: CompletionToken) {
+        if self.table.request_cancel(token) {
+            self.cancel_op(token);
+        }
+    }
+
+    fn cancel_op(&mut self, token: CompletionToken) {
+        match &mut self.inner {
+            Inner::Uring(u) => u.cancel(&mut self.table, token.user_data()),
+            Inner::Epoll(e) => e.cancel(&mut self.table, token),
+        }
+    }
+
+    /// Flushes submissions and collects completions, sleeping up to `timeout` (None: until
+    /// something happens).
+    pub fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        match &mut self.inner {
+            Inner::Uring(u) => u.park(&mut self.table, timeout),
+            Inner::Epoll(e) => e.park(&mut self.table, timeout),
+        }
+    }
+
+    /// Ops the backend owns, orphans included.
+    pub fn inflight(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Kernel entries so far (`io_uring_enter` or `epoll_wait` calls).
+    pub fn kernel_enters(&self) -> u64 {
+        match &self.inner {
+            Inner::Uring(u) => u.enters,
+            Inner::Epoll(e) => e.waits,
+        }
+    }
+
+    pub fn ops_submitted(&self) -> u64 {
+        self.ops_submitted
+    }
+
+    /// Cancels every op and waits for their completions; later submissions fail at once.
+    pub fn shutdown(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        match &mut self.inner {
+            Inner::Uring(u) => u.shutdown(&mut self.table),
+            Inner::Epoll(e) => e.shutdown(&mut self.table),
+        }
+    }
+}

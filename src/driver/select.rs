@@ -1,0 +1,320 @@
+//! Backend selection and the report of what was chosen and why.
+
+use std::fmt;
+use std::io;
+
+use io_uring::{IoUring, opcode};
+
+/// Which backend a runtime should use.
+///
+/// ```
+/// use ringloop::{Backend, Runtime};
+/// let rt = Runtime::builder().backend(Backend::Epoll).build().unwrap();
+/// assert_eq!(rt.backend_report().backend(), ringloop::BackendKind::Epoll);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// io_uring when it can run here, else epoll. `RINGLOOP_BACKEND` may override it.
+    #[default]
+    Auto,
+    /// io_uring or an error saying why it cannot run.
+    IoUring,
+    /// epoll, with completions emulated from readiness.
+    Epoll,
+}
+
+/// The backend a runtime actually runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// The io_uring proactor.
+    IoUring,
+    /// The epoll readiness emulation.
+    Epoll,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendKind::IoUring => "io_uring",
+            BackendKind::Epoll => "epoll",
+        })
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Auto => "auto",
+            Backend::IoUring => "io_uring",
+            Backend::Epoll => "epoll",
+        })
+    }
+}
+
+/// Which backend runs, why, and which features are on.
+///
+/// ```
+/// let rt = ringloop::Runtime::builder().build().unwrap();
+/// let report = rt.backend_report();
+/// println!("{report}");
+/// if report.backend() == ringloop::BackendKind::Epoll {
+///     println!("fell back because: {:?}", report.fallback_reason());
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct BackendReport {
+    pub(crate) backend: BackendKind,
+    pub(crate) requested: Backend,
+    pub(crate) source: &'static str,
+    pub(crate) fallback_reason: Option<String>,
+    pub(crate) errno: Option<i32>,
+    pub(crate) features: Vec<(&'static str, bool)>,
+}
+
+impl BackendReport {
+    /// The backend that runs.
+    pub fn backend(&self) -> BackendKind {
+        self.backend
+    }
+    /// What was asked for (after `RINGLOOP_BACKEND`).
+    pub fn requested(&self) -> Backend {
+        self.requested
+    }
+    /// Why io_uring is not running, when `Auto` fell back to epoll.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback_reason.as_deref()
+    }
+    /// The errno that made io_uring unusable, if that is why epoll runs.
+    pub fn errno(&self) -> Option<i32> {
+        self.errno
+    }
+    /// Named features and whether they are on.
+    pub fn features(&self) -> &[(&'static str, bool)] {
+        &self.features
+    }
+}
+
+impl fmt::Display for BackendReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "backend: {} (requested: {}, from {})",
+            self.backend, self.requested, self.source
+        )?;
+        if let Some(reason) = &self.fallback_reason {
+            writeln!(f, "fallback: {reason}")?;
+        }
+        write!(f, "features:")?;
+        for (name, on) in &self.features {
+            write!(f, " {name}={}", if *on { "on" } else { "off" })?;
+        }
+        Ok(())
+    }
+}
+
+/// The symbolic name of an errno, for messages.
+fn errno_name(errno: i32) -> &'static str {
+    match errno {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EINTR => "EINTR",
+        libc::EIO => "EIO",
+        libc::EBADF => "EBADF",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EFAULT => "EFAULT",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::EINVAL => "EINVAL",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        libc::ENOSYS => "ENOSYS",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ECANCELED => "ECANCELED",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        _ => "errno",
+    }
+}
+
+/// What to change, for each errno that stops io_uring.
+fn hint(errno: i32) -> &'static str {
+    match errno {
+        libc::EPERM => {
+            "io_uring is denied: a seccomp filter (container runtimes' default profiles) or \
+             sysctl kernel.io_uring_disabled=2; allow io_uring_setup/io_uring_enter/\
+             io_uring_register or set kernel.io_uring_disabled=0"
+        }
+        libc::EACCES => {
+            "io_uring is restricted to a group (sysctl kernel.io_uring_disabled=1 and \
+             kernel.io_uring_group); add the user to that group or set the sysctl to 0"
+        }
+        libc::ENOSYS => {
+            "the kernel has no io_uring (older than 5.1 or built without CONFIG_IO_URING)"
+        }
+        libc::ENOMEM => {
+            "not enough locked memory for the ring even at the smallest size; raise \
+             RLIMIT_MEMLOCK (ulimit -l) or grant CAP_IPC_LOCK"
+        }
+        _ => "set RINGLOOP_BACKEND=epoll to skip io_uring",
+    }
+}
+
+/// Why io_uring cannot run here.
+pub struct Unavailable {
+    pub errno: Option<i32>,
+    pub message: String,
+}
+
+impl Unavailable {
+    fn from_setup(e: &io::Error) -> Self {
+        let errno = e.raw_os_error();
+        let code = errno.unwrap_or(0);
+        Unavailable {
+            errno,
+            message: format!(
+                "io_uring_setup failed with {} ({}): {}",
+                errno_name(code),
+                e,
+                hint(code)
+            ),
+        }
+    }
+
+    pub fn into_io_error(self) -> io::Error {
+        let kind = match self.errno {
+            Some(libc::EPERM) | Some(libc::EACCES) => io::ErrorKind::PermissionDenied,
+            Some(libc::ENOMEM) => io::ErrorKind::OutOfMemory,
+            _ => io::ErrorKind::Unsupported,
+        };
+        io::Error::new(
+            kind,
+            format!("io_uring backend unavailable: {}", self.message),
+        )
+    }
+}
+
+/// Named features and whether they are on.
+pub type Features = Vec<(&'static str, bool)>;
+
+/// The opcodes the runtime needs.
+const REQUIRED: &[(u8, &str)] = &[
+    (opcode::Nop::CODE, "NOP"),
+    (opcode::Read::CODE, "READ"),
+    (opcode::Write::CODE, "WRITE"),
+    (opcode::Readv::CODE, "READV"),
+    (opcode::Writev::CODE, "WRITEV"),
+    (opcode::PollAdd::CODE, "POLL_ADD"),
+    (opcode::Close::CODE, "CLOSE"),
+    (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+    (opcode::LinkTimeout::CODE, "LINK_TIMEOUT"),
+];
+
+/// Sets up a ring with the best flags the kernel accepts and checks it can run the runtime.
+pub fn probe_uring(
+    entries: u32,
+    cq_entries: u32,
+) -> Result<(IoUring, Features), Unavailable> {
+    // (single_issuer + defer_taskrun, coop_taskrun, submit_all), best first; EINVAL = the
+    // kernel does not know a flag, so try the next set.
+    let flag_sets = [
+        (true, true, true),
+        (false, true, true),
+        (false, false, false),
+    ];
+    let mut entries = entries.max(1);
+    let mut last_err = None;
+    'sizes: loop {
+        for &(single, coop, submit_all) in &flag_sets {
+            let mut b = IoUring::builder();
+            b.setup_cqsize(cq_entries.max(entries)).setup_clamp();
+            if single {
+                b.setup_single_issuer().setup_defer_taskrun();
+            }
+            if coop {
+                b.setup_coop_taskrun();
+            }
+            if submit_all {
+                b.setup_submit_all();
+            }
+            match b.build(entries) {
+                Ok(ring) => {
+                    let features = vec![
+                        ("single_issuer", single),
+                        ("defer_taskrun", single),
+                        ("coop_taskrun", coop),
+                        ("submit_all", submit_all),
+                        ("ext_arg", ring.params().is_feature_ext_arg()),
+                        ("nodrop", ring.params().is_feature_nodrop()),
+                        ("fast_poll", ring.params().is_feature_fast_poll()),
+                    ];
+                    check_ring(&ring)?;
+                    return Ok((ring, features));
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last_err = Some(e),
+                // Locked memory: a smaller ring may still fit.
+                Err(e) if e.raw_os_error() == Some(libc::ENOMEM) && entries > 4 => {
+                    entries /= 4;
+                    last_err = Some(e);
+                    continue 'sizes;
+                }
+                Err(e) => return Err(Unavailable::from_setup(&e)),
+            }
+        }
+        let e = last_err.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EINVAL));
+        return Err(Unavailable::from_setup(&e));
+    }
+}
+
+fn check_ring(ring: &IoUring) -> Result<(), Unavailable> {
+    if !ring.params().is_feature_ext_arg() {
+        return Err(Unavailable {
+            errno: None,
+            message: "the kernel lacks IORING_FEAT_EXT_ARG (Linux 5.11+), needed for timed waits"
+                .into(),
+        });
+    }
+    let mut probe = io_uring::Probe::new();
+    if let Err(e) = ring.submitter().register_probe(&mut probe) {
+        let code = e.raw_os_error().unwrap_or(0);
+        return Err(Unavailable {
+            errno: e.raw_os_error(),
+            message: format!(
+                "IORING_REGISTER_PROBE failed with {} ({e}): {}",
+                errno_name(code),
+                hint(code)
+            ),
+        });
+    }
+    let missing: Vec<&str> = REQUIRED
+        .iter()
+        .filter(|(code, _)| !probe.is_supported(*code))
+        .map(|(_, name)| *name)
+        .collect();
+    if !missing.is_empty() {
+        return Err(Unavailable {
+            errno: None,
+            message: format!(
+                "the kernel's io_uring lacks opcodes {}; a newer kernel (5.19+) has them",
+                missing.join(", ")
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Reads `RINGLOOP_BACKEND`. None when unset.
+pub fn backend_from_env() -> io::Result<Option<Backend>> {
+    match std::env::var("RINGLOOP_BACKEND") {
+        Err(_) => Ok(None),
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(Some(Backend::Auto)),
+            "io_uring" | "iouring" | "uring" => Ok(Some(Backend::IoUring)),
+            "epoll" => Ok(Some(Backend::Epoll)),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("RINGLOOP_BACKEND={other:?} is not a backend; use io_uring, epoll or auto"),
+            )),
+        },
+    }
+}

@@ -1,0 +1,172 @@
+//! The epoll half of an operation: the plain syscall that performs it.
+//!
+//! An op describes itself to io_uring as an SQE and to epoll as a [`Syscall`]: raw pointers
+//! into memory the op table owns until the op completes. The epoll backend performs it with
+//! `RWF_NOWAIT` when the fd is ready (or optimistically), and the blocking pool performs it
+//! without that flag for fds epoll cannot poll.
+
+use std::os::fd::RawFd;
+
+/// A syscall with raw arguments, as an SQE would carry them.
+#[derive(Clone, Copy, Debug)]
+pub enum Syscall {
+    /// Completes at once with 0.
+    Nop,
+    /// `preadv2(fd, [buf..buf+len], offset)`; offset -1 = current file position.
+    Read {
+        fd: RawFd,
+        buf: *mut u8,
+        len: usize,
+        offset: i64,
+    },
+    /// `pwritev2(fd, [buf..buf+len], offset)`.
+    Write {
+        fd: RawFd,
+        buf: *const u8,
+        len: usize,
+        offset: i64,
+    },
+    /// `preadv2(fd, iov, count, offset)`.
+    Readv {
+        fd: RawFd,
+        iov: *const libc::iovec,
+        count: usize,
+        offset: i64,
+    },
+    /// `pwritev2(fd, iov, count, offset)`.
+    Writev {
+        fd: RawFd,
+        iov: *const libc::iovec,
+        count: usize,
+        offset: i64,
+    },
+    /// Readiness of `fd` for `events` (POLLIN/POLLOUT); the result is the revents mask.
+    Poll { fd: RawFd, events: i16 },
+    /// `close(fd)`.
+    Close { fd: RawFd },
+}
+
+/// Which readiness a syscall waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Direction {
+    pub read: bool,
+    pub write: bool,
+}
+
+/// A syscall whose pointers may cross to a pool thread.
+pub struct SendSyscall(pub Syscall);
+
+// SAFETY: the pointers in a Syscall refer to memory the op table owns (directly or through an
+// orphan) until the op's completion is posted back to the loop, so no other thread touches it
+// while the pool thread performs the call.
+unsafe impl Send for SendSyscall {}
+
+impl Syscall {
+    /// The fd and readiness to wait for, or None for syscalls that run at once.
+    pub fn wait_for(&self) -> Option<(RawFd, Direction)> {
+        let rd = Direction {
+            read: true,
+            write: false,
+        };
+        let wr = Direction {
+            read: false,
+            write: true,
+        };
+        match *self {
+            Syscall::Nop | Syscall::Close { .. } => None,
+            Syscall::Read { fd, .. } | Syscall::Readv { fd, .. } => Some((fd, rd)),
+            Syscall::Write { fd, .. } | Syscall::Writev { fd, .. } => Some((fd, wr)),
+            Syscall::Poll { fd, events } => Some((
+                fd,
+                Direction {
+                    read: events & libc::POLLIN != 0,
+                    write: events & libc::POLLOUT != 0,
+                },
+            )),
+        }
+    }
+
+    /// Performs the call. With `nowait`, never blocks: returns `-EAGAIN` instead.
+    /// Returns the result or a negated errno, like a CQE.
+    ///
+    /// # Safety
+    ///
+    /// The pointers must be valid for the lengths given, as when the op was built.
+    pub unsafe fn perform(&self, nowait: bool) -> i32 {
+        let flags = if nowait { libc::RWF_NOWAIT } else { 0 };
+        // SAFETY (all arms): the caller guarantees the buffers and iovecs are valid.
+        let ret: isize = match *self {
+            Syscall::Nop => 0,
+            Syscall::Read {
+                fd,
+                buf,
+                len,
+                offset,
+            } => {
+                let iov = libc::iovec {
+                    iov_base: buf.cast(),
+                    iov_len: len,
+                };
+                // SAFETY: see above: `buf` is valid for `len` bytes of writes.
+                unsafe { libc::preadv2(fd, &iov, 1, offset, flags) }
+            }
+            Syscall::Write {
+                fd,
+                buf,
+                len,
+                offset,
+            } => {
+                let iov = libc::iovec {
+                    iov_base: buf as *mut _,
+                    iov_len: len,
+                };
+                // SAFETY: see above: `buf` is valid for `len` bytes of reads.
+                unsafe { libc::pwritev2(fd, &iov, 1, offset, flags) }
+            }
+            Syscall::Readv {
+                fd,
+                iov,
+                count,
+                offset,
+            } => {
+                // SAFETY: see above: `iov` holds `count` valid iovecs.
+                unsafe { libc::preadv2(fd, iov, count as i32, offset, flags) }
+            }
+            Syscall::Writev {
+                fd,
+                iov,
+                count,
+                offset,
+            } => {
+                // SAFETY: see above: `iov` holds `count` valid iovecs.
+                unsafe { libc::pwritev2(fd, iov, count as i32, offset, flags) }
+            }
+            Syscall::Poll { fd, events } => {
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events,
+                    revents: 0,
+                };
+                let timeout = if nowait { 0 } else { -1 };
+                // SAFETY: `pfd` is a valid pollfd on our stack.
+                let n = unsafe { libc::poll(&mut pfd, 1, timeout) };
+                if n == 0 {
+                    return -libc::EAGAIN;
+                }
+                if n > 0 {
+                    return i32::from(pfd.revents);
+                }
+                -1
+            }
+            // SAFETY: the Close op owns `fd`; it is closed exactly once, here.
+            Syscall::Close { fd } => unsafe { libc::close(fd) as isize },
+        };
+        if ret < 0 {
+            -std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO)
+        } else {
+            ret.min(i32::MAX as isize) as i32
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Completion tokens and the op table.
+//!
+//! Every operation handed to a backend gets a slot in [`OpTable`]; the slot's
+//! [`CompletionToken`] (slab index + generation) is the `user_data` of its SQE, so a late or
+//! duplicate completion can never reach a reused slot.
+//!
+//! The life of a slot is one enum, [`Lifecycle`]:
+//!
+//! ```text
+//!  Submitted(waker) --completion--> Completed(result, flags) --polled--> slot freed
+//!       |
+//!       +--future dropped--> Orphaned(resources) --completion--> resources dropped, slot freed
+//! ```
+//!
+//! An orphan keeps everything the kernel may still touch (buffers, iovecs) until the op's own
+//! completion arrives; an fd that arrives for an orphan is closed.
+
+use std::any::Any;
+use std::task::Waker;
+
+use slab::Slab;
+
+/// Identifies one in-flight operation: slab index in the low 32 bits, generation in the high 32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompletionToken(u64);
+
+impl CompletionToken {
+    /// Completions carrying this are the runtime's own bookkeeping (cancels, link timeouts).
+    pub const IGNORED: u64 = u64::MAX;
+    /// The completion of the read on the wake-up eventfd.
+    pub const WAKE: u64 = u64::MAX - 1;
+
+    fn new(index: usize, generation: u32) -> Self {
+        CompletionToken(index as u64 | (u64::from(generation) << 32))
+    }
+
+    /// The value placed in `user_data`.
+    pub fn user_data(self) -> u64 {
+        self.0
+    }
+
+    /// Reads a token back from `user_data`.
+    pub fn from_user_data(data: u64) -> Self {
+        CompletionToken(data)
+    }
+
+    fn index(self) -> usize {
+        (self.0 & u64::from(u32::MAX)) as usize
+    }
+
+    fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+}
+
+/// Where an operation is in its life. Each variant states what it owns.
+pub enum Lifecycle {
+    /// Handed to the backend; the awaiting task's waker (none until first polled).
+    Submitted { waker: Option<Waker> },
+    /// The backend posted the result; the awaiting future has not collected it yet.
+    Completed { result: i32, flags: u32 },
+    /// The awaiting future was dropped while the kernel still owned the op. `resources` are
+    /// the buffers and structures the kernel may touch; they are dropped when the op's own
+    /// completion arrives. If `returns_fd` and the result is a descriptor, it is closed.
+    Orphaned {
+        resources: Box<dyn Any>,
+        returns_fd: bool,
+    },
+}
+
+struct Slot {
+    generation: u32,
+    lifecycle: Lifecycle,
+    /// An explicit cancel was asked for: `ECANCELED` is then the caller's own doing.
+    cancel_requested: bool,
+    /// A linked timeout guards the op: an `ECANCELED` it did not ask for means it expired.
+    has_deadline: bool,
+    /// The epoll backend's note of the fd the op waits on (-1 when none).
+    wait_fd: i32,
+}
+
+/// Slab-indexed table of every operation the backend owns.
+pub struct OpTable {
+    slots: Slab<Slot>,
+    next_generation: u32,
+}
+
+/// What a finished operation gives back.
+#[derive(Clone, Copy, Debug)]
+pub struct Completion {
+    /// The syscall result: a count, an fd, or a negated errno.
+    pub result: i32,
+    /// CQE flags.
+    pub flags: u32,
+}
+
+impl OpTable {
+    pub fn new() -> Self {
+        OpTable {
+            slots: Slab::with_capacity(256),
+            next_generation: 1,
+        }
+    }
+
+    /// Number of operations the backend owns, orphans included.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Opens a slot for a new operation.
+    pub fn insert(&mut self, has_deadline: bool) -> CompletionToken {
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        let index = self.slots.insert(Slot {
+            generation,
+            lifecycle: Lifecycle::Submitted { waker: None },
+            cancel_requested: false,
+            has_deadline,
+            wait_fd: -1,
+        });
+        assert!(index < u32::MAX as usize - 2, "op table index overflow");
+        CompletionToken::new(index, generation)
+    }
+
+    fn slot_mut(&mut self, token: CompletionToken) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(token.index())
+            .filter(|slot| slot.generation == token.generation())
+    }
+
+    /// Records a completion posted by the backend; wakes the awaiting task, or drops an
+    /// orphan's resources. Unknown or stale tokens are ignored.
+    pub fn complete(&mut self, token: CompletionToken, result: i32, flags: u32) {
+        let Some(slot) = self.slot_mut(token) else {
+            return;
+        };
+        let result = if result == -libc::ECANCELED && slot.has_deadline && !slot.cancel_requested {
+            -libc::ETIMEDOUT
+        } else {
+            result
+        };
+        match std::mem::replace(&mut slot.lifecycle, Lifecycle::Completed { result, flags }) {
+            Lifecycle::Submitted { waker } => {
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+            Lifecycle::Orphaned {
+                resources,
+                returns_fd,
+            } => {
+                self.slots.remove(token.index());
+                release_orphan(resources, returns_fd, result);
+            }
+            Lifecycle::Completed { .. } => {}
+        }
+    }
+
+    /// Polls an operation: its completion if posted (freeing the slot), else parks `waker`.
+    pub fn poll(&mut self, token: CompletionToken, waker: &Waker) -> Option<Completion> {
+        let slot = self.slot_mut(token)?;
+        match &mut slot.lifecycle {
+            Lifecycle::Completed { result, flags } => {
+                let done = Completion {
+                    result: *result,
+                    flags: *flags,
+                };
+                self.slots.remove(token.index());
+                Some(done)
+            }
+            Lifecycle::Submitted { waker: parked } => {
+                match parked {
+                    Some(w) if w.will_wake(waker) => {}
+                    _ => *parked = Some(waker.clone()),
+                }
+                None
+            }
+            Lifecycle::Orphaned { .. } => None,
+        }
+    }
+
+    /// The awaiting future is gone. Returns true when the op is still in the kernel's hands
+    /// (the caller must then queue a cancel); false when it had already completed and
+    /// everything is released.
+    pub fn orphan(
+        &mut self,
+        token: CompletionToken,
+        resources: Box<dyn Any>,
+        returns_fd: bool,
+    ) -> bool {
+        let Some(slot) = self.slot_mut(token) else {
+            return false;
+        };
+        match &slot.lifecycle {
+            Lifecycle::Completed { result, .. } => {
+                let result = *result;
+                self.slots.remove(token.index());
+                release_orphan(resources, returns_fd, result);
+                false
+            }
+            _ => {
+                slot.lifecycle = Lifecycle::Orphaned {
+                    resources,
+                    returns_fd,
+                };
+                true
+            }
+        }
+    }
+
+    /// Marks an explicit cancel. Returns false if the op already completed (nothing to cancel).
+    pub fn request_cancel(&mut self, token: CompletionToken) -> bool {
+        match self.slot_mut(token) {
+            Some(slot) => {
+                slot.cancel_requested = true;
+                !matches!(slot.lifecycle, Lifecycle::Completed { .. })
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the op has not completed yet.
+    pub fn is_pending(&self, token: CompletionToken) -> bool {
+        self.slots.get(token.index()).is_some_and(|s| {
+            s.generation == token.generation()
+                && !matches!(s.lifecycle, Lifecycle::Completed { .. })
+        })
+    }
+
+    pub fn set_wait_fd(&mut self, token: CompletionToken, fd: i32) {
+        if let Some(slot) = self.slot_mut(token) {
+            slot.wait_fd = fd;
+        }
+    }
+
+    pub fn wait_fd(&self, token: CompletionToken) -> Option<i32> {
+        self.slots
+            .get(token.index())
+            .filter(|s| s.generation == token.generation() && s.wait_fd >= 0)
+            .map(|s| s.wait_fd)
+    }
+
+    /// Tokens of every operation still owned by the backend.
+    pub fn pending_tokens(&self) -> Vec<CompletionToken> {
+        self.slots
+            .iter()
+            .filter(|(_, s)| !matches!(s.lifecycle, Lifecycle::Completed { .. }))
+            .map(|(i, s)| CompletionToken::new(i, s.generation))
+            .collect()
+    }
+
+    /// Shutdown gave up waiting: the kernel may still write into these resources, so they are
+    /// leaked rather than freed.
+    pub fn leak_remaining(&mut self) {
+        for slot in self.slots.drain() {
+            if let Lifecycle::Orphaned { resources, .. } = slot.lifecycle {
+                std::mem::forget(resources);
+            }
+        }
+    }
+}
+
+fn release_orphan(resources: Box<dyn Any>, returns_fd: bool, result: i32) {
+    if returns_fd && result >= 0 {
+        // SAFETY: the kernel created this descriptor for an op nobody awaits; we own it.
+        unsafe { libc::close(result) };
+    }
+    drop(resources);
+}

@@ -1,0 +1,264 @@
+//! The io_uring backend.
+//!
+//! One ring per loop thread. Ops push SQEs during a loop tick; [`Uring::park`] hands them all
+//! to the kernel in one `io_uring_enter`, waiting (with the next timer deadline as timeout)
+//! when the loop has nothing else to do. Every `io_uring_enter` goes through [`Uring::enter`],
+//! the one place where `EINTR`, `EBUSY` and `EAGAIN` are handled.
+//!
+//! * SQ full: [`Uring::push`] flushes the SQ to the kernel and retries.
+//! * CQ overflow: with `IORING_FEAT_NODROP` the kernel keeps overflowed CQEs and sets
+//!   `IORING_SQ_CQ_OVERFLOW`; [`Uring::reap`] drains the CQ and enters again until the flag
+//!   clears, so nothing is lost.
+//! * Deferred task-work (`DEFER_TASKRUN`) only runs on an enter with `GETEVENTS`; when the loop
+//!   is busy and has ops in flight, it enters every [`BUSY_ENTER_INTERVAL`] ticks so I/O is not
+//!   starved by ready tasks.
+
+use std::io;
+use std::time::Duration;
+
+use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
+use io_uring::{IoUring, opcode, squeue};
+
+use super::token::{CompletionToken, OpTable};
+use super::wake::Unparker;
+
+/// Busy ticks between two enters that only collect completions.
+pub const BUSY_ENTER_INTERVAL: u32 = 32;
+
+/// How long shutdown waits for the kernel to finish cancelled ops before leaking them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+pub struct Uring {
+    ring: IoUring,
+    wake_fd: i32,
+    /// Target of the in-flight read on the wake eventfd; owned by the kernel while in flight.
+    wake_buf: Box<u64>,
+    wake_in_flight: bool,
+    /// Link-timeout specs the kernel reads at submission; kept until the SQ is flushed.
+    /// Boxed so their addresses survive the Vec growing.
+    #[allow(clippy::vec_box)]
+    timespecs: Vec<Box<Timespec>>,
+    busy_ticks: u32,
+    pub enters: u64,
+}
+
+enum Wait {
+    /// Submit and collect what is ready, without blocking.
+    No,
+    /// Block until a completion arrives or the timeout passes.
+    For(Option<Duration>),
+}
+
+impl Uring {
+    pub fn new(ring: IoUring, unparker: &Unparker) -> Self {
+        Uring {
+            ring,
+            wake_fd: unparker.fd(),
+            wake_buf: Box::new(0),
+            wake_in_flight: false,
+            timespecs: Vec::new(),
+            busy_ticks: 0,
+            enters: 0,
+        }
+    }
+
+    /// Queues SQEs (a linked chain stays in one submission), flushing a full SQ first.
+    fn push(&mut self, table: &mut OpTable, entries: &[squeue::Entry]) {
+        loop {
+            let free = {
+                let sq = self.ring.submission();
+                sq.capacity() - sq.len()
+            };
+            if free >= entries.len() {
+                break;
+            }
+            if let Err(e) = self.enter(table, Wait::No) {
+                // The kernel refuses submissions for a reason that will not pass (e.g. the
+                // ring fd is gone). Completing the ops with the error keeps every awaiting
+                // task from hanging.
+                for e2 in entries {
+                    table.complete(
+                        CompletionToken::from_user_data(e2.get_user_data()),
+                        -e.raw_os_error().unwrap_or(libc::EIO),
+                        0,
+                    );
+                }
+                return;
+            }
+        }
+        let mut sq = self.ring.submission();
+        for entry in entries {
+            // SAFETY: every SQE's buffers are owned by the op table (or this driver, for the
+            // wake read and timespecs) until its completion arrives; there is room (checked).
+            unsafe { sq.push(entry).expect("SQ has room") };
+        }
+    }
+
+    pub fn submit(
+        &mut self,
+        table: &mut OpTable,
+        token: CompletionToken,
+        entry: squeue::Entry,
+        deadline: Option<Duration>,
+    ) {
+        let entry = entry.user_data(token.user_data());
+        match deadline {
+            None => self.push(table, &[entry]),
+            Some(d) => {
+                let ts = Box::new(Timespec::from(d));
+                let link = opcode::LinkTimeout::new(&*ts)
+                    .build()
+                    .user_data(CompletionToken::IGNORED);
+                self.timespecs.push(ts);
+                self.push(table, &[entry.flags(squeue::Flags::IO_LINK), link]);
+            }
+        }
+    }
+
+    /// Queues an `IORING_OP_ASYNC_CANCEL` for `user_data`.
+    pub fn cancel(&mut self, table: &mut OpTable, user_data: u64) {
+        let entry = opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(CompletionToken::IGNORED);
+        self.push(table, &[entry]);
+    }
+
+    fn arm_wake(&mut self, table: &mut OpTable) {
+        if self.wake_in_flight {
+            return;
+        }
+        let ptr: *mut u64 = &mut *self.wake_buf;
+        let entry = opcode::Read::new(Fd(self.wake_fd), ptr.cast(), 8)
+            .build()
+            .user_data(CompletionToken::WAKE);
+        self.push(table, &[entry]);
+        self.wake_in_flight = true;
+    }
+
+    /// Submits everything queued and collects completions, sleeping up to `timeout`
+    /// (None = until something completes) when the loop has nothing else to do.
+    pub fn park(&mut self, table: &mut OpTable, timeout: Option<Duration>) -> io::Result<()> {
+        self.arm_wake(table);
+        let queued = self.ring.submission().len();
+        let ready = !self.ring.completion().is_empty();
+        let flags_need_enter = {
+            let sq = self.ring.submission();
+            sq.cq_overflow() || sq.taskrun()
+        };
+        if timeout == Some(Duration::ZERO) || ready {
+            self.busy_ticks += 1;
+            let busy_due = !table.is_empty() && self.busy_ticks >= BUSY_ENTER_INTERVAL;
+            if queued > 0 || flags_need_enter || busy_due {
+                self.enter(table, Wait::No)?;
+            }
+        } else {
+            self.enter(table, Wait::For(timeout))?;
+        }
+        self.reap(table)
+    }
+
+    /// The one place that calls `io_uring_enter`.
+    fn enter(&mut self, table: &mut OpTable, mut wait: Wait) -> io::Result<()> {
+        const GETEVENTS: u32 = 1; // IORING_ENTER_GETEVENTS
+        loop {
+            let to_submit = self.ring.submission().len() as u32;
+            self.enters += 1;
+            self.busy_ticks = 0;
+            let res = match wait {
+                // SAFETY: no extra argument is passed; flags are valid for this ring.
+                Wait::No => unsafe {
+                    self.ring
+                        .submitter()
+                        .enter::<libc::sigset_t>(to_submit, 0, GETEVENTS, None)
+                },
+                // SAFETY: as above.
+                Wait::For(None) => unsafe {
+                    self.ring
+                        .submitter()
+                        .enter::<libc::sigset_t>(to_submit, 1, GETEVENTS, None)
+                },
+                Wait::For(Some(d)) => {
+                    let ts = Timespec::from(d);
+                    let args = SubmitArgs::new().timespec(&ts);
+                    self.ring.submitter().submit_with_args(1, &args)
+                }
+            };
+            match res {
+                Ok(_) => break,
+                Err(e) => match e.raw_os_error() {
+                    // The wait timed out, or a signal interrupted it: return to the loop,
+                    // which recomputes its deadline before waiting again.
+                    Some(libc::ETIME) | Some(libc::EINTR) => break,
+                    // CQ overflow backlog (EBUSY) or no memory for requests (EAGAIN): make
+                    // room by reaping, then retry without blocking.
+                    Some(libc::EBUSY) | Some(libc::EAGAIN) => {
+                        self.reap_cq(table);
+                        wait = Wait::No;
+                    }
+                    _ => return Err(e),
+                },
+            }
+        }
+        if self.ring.submission().is_empty() {
+            self.timespecs.clear();
+        }
+        Ok(())
+    }
+
+    fn reap_cq(&mut self, table: &mut OpTable) {
+        for cqe in self.ring.completion() {
+            match cqe.user_data() {
+                CompletionToken::IGNORED => {}
+                CompletionToken::WAKE => self.wake_in_flight = false,
+                data => table.complete(
+                    CompletionToken::from_user_data(data),
+                    cqe.result(),
+                    cqe.flags(),
+                ),
+            }
+        }
+    }
+
+    /// Drains the CQ, and the kernel's overflow list behind it.
+    fn reap(&mut self, table: &mut OpTable) -> io::Result<()> {
+        loop {
+            self.reap_cq(table);
+            if !self.ring.submission().cq_overflow() {
+                return Ok(());
+            }
+            self.enter(table, Wait::No)?;
+        }
+    }
+
+    /// Cancels every op the kernel owns and waits (bounded) for their completions, so their
+    /// resources are released exactly once; what does not finish in time is leaked, never freed.
+    pub fn shutdown(&mut self, table: &mut OpTable) {
+        let cancel_all = opcode::AsyncCancel2::new(CancelBuilder::any())
+            .build()
+            .user_data(CompletionToken::IGNORED);
+        self.push(table, &[cancel_all]);
+        for token in table.pending_tokens() {
+            self.cancel(table, token.user_data());
+        }
+        if self.wake_in_flight {
+            self.cancel(table, CompletionToken::WAKE);
+        }
+        let started = std::time::Instant::now();
+        while (!table.is_empty() || self.wake_in_flight) && started.elapsed() < SHUTDOWN_GRACE {
+            if self
+                .enter(table, Wait::For(Some(Duration::from_millis(50))))
+                .is_err()
+            {
+                break;
+            }
+            if self.reap(table).is_err() {
+                break;
+            }
+        }
+        table.leak_remaining();
+        if self.wake_in_flight {
+            // The kernel may still write here: leak rather than free.
+            std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! # ringloop
+//!
+//! An asyncio-style event loop for Rust on an **io_uring proactor**, with an **epoll**
+//! fallback that runs the same program where io_uring cannot (old kernels, seccomp profiles
+//! that deny it, memlock limits).
+//!
+//! A task that starts an I/O operation hands the kernel the operation *and the buffers it
+//! owns*, and is parked on the operation's completion token until the kernel posts the result.
+//! Dropping an operation cancels it in the kernel (`IORING_OP_ASYNC_CANCEL`); its buffers stay
+//! with the runtime until the kernel is done with them.
+//!
+//! ```
+//! use std::os::fd::AsRawFd;
+//! use std::time::Duration;
+//!
+//! ringloop::run(async {
+//!     let (rx, tx) = std::io::pipe().unwrap();
+//!     let reader = ringloop::spawn(async move {
+//!         let (n, buf) = ringloop::op::read(rx.as_raw_fd(), Vec::with_capacity(64)).await;
+//!         (n.unwrap(), buf)
+//!     });
+//!     ringloop::time::sleep(Duration::from_millis(1)).await;
+//!     let (n, _) = ringloop::op::write(tx.as_raw_fd(), b"hello ring".as_slice()).await;
+//!     assert_eq!(n.unwrap(), 10);
+//!     let (n, buf) = reader.await.unwrap();
+//!     assert_eq!(&buf[..n], b"hello ring");
+//! });
+//! ```
+//!
+//! # Layers
+//!
+//! * [`op`] — owned-buffer operations; each describes itself to both backends.
+//! * the runtime — [`Runtime`], [`spawn`], [`Handle`] (asyncio's loop methods), [`LoopFuture`].
+//! * [`time`] — sleep, timeout, interval.
+//! * [`buf`] — the owned-buffer traits.
+//!
+//! # Choosing a backend
+//!
+//! [`Backend::Auto`] (the default) probes io_uring and falls back to epoll, saying why in
+//! [`Runtime::backend_report`]. `RINGLOOP_BACKEND=io_uring|epoll|auto` overrides `Auto`.
+
+mod blocking;
+pub mod buf;
+mod driver;
+pub mod op;
+mod runtime;
+pub mod time;
+
+pub use driver::{Backend, BackendKind, BackendReport};
+pub use runtime::{
+    Builder, CallbackHandle, Cancelled, Handle, InvalidStateError, JoinError, JoinHandle,
+    LoopFuture, Runtime, Stats, TimerHandle, run, spawn, spawn_blocking, yield_now,
+};

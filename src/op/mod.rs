@@ -1,0 +1,228 @@
+//! Owned-buffer operations: the proactor's verbs.
+//!
+//! Each op is a future that owns everything the kernel may touch. Awaiting it submits it to
+//! the current loop's backend and parks the task on its completion token; the result comes
+//! back together with the buffers: `(io::Result<usize>, B)`.
+//!
+//! ```
+//! use std::os::fd::AsRawFd;
+//! # ringloop::run(async {
+//! let (rx, tx) = std::io::pipe().unwrap();
+//! let (res, _) = ringloop::op::write(tx.as_raw_fd(), b"hello".as_slice()).await;
+//! assert_eq!(res.unwrap(), 5);
+//! let (res, buf) = ringloop::op::read(rx.as_raw_fd(), Vec::with_capacity(16)).await;
+//! assert_eq!(res.unwrap(), 5);
+//! assert_eq!(buf, b"hello");
+//! # });
+//! ```
+//!
+//! # Cancellation
+//!
+//! Dropping an op that the kernel owns queues `IORING_OP_ASYNC_CANCEL` (epoll: removes the
+//! waiting op); its buffers stay in the runtime's op table until the op's own completion
+//! arrives and are dropped then, exactly once. [`Op::cancel`] cancels and returns the op's
+//! *real* outcome: if the kernel finished first, the data is there, not lost.
+//!
+//! Each file of this module defines one op family, with both backends' halves side by side:
+//! the SQE for io_uring and the [`Syscall`](crate::driver::Syscall) for epoll.
+
+mod close;
+mod nop;
+mod poll;
+mod rw;
+mod rwv;
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::driver::{self, Completion, CompletionToken, DriverRef};
+
+pub use close::{Close, close};
+pub use nop::{Nop, nop};
+pub use poll::{Interest, PollAdd, poll_add};
+pub use rw::{Read, Write, read, read_at, write, write_at};
+pub use rwv::{ReadVectored, WriteVectored, readv, readv_at, writev, writev_at};
+
+pub(crate) mod sealed {
+    use crate::driver::{Completion, Describe};
+
+    /// The op-specific half: how it is described and how its completion becomes output.
+    pub trait OperationImpl: Describe + Unpin + 'static {
+        /// The op's output.
+        type Output;
+        /// The result is a new fd; an orphan's fd must be closed.
+        const RETURNS_FD: bool = false;
+        /// Turns the completion into the op's output, giving back owned buffers.
+        fn complete(self, done: Completion) -> Self::Output;
+    }
+}
+
+/// An operation ringloop can hand to a backend. Implemented by the types in this module.
+pub trait Operation: sealed::OperationImpl {}
+impl<T: sealed::OperationImpl> Operation for T {}
+
+/// A submitted (or about to be submitted) operation; await it for its output.
+#[must_use = "an op does nothing until awaited"]
+pub struct Op<T: Operation> {
+    data: Option<T>,
+    state: State,
+}
+
+enum State {
+    /// Not handed to the backend yet.
+    Idle { deadline: Option<Duration> },
+    /// The backend owns it; `token` identifies its slot.
+    InFlight {
+        token: CompletionToken,
+        driver: DriverRef,
+    },
+    /// Output delivered.
+    Done,
+}
+
+impl<T: Operation> Op<T> {
+    pub(crate) fn new(data: T) -> Self {
+        Op {
+            data: Some(data),
+            state: State::Idle { deadline: None },
+        }
+    }
+
+    /// Bounds the op with a kernel linked timeout (`IORING_OP_LINK_TIMEOUT`; a timer on epoll):
+    /// when `dur` passes first the op fails with [`io::ErrorKind::TimedOut`].
+    /// Has no effect once the op has been polled.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use std::time::Duration;
+    /// # ringloop::run(async {
+    /// let (rx, _tx) = std::io::pipe().unwrap();
+    /// let (res, _buf) = ringloop::op::read(rx.as_raw_fd(), Vec::with_capacity(8))
+    ///     .timeout(Duration::from_millis(10))
+    ///     .await;
+    /// assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    /// # });
+    /// ```
+    pub fn timeout(mut self, dur: Duration) -> Self {
+        if let State::Idle { deadline } = &mut self.state {
+            *deadline = Some(dur);
+        }
+        self
+    }
+
+    /// Cancels the op and resolves to its real outcome: the data if the kernel completed it
+    /// before the cancel took effect, else an `ECANCELED` error. An op never polled is not
+    /// submitted at all.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// # ringloop::run(async {
+    /// let (rx, _tx) = std::io::pipe().unwrap();
+    /// let mut op = ringloop::op::read(rx.as_raw_fd(), Vec::with_capacity(8));
+    /// // Submit it (poll once), then change our mind.
+    /// let _ = std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut op).poll(cx))).await;
+    /// let (res, _buf) = op.cancel().await;
+    /// assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+    /// # });
+    /// # use std::future::Future;
+    /// ```
+    pub fn cancel(self) -> Cancel<T> {
+        Cancel {
+            op: self,
+            requested: false,
+        }
+    }
+
+    fn poll_op(&mut self, cx: &mut Context<'_>) -> Poll<T::Output> {
+        if let State::Idle { deadline } = self.state {
+            let driver = driver::current()
+                .expect("a ringloop op was polled outside a ringloop runtime (use ringloop::run)");
+            let data = self.data.as_mut().expect("op data present until done");
+            let token = driver.borrow_mut().submit(data, deadline);
+            self.state = State::InFlight { token, driver };
+        }
+        match &self.state {
+            State::InFlight { token, driver } => {
+                let done = driver.borrow_mut().poll(*token, cx.waker());
+                match done {
+                    Some(done) => {
+                        self.state = State::Done;
+                        let data = self.data.take().expect("op data present until done");
+                        Poll::Ready(data.complete(done))
+                    }
+                    None => Poll::Pending,
+                }
+            }
+            State::Done => panic!("a ringloop op was polled after it completed"),
+            State::Idle { .. } => unreachable!("submitted above"),
+        }
+    }
+}
+
+impl<T: Operation> Future for Op<T> {
+    type Output = T::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        self.get_mut().poll_op(cx)
+    }
+}
+
+impl<T: Operation> Drop for Op<T> {
+    fn drop(&mut self) {
+        if let State::InFlight { token, driver } = &self.state
+            && let Some(data) = self.data.take()
+        {
+            match driver.try_borrow_mut() {
+                Ok(mut d) => d.orphan(*token, Box::new(data), T::RETURNS_FD),
+                // Dropped from inside the driver (an orphan's own drop): the kernel may still
+                // use the buffers, so they are leaked rather than freed.
+                Err(_) => std::mem::forget(data),
+            }
+        }
+    }
+}
+
+/// Future returned by [`Op::cancel`].
+#[must_use = "cancel does nothing until awaited"]
+pub struct Cancel<T: Operation> {
+    op: Op<T>,
+    requested: bool,
+}
+
+impl<T: Operation> Future for Cancel<T> {
+    type Output = T::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let this = self.get_mut();
+        match &this.op.state {
+            State::Idle { .. } => {
+                this.op.state = State::Done;
+                let data = this.op.data.take().expect("op data present until done");
+                Poll::Ready(data.complete(Completion {
+                    result: -libc::ECANCELED,
+                    flags: 0,
+                }))
+            }
+            State::InFlight { token, driver } => {
+                if !this.requested {
+                    this.requested = true;
+                    driver.borrow_mut().cancel(*token);
+                }
+                this.op.poll_op(cx)
+            }
+            State::Done => panic!("a ringloop op was cancelled after it completed"),
+        }
+    }
+}
+
+/// Converts a CQE-style result into `io::Result<usize>`.
+pub(crate) fn to_result(result: i32) -> io::Result<usize> {
+    if result < 0 {
+        Err(io::Error::from_raw_os_error(-result))
+    } else {
+        Ok(result as usize)
+    }
+}

@@ -1,0 +1,103 @@
+//! Readiness of an arbitrary fd — asyncio's `add_reader`/`add_writer` as an op.
+//!
+//! io_uring: `IORING_OP_POLL_ADD`; epoll: wait for the fd's readiness, then `poll(2)` it.
+
+use std::io;
+use std::ops::BitOr;
+use std::os::fd::RawFd;
+
+use io_uring::{opcode, squeue, types::Fd};
+
+use super::{Op, sealed::OperationImpl, to_result};
+use crate::driver::{Completion, Describe, Syscall};
+
+/// Readiness to wait for, or that was seen.
+///
+/// ```
+/// use ringloop::op::Interest;
+/// let both = Interest::READABLE | Interest::WRITABLE;
+/// assert!(both.is_readable() && both.is_writable());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interest(i16);
+
+impl Interest {
+    /// Data can be read (or the peer hung up: a read will not block).
+    pub const READABLE: Interest = Interest(libc::POLLIN);
+    /// Data can be written.
+    pub const WRITABLE: Interest = Interest(libc::POLLOUT);
+
+    /// Whether this includes readability.
+    pub fn is_readable(self) -> bool {
+        self.0 & libc::POLLIN != 0
+    }
+    /// Whether this includes writability.
+    pub fn is_writable(self) -> bool {
+        self.0 & libc::POLLOUT != 0
+    }
+    /// Whether the fd reported an error condition.
+    pub fn is_error(self) -> bool {
+        self.0 & libc::POLLERR != 0
+    }
+    /// Whether the peer hung up.
+    pub fn is_hup(self) -> bool {
+        self.0 & libc::POLLHUP != 0
+    }
+
+    fn from_revents(revents: i16) -> Interest {
+        let mut bits = revents;
+        // A hang-up or error makes both directions "ready": the next call will not block.
+        if revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+            bits |= libc::POLLIN;
+        }
+        Interest(bits)
+    }
+}
+
+impl BitOr for Interest {
+    type Output = Interest;
+    fn bitor(self, rhs: Interest) -> Interest {
+        Interest(self.0 | rhs.0)
+    }
+}
+
+/// The readiness op; see [`poll_add`].
+pub struct PollAdd {
+    fd: RawFd,
+    interest: Interest,
+}
+
+/// Resolves when `fd` is ready for `interest`, with the readiness seen.
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use ringloop::op::{poll_add, Interest};
+/// # ringloop::run(async {
+/// let (rx, tx) = std::io::pipe().unwrap();
+/// std::io::Write::write_all(&mut &tx, b"!").unwrap();
+/// let ready = poll_add(rx.as_raw_fd(), Interest::READABLE).await.unwrap();
+/// assert!(ready.is_readable());
+/// # });
+/// ```
+pub fn poll_add(fd: RawFd, interest: Interest) -> Op<PollAdd> {
+    Op::new(PollAdd { fd, interest })
+}
+
+impl Describe for PollAdd {
+    fn uring_entry(&mut self) -> squeue::Entry {
+        opcode::PollAdd::new(Fd(self.fd), self.interest.0 as u16 as u32).build()
+    }
+    fn syscall(&mut self) -> Syscall {
+        Syscall::Poll {
+            fd: self.fd,
+            events: self.interest.0,
+        }
+    }
+}
+
+impl OperationImpl for PollAdd {
+    type Output = io::Result<Interest>;
+    fn complete(self, done: Completion) -> io::Result<Interest> {
+        to_result(done.result).map(|r| Interest::from_revents(r as i16))
+    }
+}

@@ -1,0 +1,243 @@
+//! The loop handle: asyncio's `call_soon`, `call_later`, `call_at`, `time`,
+//! `call_soon_threadsafe` and `create_future`.
+
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::context::{self, Callback, LoopContext, Ready, Remote, Shared};
+use super::future::LoopFuture;
+
+/// A handle to a loop. Cloneable and `Send`; the methods that take non-`Send` callbacks must
+/// be called on the loop's own thread, `call_soon_threadsafe` from anywhere.
+///
+/// ```
+/// # ringloop::run(async {
+/// let handle = ringloop::Handle::current();
+/// let fut = handle.create_future::<u32>();
+/// let f = fut.clone();
+/// handle.call_later(std::time::Duration::from_millis(1), move || { f.set_result(7).unwrap(); });
+/// assert_eq!(fut.await.unwrap(), 7);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+/// Cancels a callback scheduled with `call_soon` or `call_soon_threadsafe`.
+#[derive(Clone, Debug)]
+pub struct CallbackHandle {
+    cancelled: Arc<AtomicBool>,
+}
+
+impl CallbackHandle {
+    /// The callback will not run (if it has not run yet).
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+    /// Whether `cancel` was called.
+    pub fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// Cancels a callback scheduled with `call_later` or `call_at`.
+#[derive(Clone, Debug)]
+pub struct TimerHandle {
+    cancelled: Arc<AtomicBool>,
+    when: Instant,
+}
+
+impl TimerHandle {
+    /// The callback will not run (if it has not run yet).
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+    /// Whether `cancel` was called.
+    pub fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+    /// When the callback is due.
+    pub fn when(&self) -> Instant {
+        self.when
+    }
+}
+
+impl Handle {
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Handle {
+        Handle { shared }
+    }
+
+    /// The handle of the loop running on this thread.
+    ///
+    /// # Panics
+    ///
+    /// Outside a ringloop loop thread.
+    pub fn current() -> Handle {
+        Handle {
+            shared: context::expect("Handle::current").shared.clone(),
+        }
+    }
+
+    fn local(&self, what: &str) -> Rc<LoopContext> {
+        let cx = context::expect(what);
+        assert!(
+            cx.is(&self.shared),
+            "{what} must be called on its own loop's thread; use call_soon_threadsafe from others"
+        );
+        cx
+    }
+
+    /// Schedules `f` to run on the next loop tick, after callbacks scheduled before it (FIFO).
+    ///
+    /// ```
+    /// # ringloop::run(async {
+    /// let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    /// let h = ringloop::Handle::current();
+    /// for i in 0..3 {
+    ///     let o = order.clone();
+    ///     h.call_soon(move || o.borrow_mut().push(i));
+    /// }
+    /// ringloop::yield_now().await;
+    /// assert_eq!(*order.borrow(), [0, 1, 2]);
+    /// # });
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread other than the loop's.
+    pub fn call_soon(&self, f: impl FnOnce() + 'static) -> CallbackHandle {
+        let cx = self.local("Handle::call_soon");
+        let cancelled = Arc::new(AtomicBool::new(false));
+        cx.ready.borrow_mut().push_back(Ready::Callback(Callback {
+            cancelled: cancelled.clone(),
+            f: Box::new(f),
+        }));
+        CallbackHandle { cancelled }
+    }
+
+    /// Schedules `f` to run after `delay`.
+    ///
+    /// ```
+    /// # ringloop::run(async {
+    /// let h = ringloop::Handle::current();
+    /// let t = h.call_later(std::time::Duration::from_secs(60), || unreachable!());
+    /// t.cancel();
+    /// # });
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread other than the loop's.
+    pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
+        self.call_at(Instant::now() + delay, f)
+    }
+
+    /// Schedules `f` to run at `when` (on the loop's clock, [`Handle::time`]). Callbacks due
+    /// at the same instant run in the order they were scheduled.
+    ///
+    /// ```
+    /// # ringloop::run(async {
+    /// let h = ringloop::Handle::current();
+    /// let fut = h.create_future();
+    /// let f = fut.clone();
+    /// h.call_at(h.time() + std::time::Duration::from_millis(2), move || { let _ = f.set_result(()); });
+    /// fut.await.unwrap();
+    /// # });
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread other than the loop's.
+    pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> TimerHandle {
+        let cx = self.local("Handle::call_at");
+        let cancelled = Arc::new(AtomicBool::new(false));
+        cx.timers.borrow_mut().insert_callback(
+            when,
+            Callback {
+                cancelled: cancelled.clone(),
+                f: Box::new(f),
+            },
+        );
+        TimerHandle { cancelled, when }
+    }
+
+    /// The loop's monotonic clock.
+    ///
+    /// ```
+    /// # ringloop::run(async {
+    /// let h = ringloop::Handle::current();
+    /// assert!(h.time() <= h.time());
+    /// # });
+    /// ```
+    pub fn time(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// Schedules `f` on the loop from any thread, waking the loop if it sleeps.
+    ///
+    /// ```
+    /// # ringloop::run(async {
+    /// let h = ringloop::Handle::current();
+    /// let fut = h.create_future::<&str>();
+    /// let (tx, rx) = std::sync::mpsc::channel::<()>();
+    /// let h2 = h.clone();
+    /// std::thread::spawn(move || {
+    ///     h2.call_soon_threadsafe(move || { let _ = tx.send(()); });
+    /// });
+    /// // The callback runs on the loop; we observe it here.
+    /// while rx.try_recv().is_err() { ringloop::time::sleep(std::time::Duration::from_millis(1)).await; }
+    /// # let _ = fut;
+    /// # });
+    /// ```
+    pub fn call_soon_threadsafe(&self, f: impl FnOnce() + Send + 'static) -> CallbackHandle {
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let on_loop = context::with(|cx| cx.is(&self.shared)) == Some(true);
+        if on_loop {
+            context::with(|cx| {
+                cx.ready.borrow_mut().push_back(Ready::Callback(Callback {
+                    cancelled: cancelled.clone(),
+                    f: Box::new(f),
+                }))
+            });
+        } else {
+            self.shared
+                .push_remote(Remote::Callback(cancelled.clone(), Box::new(f)));
+        }
+        CallbackHandle { cancelled }
+    }
+
+    /// A new asyncio-style future bound to this loop: settable, cancellable, awaitable.
+    ///
+    /// ```
+    /// # ringloop::run(async {
+    /// let fut = ringloop::Handle::current().create_future::<i32>();
+    /// fut.set_result(3).unwrap();
+    /// assert_eq!(fut.await.unwrap(), 3);
+    /// # });
+    /// ```
+    pub fn create_future<T: 'static>(&self) -> LoopFuture<T> {
+        LoopFuture::new()
+    }
+
+    /// Ops the backend owns right now (see [`Runtime::inflight_ops`](crate::Runtime::inflight_ops)).
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread other than the loop's.
+    pub fn inflight_ops(&self) -> usize {
+        self.local("Handle::inflight_ops")
+            .driver
+            .borrow()
+            .inflight()
+    }
+}

@@ -1,0 +1,310 @@
+//! The event loop: asyncio's loop on a completion ring.
+//!
+//! # How a loop tick works
+//!
+//! 1. Poll the future passed to [`Runtime::block_on`] if it was woken.
+//! 2. Run the ready queue — tasks and `call_soon` callbacks, FIFO — at most the entries queued
+//!    when the tick starts and at most [`BUDGET`], so a task that keeps waking itself cannot
+//!    starve I/O.
+//! 3. Move work posted by other threads (remote wake-ups, `call_soon_threadsafe`) into the
+//!    ready queue, fire due timers.
+//! 4. Park the driver: every SQE of the tick goes to the kernel in one `io_uring_enter`; it
+//!    sleeps until the next timer deadline when nothing is ready, and collects completions,
+//!    which wake the tasks parked on their tokens.
+
+mod context;
+mod future;
+mod handle;
+mod task;
+pub(crate) mod timer;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::blocking::Pool;
+use crate::driver::{self, Backend, BackendReport, Driver};
+pub(crate) use context::LoopContext;
+use context::{Enter, Shared};
+pub use future::{Cancelled, InvalidStateError, LoopFuture};
+pub use handle::{CallbackHandle, Handle, TimerHandle};
+pub use task::{JoinError, JoinHandle, spawn, spawn_blocking, yield_now};
+
+pub(crate) use context::with as with_context;
+
+/// Most ready entries run in one loop tick before I/O is looked at again.
+pub const BUDGET: usize = 256;
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```
+/// use ringloop::{Backend, Runtime};
+/// let rt = Runtime::builder().backend(Backend::Auto).entries(128).build().unwrap();
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    backend: Backend,
+    entries: u32,
+    cq_entries: Option<u32>,
+    blocking_threads: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            backend: Backend::Auto,
+            entries: 256,
+            cq_entries: None,
+            blocking_threads: 64,
+        }
+    }
+}
+
+impl Builder {
+    /// Which backend to use (default [`Backend::Auto`]; `RINGLOOP_BACKEND` overrides `Auto`).
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Submission-queue entries of the ring (default 256). Ops beyond it are not lost: a full
+    /// SQ is flushed to the kernel and filled again.
+    pub fn entries(mut self, entries: u32) -> Self {
+        self.entries = entries.max(1);
+        self
+    }
+
+    /// Completion-queue entries (default twice `entries`). Completions beyond it wait in the
+    /// kernel's overflow list and are drained, not lost.
+    pub fn cq_entries(mut self, cq_entries: u32) -> Self {
+        self.cq_entries = Some(cq_entries.max(1));
+        self
+    }
+
+    /// Most threads of the blocking pool (default 64).
+    pub fn blocking_threads(mut self, n: usize) -> Self {
+        self.blocking_threads = n.max(1);
+        self
+    }
+
+    /// Builds the runtime: probes io_uring when asked, falls back to epoll under `Auto`.
+    ///
+    /// # Errors
+    ///
+    /// When the requested backend cannot run; the message names the errno and what to change.
+    pub fn build(self) -> io::Result<Runtime> {
+        let pool = Pool::new(self.blocking_threads, Duration::from_secs(10));
+        let config = driver::Config {
+            backend: self.backend,
+            entries: self.entries,
+            cq_entries: self.cq_entries.unwrap_or(self.entries.saturating_mul(2)),
+        };
+        let (driver, report) = Driver::new(&config, pool.clone())?;
+        let shared = Arc::new(Shared {
+            unparker: driver.unparker().clone(),
+            remote: Mutex::new(VecDeque::new()),
+            pool,
+        });
+        let cx = Rc::new(LoopContext {
+            driver: Rc::new(RefCell::new(driver)),
+            ready: RefCell::new(VecDeque::with_capacity(256)),
+            timers: RefCell::new(timer::Timers::default()),
+            tasks: RefCell::new(Slab::new()),
+            shared,
+            shutting_down: Cell::new(false),
+            cancels: RefCell::new(Default::default()),
+            next_task_id: Cell::new(0),
+        });
+        Ok(Runtime { cx, report })
+    }
+}
+
+/// Counters of what a runtime asked of the kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// `io_uring_enter` (or `epoll_wait`) calls.
+    pub kernel_enters: u64,
+    /// Operations submitted.
+    pub ops_submitted: u64,
+}
+
+/// A single-threaded event loop. Not `Send`: a loop lives on the thread that built it.
+///
+/// Dropping it cancels every task and every in-flight op and waits for their completions, so no
+/// buffer is freed while the kernel may still write into it.
+///
+/// ```
+/// let rt = ringloop::Runtime::builder().build().unwrap();
+/// let v = rt.block_on(async { ringloop::spawn(async { 5 }).await.unwrap() });
+/// assert_eq!(v, 5);
+/// println!("{}", rt.backend_report());
+/// ```
+pub struct Runtime {
+    cx: Rc<LoopContext>,
+    report: BackendReport,
+}
+
+struct MainWaker {
+    woken: AtomicBool,
+    shared: Arc<Shared>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        if with_context(|cx| cx.is(&self.shared)) != Some(true) {
+            self.shared.unparker.unpark();
+        }
+    }
+}
+
+impl Runtime {
+    /// A builder with the defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Which backend runs and why.
+    pub fn backend_report(&self) -> &BackendReport {
+        &self.report
+    }
+
+    /// A handle to this loop (asyncio's loop methods), usable from other threads.
+    pub fn handle(&self) -> Handle {
+        Handle::from_shared(self.cx.shared.clone())
+    }
+
+    /// Ops the backend owns right now, orphans waiting for their cancel included.
+    pub fn inflight_ops(&self) -> usize {
+        self.cx.driver.borrow().inflight()
+    }
+
+    /// What the runtime has asked of the kernel so far.
+    pub fn stats(&self) -> Stats {
+        let d = self.cx.driver.borrow();
+        Stats {
+            kernel_enters: d.kernel_enters(),
+            ops_submitted: d.ops_submitted(),
+        }
+    }
+
+    /// Runs `fut` to completion on this thread, running spawned tasks, callbacks and I/O
+    /// meanwhile. Tasks still pending when it returns stay in the runtime for the next call.
+    ///
+    /// # Panics
+    ///
+    /// When called from inside a ringloop loop (a loop cannot block itself), and if the kernel
+    /// fails the loop's own wait in a way that cannot be retried.
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        assert!(
+            with_context(|_| ()).is_none(),
+            "block_on called from inside a ringloop loop; spawn the future instead"
+        );
+        let _enter = Enter::new(&self.cx);
+        let main = Arc::new(MainWaker {
+            woken: AtomicBool::new(true),
+            shared: self.cx.shared.clone(),
+        });
+        let waker = Waker::from(main.clone());
+        let mut task_cx = Context::from_waker(&waker);
+        let mut fut = pin!(fut);
+        loop {
+            if main.woken.swap(false, Ordering::AcqRel)
+                && let Poll::Ready(v) = fut.as_mut().poll(&mut task_cx)
+            {
+                return v;
+            }
+            self.cx.run_ready(BUDGET);
+            self.cx.turn(main.woken.load(Ordering::Acquire));
+        }
+    }
+}
+
+impl LoopContext {
+    /// Fires due timers; returns the next deadline.
+    fn fire_timers(&self) -> Option<Instant> {
+        if self.timers.borrow().is_empty() {
+            return None;
+        }
+        let mut wake = Vec::new();
+        let mut calls = Vec::new();
+        let next = self
+            .timers
+            .borrow_mut()
+            .fire(Instant::now(), &mut wake, &mut calls);
+        self.ready.borrow_mut().extend(calls);
+        for w in wake {
+            w.wake();
+        }
+        next
+    }
+
+    /// Steps 3 and 4 of a tick: remote work, timers, then the driver.
+    fn turn(&self, main_woken: bool) {
+        if self.shared.unparker.take_notification() {
+            self.drain_remote();
+        }
+        let next = self.fire_timers();
+        let timeout = if main_woken || !self.ready.borrow().is_empty() {
+            Some(Duration::ZERO)
+        } else {
+            next.map(|d| d.saturating_duration_since(Instant::now()))
+        };
+        if let Err(e) = self.driver.borrow_mut().park(timeout) {
+            panic!("ringloop: the kernel failed the loop's wait: {e}");
+        }
+        if self.shared.unparker.take_notification() {
+            self.drain_remote();
+        }
+        if next.is_some() {
+            self.fire_timers();
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _enter = Enter::new(&self.cx);
+        self.cx.shutdown_tasks();
+        let callbacks = self.cx.timers.borrow_mut().clear();
+        drop(callbacks);
+        self.cx.driver.borrow_mut().shutdown();
+        self.cx.shutdown_tasks();
+        self.cx.shared.pool.shutdown();
+    }
+}
+
+/// Runs `fut` on a new runtime with the default settings (`Backend::Auto`, or
+/// `RINGLOOP_BACKEND`), like `asyncio.run`.
+///
+/// ```
+/// let answer = ringloop::run(async {
+///     ringloop::time::sleep(std::time::Duration::from_millis(1)).await;
+///     42
+/// });
+/// assert_eq!(answer, 42);
+/// ```
+///
+/// # Panics
+///
+/// When no backend can start; build a [`Runtime`] with [`Runtime::builder`] to handle that
+/// error instead.
+pub fn run<F: Future>(fut: F) -> F::Output {
+    let rt = Runtime::builder()
+        .build()
+        .unwrap_or_else(|e| panic!("ringloop::run: no backend could start: {e}"));
+    rt.block_on(fut)
+}
