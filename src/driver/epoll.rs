@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::syscall::{Direction, SendSyscall, Syscall};
-use super::token::{CompletionToken, OpTable};
+use super::token::{CompletionToken, F_MORE, OpTable};
 use super::wake::Unparker;
 use crate::blocking::Pool;
 
@@ -53,6 +53,8 @@ struct FdQueue {
 struct Waiter {
     token: CompletionToken,
     syscall: Syscall,
+    /// Stays queued after each result (multishot poll), until cancelled or failed.
+    multishot: bool,
 }
 
 fn ready_for(q: &FdQueue, dir: Direction) -> bool {
@@ -129,6 +131,7 @@ impl Epoll {
         table: &mut OpTable,
         token: CompletionToken,
         syscall: Syscall,
+        multishot: bool,
         deadline: Option<Duration>,
     ) {
         let Some((fd, dir)) = syscall.wait_for() else {
@@ -149,11 +152,23 @@ impl Epoll {
         // Ops of one direction complete in FIFO order: queue behind earlier ones.
         let behind = was_armed
             && q.waiters.iter().any(|w| {
-                w.syscall
-                    .wait_for()
-                    .is_some_and(|(_, d)| (d.read && dir.read) || (d.write && dir.write))
+                !w.multishot
+                    && w.syscall
+                        .wait_for()
+                        .is_some_and(|(_, d)| (d.read && dir.read) || (d.write && dir.write))
             });
-        if !behind {
+        if multishot {
+            // A stream: queue it, and let `drive` post whatever readiness there already is.
+            if !was_armed {
+                if let Err(e) = self.arm(fd) {
+                    return table.complete(token, -e.raw_os_error().unwrap_or(libc::EIO), 0);
+                }
+                let q = self.queue(fd);
+                q.armed = true;
+                q.readable = true;
+                q.writable = true;
+            }
+        } else if !behind {
             // SAFETY: as above; RWF_NOWAIT keeps the call from blocking.
             let result = unsafe { syscall.perform(true) };
             match result {
@@ -186,7 +201,11 @@ impl Epoll {
                 q.writable = false;
             }
         }
-        self.queue(fd).waiters.push_back(Waiter { token, syscall });
+        self.queue(fd).waiters.push_back(Waiter {
+            token,
+            syscall,
+            multishot,
+        });
         self.waiting += 1;
         table.set_wait_fd(token, fd);
         if let Some(d) = deadline {
@@ -228,7 +247,7 @@ impl Epoll {
                 i += 1;
                 continue;
             }
-            let (token, syscall) = (w.token, w.syscall);
+            let (token, syscall, multishot) = (w.token, w.syscall, w.multishot);
             // SAFETY: the op's memory is owned by the table while it waits here.
             let result = unsafe { syscall.perform(true) };
             if result == -libc::EAGAIN {
@@ -240,6 +259,12 @@ impl Epoll {
                     q.readable = false;
                     q.writable = false;
                 }
+                i += 1;
+                continue;
+            }
+            if multishot && result >= 0 {
+                // One result per readiness report; the waiter stays for the next one.
+                table.complete(token, result, F_MORE);
                 i += 1;
                 continue;
             }
@@ -307,6 +332,9 @@ impl Epoll {
     }
 
     fn expire_deadlines(&mut self, table: &mut OpTable) -> Option<Instant> {
+        if self.deadlines.is_empty() {
+            return None;
+        }
         let now = Instant::now();
         while let Some(&Reverse((when, data, fd))) = self.deadlines.peek() {
             let token = CompletionToken::from_user_data(data);

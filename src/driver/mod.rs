@@ -46,6 +46,10 @@ pub trait Describe {
     fn uring_entry(&mut self) -> io_uring::squeue::Entry;
     /// The syscall for epoll and the blocking pool.
     fn syscall(&mut self) -> Syscall;
+    /// Whether the op posts a stream of completions (`IORING_CQE_F_MORE`) rather than one.
+    fn multishot(&self) -> bool {
+        false
+    }
 }
 
 enum Inner {
@@ -146,7 +150,8 @@ impl Driver {
         op: &mut D,
         deadline: Option<Duration>,
     ) -> CompletionToken {
-        let token = self.table.insert(deadline.is_some());
+        let multishot = op.multishot();
+        let token = self.table.insert(deadline.is_some(), multishot);
         self.ops_submitted += 1;
         if self.closed {
             self.table.complete(token, -libc::ECANCELED, 0);
@@ -154,7 +159,7 @@ impl Driver {
         }
         match &mut self.inner {
             Inner::Uring(u) => u.submit(&mut self.table, token, op.uring_entry(), deadline),
-            Inner::Epoll(e) => e.submit(&mut self.table, token, op.syscall(), deadline),
+            Inner::Epoll(e) => e.submit(&mut self.table, token, op.syscall(), multishot, deadline),
         }
         token
     }
@@ -162,6 +167,15 @@ impl Driver {
     /// The op's completion if it has arrived (its slot is then freed); else parks `waker`.
     pub fn poll(&mut self, token: CompletionToken, waker: &Waker) -> Option<Completion> {
         self.table.poll(token, waker)
+    }
+
+    /// The next completion of a multishot op; `None` once its final one was taken.
+    pub fn poll_stream(
+        &mut self,
+        token: CompletionToken,
+        waker: &Waker,
+    ) -> std::task::Poll<Option<Completion>> {
+        self.table.poll_stream(token, waker)
     }
 
     /// The op's future is gone: keep `resources` until the kernel is done, and cancel the op.

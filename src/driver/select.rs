@@ -211,10 +211,7 @@ const REQUIRED: &[(u8, &str)] = &[
 ];
 
 /// Sets up a ring with the best flags the kernel accepts and checks it can run the runtime.
-pub fn probe_uring(
-    entries: u32,
-    cq_entries: u32,
-) -> Result<(IoUring, Features), Unavailable> {
+pub fn probe_uring(entries: u32, cq_entries: u32) -> Result<(IoUring, Features), Unavailable> {
     // (single_issuer + defer_taskrun, coop_taskrun, submit_all), best first; EINVAL = the
     // kernel does not know a flag, so try the next set.
     let flag_sets = [
@@ -311,9 +308,9 @@ pub fn backend_from_env() -> io::Result<Option<Backend>> {
             "" | "auto" => Ok(Some(Backend::Auto)),
             "io_uring" | "iouring" | "uring" => Ok(Some(Backend::IoUring)),
             "epoll" => Ok(Some(Backend::Epoll)),
-            other => Err(io::Error::new(
+            _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("RINGLOOP_BACKEND={other:?} is not a backend; use io_uring, epoll or auto"),
+                format!("RINGLOOP_BACKEND={v:?} is not a backend; use io_uring, epoll or auto"),
             )),
         },
     }

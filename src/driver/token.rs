@@ -9,14 +9,19 @@
 //! ```text
 //!  Submitted(waker) --completion--> Completed(result, flags) --polled--> slot freed
 //!       |
-//!       +--future dropped--> Orphaned(resources) --completion--> resources dropped, slot freed
+//!       +--future dropped--> Orphaned(resources) --final completion--> resources dropped, slot freed
+//!
+//!  Streaming(queue, waker)   multishot: each completion with F_MORE is queued; the first one
+//!       |                    without F_MORE ends the stream; the slot is freed once drained
+//!       +--stream dropped--> Orphaned (as above: freed by the final completion)
 //! ```
 //!
 //! An orphan keeps everything the kernel may still touch (buffers, iovecs) until the op's own
-//! completion arrives; an fd that arrives for an orphan is closed.
+//! final completion arrives; an fd that arrives for an orphan is closed.
 
 use std::any::Any;
-use std::task::Waker;
+use std::collections::VecDeque;
+use std::task::{Poll, Waker};
 
 use slab::Slab;
 
@@ -66,6 +71,27 @@ pub enum Lifecycle {
         resources: Box<dyn Any>,
         returns_fd: bool,
     },
+    /// A multishot op: completions not yet taken by the stream, the stream's waker, and
+    /// whether the final completion (without `F_MORE`) has arrived.
+    Streaming {
+        queue: VecDeque<Completion>,
+        waker: Option<Waker>,
+        ended: bool,
+    },
+}
+
+/// `IORING_CQE_F_MORE`: more completions will follow for this op.
+pub const F_MORE: u32 = 1 << 1;
+
+impl Lifecycle {
+    /// Whether the backend may still post completions for the op.
+    fn is_live(&self) -> bool {
+        match self {
+            Lifecycle::Completed { .. } => false,
+            Lifecycle::Streaming { ended, .. } => !ended,
+            _ => true,
+        }
+    }
 }
 
 struct Slot {
@@ -111,13 +137,22 @@ impl OpTable {
         self.slots.is_empty()
     }
 
-    /// Opens a slot for a new operation.
-    pub fn insert(&mut self, has_deadline: bool) -> CompletionToken {
+    /// Opens a slot for a new operation (a stream of completions when `multishot`).
+    pub fn insert(&mut self, has_deadline: bool, multishot: bool) -> CompletionToken {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        let lifecycle = if multishot {
+            Lifecycle::Streaming {
+                queue: VecDeque::new(),
+                waker: None,
+                ended: false,
+            }
+        } else {
+            Lifecycle::Submitted { waker: None }
+        };
         let index = self.slots.insert(Slot {
             generation,
-            lifecycle: Lifecycle::Submitted { waker: None },
+            lifecycle,
             cancel_requested: false,
             has_deadline,
             wait_fd: -1,
@@ -143,6 +178,24 @@ impl OpTable {
         } else {
             result
         };
+        let more = flags & F_MORE != 0;
+        match &mut slot.lifecycle {
+            Lifecycle::Streaming {
+                queue,
+                waker,
+                ended,
+            } => {
+                queue.push_back(Completion { result, flags });
+                *ended |= !more;
+                if let Some(w) = waker.take() {
+                    w.wake();
+                }
+                return;
+            }
+            // More completions follow: the orphan waits for the final one.
+            Lifecycle::Orphaned { .. } if more => return,
+            _ => {}
+        }
         match std::mem::replace(&mut slot.lifecycle, Lifecycle::Completed { result, flags }) {
             Lifecycle::Submitted { waker } => {
                 if let Some(waker) = waker {
@@ -156,8 +209,40 @@ impl OpTable {
                 self.slots.remove(token.index());
                 release_orphan(resources, returns_fd, result);
             }
-            Lifecycle::Completed { .. } => {}
+            Lifecycle::Completed { .. } | Lifecycle::Streaming { .. } => {}
         }
+    }
+
+    /// Polls a multishot op: the next completion, `None` once the final one was taken
+    /// (the slot is then freed), or pending with `waker` parked.
+    pub fn poll_stream(
+        &mut self,
+        token: CompletionToken,
+        waker: &Waker,
+    ) -> Poll<Option<Completion>> {
+        let Some(slot) = self.slot_mut(token) else {
+            return Poll::Ready(None);
+        };
+        let Lifecycle::Streaming {
+            queue,
+            waker: parked,
+            ended,
+        } = &mut slot.lifecycle
+        else {
+            return Poll::Ready(None);
+        };
+        if let Some(done) = queue.pop_front() {
+            return Poll::Ready(Some(done));
+        }
+        if *ended {
+            self.slots.remove(token.index());
+            return Poll::Ready(None);
+        }
+        match parked {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *parked = Some(waker.clone()),
+        }
+        Poll::Pending
     }
 
     /// Polls an operation: its completion if posted (freeing the slot), else parks `waker`.
@@ -179,7 +264,7 @@ impl OpTable {
                 }
                 None
             }
-            Lifecycle::Orphaned { .. } => None,
+            Lifecycle::Orphaned { .. } | Lifecycle::Streaming { .. } => None,
         }
     }
 
@@ -195,21 +280,33 @@ impl OpTable {
         let Some(slot) = self.slot_mut(token) else {
             return false;
         };
-        match &slot.lifecycle {
-            Lifecycle::Completed { result, .. } => {
-                let result = *result;
-                self.slots.remove(token.index());
-                release_orphan(resources, returns_fd, result);
-                false
+        if !slot.lifecycle.is_live() {
+            // Already finished: a completed op's fd, or a stream's queued fds, are released.
+            let slot = self.slots.remove(token.index());
+            let results: Vec<i32> = match slot.lifecycle {
+                Lifecycle::Completed { result, .. } => vec![result],
+                Lifecycle::Streaming { queue, .. } => queue.iter().map(|c| c.result).collect(),
+                _ => Vec::new(),
+            };
+            for r in results {
+                release_orphan(Box::new(()), returns_fd, r);
             }
-            _ => {
-                slot.lifecycle = Lifecycle::Orphaned {
-                    resources,
-                    returns_fd,
-                };
-                true
-            }
+            drop(resources);
+            return false;
         }
+        // Completions a stream had queued but nobody took (fds among them) are released now.
+        let untaken: Vec<i32> = match &mut slot.lifecycle {
+            Lifecycle::Streaming { queue, .. } => queue.drain(..).map(|c| c.result).collect(),
+            _ => Vec::new(),
+        };
+        slot.lifecycle = Lifecycle::Orphaned {
+            resources,
+            returns_fd,
+        };
+        for r in untaken {
+            release_orphan(Box::new(()), returns_fd, r);
+        }
+        true
     }
 
     /// Marks an explicit cancel. Returns false if the op already completed (nothing to cancel).
@@ -217,7 +314,7 @@ impl OpTable {
         match self.slot_mut(token) {
             Some(slot) => {
                 slot.cancel_requested = true;
-                !matches!(slot.lifecycle, Lifecycle::Completed { .. })
+                slot.lifecycle.is_live()
             }
             None => false,
         }
@@ -248,7 +345,7 @@ impl OpTable {
     pub fn pending_tokens(&self) -> Vec<CompletionToken> {
         self.slots
             .iter()
-            .filter(|(_, s)| !matches!(s.lifecycle, Lifecycle::Completed { .. }))
+            .filter(|(_, s)| s.lifecycle.is_live())
             .map(|(i, s)| CompletionToken::new(i, s.generation))
             .collect()
     }

@@ -31,6 +31,7 @@ mod nop;
 mod poll;
 mod rw;
 mod rwv;
+mod stream;
 
 use std::future::Future;
 use std::io;
@@ -42,9 +43,10 @@ use crate::driver::{self, Completion, CompletionToken, DriverRef};
 
 pub use close::{Close, close};
 pub use nop::{Nop, nop};
-pub use poll::{Interest, PollAdd, poll_add};
+pub use poll::{Interest, PollAdd, PollMultishot, poll_add, poll_multishot};
 pub use rw::{Read, Write, read, read_at, write, write_at};
 pub use rwv::{ReadVectored, WriteVectored, readv, readv_at, writev, writev_at};
+pub use stream::{Multishot, OpStream};
 
 pub(crate) mod sealed {
     use crate::driver::{Completion, Describe};

@@ -8,6 +8,7 @@ use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types::Fd};
 
+use super::stream::{OpStream, sealed::MultishotImpl};
 use super::{Op, sealed::OperationImpl, to_result};
 use crate::driver::{Completion, Describe, Syscall};
 
@@ -98,6 +99,66 @@ impl Describe for PollAdd {
 impl OperationImpl for PollAdd {
     type Output = io::Result<Interest>;
     fn complete(self, done: Completion) -> io::Result<Interest> {
+        to_result(done.result).map(|r| Interest::from_revents(r as i16))
+    }
+}
+
+/// The repeating readiness op; see [`poll_multishot`].
+pub struct PollMultishot {
+    fd: RawFd,
+    interest: Interest,
+}
+
+/// A stream of readiness reports for `fd` — asyncio's `add_reader`/`add_writer` as a stream.
+/// One submission (`IORING_POLL_ADD_MULTI`) yields an item each time the fd *becomes* ready
+/// (edge semantics: consume the data, or the next report waits for new data). Dropping the
+/// stream cancels the poll.
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use ringloop::op::{poll_multishot, Interest};
+/// # ringloop::run(async {
+/// let (rx, tx) = std::io::pipe().unwrap();
+/// let mut ready = poll_multishot(rx.as_raw_fd(), Interest::READABLE);
+/// for _ in 0..3 {
+///     std::io::Write::write_all(&mut &tx, b"x").unwrap();
+///     assert!(ready.next().await.unwrap().unwrap().is_readable());
+///     let (n, _) = ringloop::op::read(rx.as_raw_fd(), Vec::with_capacity(8)).await;
+///     assert_eq!(n.unwrap(), 1);
+/// }
+/// # });
+/// ```
+pub fn poll_multishot(fd: RawFd, interest: Interest) -> OpStream<PollMultishot> {
+    OpStream::new(PollMultishot { fd, interest })
+}
+
+impl Describe for PollMultishot {
+    fn uring_entry(&mut self) -> squeue::Entry {
+        opcode::PollAdd::new(Fd(self.fd), self.interest.0 as u16 as u32)
+            .multi(true)
+            .build()
+    }
+    fn syscall(&mut self) -> Syscall {
+        Syscall::Poll {
+            fd: self.fd,
+            events: self.interest.0,
+        }
+    }
+    fn multishot(&self) -> bool {
+        true
+    }
+}
+
+impl OperationImpl for PollMultishot {
+    type Output = io::Result<Interest>;
+    fn complete(self, done: Completion) -> io::Result<Interest> {
+        to_result(done.result).map(|r| Interest::from_revents(r as i16))
+    }
+}
+
+impl MultishotImpl for PollMultishot {
+    type Item = io::Result<Interest>;
+    fn item(&mut self, done: Completion) -> io::Result<Interest> {
         to_result(done.result).map(|r| Interest::from_revents(r as i16))
     }
 }

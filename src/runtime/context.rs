@@ -6,7 +6,7 @@
 //! remote queue and the driver's unparker.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,7 +14,7 @@ use std::task::Waker;
 
 use slab::Slab;
 
-use super::task::TaskMeta;
+use super::task::{JoinHandle, TaskMeta};
 use super::timer::Timers;
 use crate::blocking::Pool;
 use crate::driver::{self, DriverRef, Unparker};
@@ -69,6 +69,8 @@ pub struct LoopContext {
     /// Ids of tasks whose handles asked for cancellation; dropped when next scheduled.
     pub cancels: RefCell<HashSet<u64>>,
     pub next_task_id: Cell<u64>,
+    /// `add_reader`/`add_writer` watches: (fd, is_reader) → the watching task.
+    pub watchers: RefCell<HashMap<(i32, bool), JoinHandle<()>>>,
 }
 
 thread_local! {

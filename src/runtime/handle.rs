@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::context::{self, Callback, LoopContext, Ready, Remote, Shared};
 use super::future::LoopFuture;
+use crate::op::{Interest, poll_add};
+use std::os::fd::RawFd;
 
 /// A handle to a loop. Cloneable and `Send`; the methods that take non-`Send` callbacks must
 /// be called on the loop's own thread, `call_soon_threadsafe` from anywhere.
@@ -227,6 +229,90 @@ impl Handle {
     /// ```
     pub fn create_future<T: 'static>(&self) -> LoopFuture<T> {
         LoopFuture::new()
+    }
+
+    /// Calls `callback` on the loop whenever `fd` is readable (asyncio's `add_reader`): a
+    /// level-triggered watch built from single-shot `poll_add` ops, so the callback runs again
+    /// on the next tick while data remains. Replaces an earlier reader of `fd`. An error from
+    /// the kernel (e.g. the fd was closed) ends the watch.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// # ringloop::run(async {
+    /// let h = ringloop::Handle::current();
+    /// let (rx, tx) = std::io::pipe().unwrap();
+    /// let fut = h.create_future::<()>();
+    /// let f = fut.clone();
+    /// h.add_reader(rx.as_raw_fd(), move || { let _ = f.set_result(()); });
+    /// std::io::Write::write_all(&mut &tx, b"!").unwrap();
+    /// fut.await.unwrap();
+    /// assert!(h.remove_reader(rx.as_raw_fd()));
+    /// # });
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread other than the loop's.
+    pub fn add_reader(&self, fd: RawFd, callback: impl FnMut() + 'static) {
+        self.watch(fd, Interest::READABLE, callback, "Handle::add_reader");
+    }
+
+    /// Calls `callback` on the loop whenever `fd` is writable (asyncio's `add_writer`).
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread other than the loop's.
+    pub fn add_writer(&self, fd: RawFd, callback: impl FnMut() + 'static) {
+        self.watch(fd, Interest::WRITABLE, callback, "Handle::add_writer");
+    }
+
+    /// Stops watching `fd` for reading; true if it was watched.
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread other than the loop's.
+    pub fn remove_reader(&self, fd: RawFd) -> bool {
+        self.unwatch(fd, Interest::READABLE, "Handle::remove_reader")
+    }
+
+    /// Stops watching `fd` for writing; true if it was watched.
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread other than the loop's.
+    pub fn remove_writer(&self, fd: RawFd) -> bool {
+        self.unwatch(fd, Interest::WRITABLE, "Handle::remove_writer")
+    }
+
+    fn watch(
+        &self,
+        fd: RawFd,
+        interest: Interest,
+        mut callback: impl FnMut() + 'static,
+        what: &str,
+    ) {
+        let cx = self.local(what);
+        let task = cx.spawn(async move {
+            while poll_add(fd, interest).await.is_ok() {
+                callback();
+            }
+        });
+        if let Some(old) = cx
+            .watchers
+            .borrow_mut()
+            .insert((fd, interest.is_readable()), task)
+        {
+            old.cancel();
+        }
+    }
+
+    fn unwatch(&self, fd: RawFd, interest: Interest, what: &str) -> bool {
+        let cx = self.local(what);
+        let old = cx
+            .watchers
+            .borrow_mut()
+            .remove(&(fd, interest.is_readable()));
+        old.map(|task| task.cancel()).is_some()
     }
 
     /// Ops the backend owns right now (see [`Runtime::inflight_ops`](crate::Runtime::inflight_ops)).

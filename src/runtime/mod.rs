@@ -124,6 +124,7 @@ impl Builder {
             shutting_down: Cell::new(false),
             cancels: RefCell::new(Default::default()),
             next_task_id: Cell::new(0),
+            watchers: RefCell::new(Default::default()),
         });
         Ok(Runtime { cx, report })
     }
@@ -278,6 +279,8 @@ impl LoopContext {
 impl Drop for Runtime {
     fn drop(&mut self) {
         let _enter = Enter::new(&self.cx);
+        let watchers = std::mem::take(&mut *self.cx.watchers.borrow_mut());
+        drop(watchers);
         self.cx.shutdown_tasks();
         let callbacks = self.cx.timers.borrow_mut().clear();
         drop(callbacks);

@@ -1,0 +1,169 @@
+//! ringloop against tokio, monoio and a bare io_uring loop, on the same workloads in one run.
+//!
+//! ```text
+//! cargo run --release --example compare                      # 7 rounds, about a minute
+//! cargo run --release --example compare -- --quick           # 3 rounds, small counts (CI smoke)
+//! cargo run --release --example compare -- --filter nop --json out.json
+//! ```
+//!
+//! # What is measured
+//!
+//! | workload         | loop (the same source for every runtime)                        | unit     |
+//! | ---------------- | ---------------------------------------------------------------- | -------- |
+//! | `nop/1`, `/32`, `/256` | N tasks each awaiting `op::nop()` in a loop: N NOPs in flight | Mops/s |
+//! | `spawn_join`     | spawn 100 000 tasks returning a small value, then await them all | ns/task  |
+//! | `sleep/10000`    | 10 000 tasks sleeping 1..=10 ms (all distinct), all awaited      | ms       |
+//! | `timeout_cancel` | 100 000 × `timeout(10 s, yield_now())`: poll once (the timer registers), drop (it is cancelled) | ns/op |
+//! | `yield`          | one task awaiting `yield_now()` 1 000 000 times                 | ns/yield |
+//!
+//! Runtimes: `ringloop-io_uring` and `ringloop-epoll` (ringloop with the backend forced),
+//! `tokio` (current-thread, all drivers), `monoio` (io_uring driver, timer on) and `raw`, a bare
+//! io_uring loop (push N NOP SQEs, one `submit_and_wait(N)`, reap, repeat) that marks the limit
+//! for `nop/N`. Only ringloop and raw have `nop/N` rows: tokio has no NOP op and monoio keeps its
+//! NOP private. `sleep/10000` is total wall time from the first spawn to the last wake, so its
+//! floor is 10 ms (the longest sleep); the excess is spawning plus timer lateness.
+//!
+//! # How a number is taken
+//!
+//! For each workload, `rounds` rounds (7, or 3 with `--quick`); in each round every runtime takes
+//! one sample, in an order rotated by one per round. A sample builds a fresh runtime on a fresh
+//! thread, runs the workload once untimed (warm-up: memory faulted in, pools and timer wheels
+//! grown), then times a second, identical run with `Instant`. The table shows median, min and max over the rounds, and the ratio of the
+//! median to the baseline's (tokio; `raw` for `nop/N`), oriented so that above 1.00x is better.
+//!
+//! A runtime that cannot start here (no io_uring, say) is reported and left out; a sample that
+//! panics drops its row with a note; a sample that hangs for a minute stops the run.
+
+mod cli;
+mod harness;
+mod report;
+mod runtimes;
+mod workload;
+
+use cli::Command;
+use harness::Plan;
+use runtimes::RuntimeId;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+fn main() -> ExitCode {
+    let options = match cli::parse(std::env::args().skip(1)) {
+        Ok(Command::Run(options)) => options,
+        Ok(Command::Help) => {
+            println!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("compare: {error}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let workloads = selected_workloads(options.filter.as_deref());
+    if workloads.is_empty() {
+        let names: Vec<_> = workload::all().iter().map(|w| w.name).collect();
+        eprintln!(
+            "compare: no workload matches the filter; workloads: {}",
+            names.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+
+    print_preamble();
+    let (runtimes, mut notes) = startable_runtimes();
+    let plan = Plan {
+        workloads,
+        runtimes,
+        rounds: if options.quick { 3 } else { 7 },
+        sizes: if options.quick {
+            workload::Sizes::quick()
+        } else {
+            workload::Sizes::normal()
+        },
+        hang_limit: Duration::from_secs(60),
+    };
+
+    let started = Instant::now();
+    let outcome = harness::run(&plan);
+    notes.extend(outcome.notes);
+
+    println!(
+        "\n{} rounds{}, {:.1} s in all.\n{}\n",
+        plan.rounds,
+        if options.quick {
+            " (--quick: small counts)"
+        } else {
+            ""
+        },
+        started.elapsed().as_secs_f64(),
+        report::LEGEND
+    );
+    report::print_table(&outcome.rows);
+    print_notes(&notes);
+
+    if let Some(path) = &options.json {
+        match report::write_json(path, &outcome.rows) {
+            Ok(()) => eprintln!("wrote {}", path.display()),
+            Err(error) => {
+                eprintln!("compare: cannot write {}: {error}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if outcome.hung {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The workloads whose name contains `filter` (all of them without one).
+fn selected_workloads(filter: Option<&str>) -> Vec<workload::Workload> {
+    workload::all()
+        .into_iter()
+        .filter(|w| filter.is_none_or(|f| w.name.contains(f)))
+        .collect()
+}
+
+/// What the numbers below were measured on.
+fn print_preamble() {
+    if cfg!(debug_assertions) {
+        println!("WARNING: debug build; run with --release for meaningful numbers.\n");
+    }
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|text| text.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("kernel {kernel}, {cpus} CPUs");
+    println!("ringloop backend report (Backend::Auto):");
+    let report = std::panic::catch_unwind(runtimes::auto_backend_report)
+        .unwrap_or_else(|_| "building the runtime panicked".to_owned());
+    for line in report.lines() {
+        println!("  {line}");
+    }
+}
+
+/// The runtimes that start on this machine, and a note for each that does not.
+fn startable_runtimes() -> (Vec<RuntimeId>, Vec<String>) {
+    let mut runtimes = Vec::new();
+    let mut notes = Vec::new();
+    for id in RuntimeId::ALL {
+        // A runtime that panics while starting is reported like one that returns an error.
+        let probed = std::panic::catch_unwind(|| id.probe())
+            .unwrap_or_else(|_| Err("panicked while starting".to_owned()));
+        match probed {
+            Ok(()) => runtimes.push(id),
+            Err(why) => notes.push(format!("{} skipped: {why}", id.name())),
+        }
+    }
+    (runtimes, notes)
+}
+
+fn print_notes(notes: &[String]) {
+    if notes.is_empty() {
+        return;
+    }
+    println!("\nnotes:");
+    for note in notes {
+        println!("  - {note}");
+    }
+}

@@ -1,0 +1,248 @@
+//! Shared helpers for ringloop's behavioural tests.
+//!
+//! Every integration test file is its own crate and starts with `mod support;`. That brings in:
+//!
+//! - [`both_backends!`](crate::both_backends): one test body, expanded into a module with an
+//!   `io_uring` and an `epoll` test, so `cargo test` alone checks both backends;
+//! - [`runtime`]: a runtime on an explicit backend (explicit choices ignore `RINGLOOP_BACKEND`);
+//! - fault helpers: [`open_fds`] (counts `/proc/self/fd`), [`watchdog`] (aborts a hung test),
+//!   [`pipe`], and [`run_child`] / [`assert_child_passed`] for tests that must run in a fresh
+//!   process (seccomp filters, rlimits, environment variables).
+//!
+//! Not every test file uses every helper, hence `dead_code` is allowed for this module.
+#![allow(dead_code)]
+
+use std::io::Write as _;
+use std::os::fd::{FromRawFd as _, OwnedFd};
+use std::process::{Command, Output};
+use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard};
+use std::thread;
+use std::time::Duration;
+
+/// Name of the environment variable that tells a re-executed test binary which child role to
+/// play. A child test returns at once when it is unset, so it is a no-op in a normal run.
+pub const CHILD_ENV: &str = "RINGLOOP_TEST_CHILD";
+
+/// Expands each `fn name(rt) { body }` into `mod name { #[test] fn io_uring() .. #[test] fn epoll() .. }`.
+///
+/// Two parameter forms are accepted:
+///
+/// - `fn name(rt) { .. }`: `rt` is a [`ringloop::Runtime`] already built for the backend;
+/// - `fn name(backend: Backend) { .. }`: `backend` is the [`ringloop::Backend`] to use, for tests
+///   that must control when the runtime is created and dropped (fd counting, drop counting).
+///
+/// Attributes (doc comments stating the property, `#[ignore]`, `#[should_panic]`, ...) are copied
+/// onto both generated tests. Several functions may appear in one invocation.
+///
+/// ```ignore
+/// mod support;
+/// both_backends! {
+///     /// `call_soon` callbacks run in the order they were scheduled.
+///     fn call_soon_is_fifo(rt) { rt.block_on(async { /* ... */ }); }
+/// }
+/// ```
+#[macro_export]
+macro_rules! both_backends {
+    () => {};
+    (
+        $(#[$meta:meta])*
+        fn $name:ident($backend:ident : Backend) $(-> $ret:ty)? $body:block
+        $($rest:tt)*
+    ) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            #[test]
+            fn io_uring() $(-> $ret)? {
+                let $backend = ::ringloop::Backend::IoUring;
+                $body
+            }
+
+            $(#[$meta])*
+            #[test]
+            fn epoll() $(-> $ret)? {
+                let $backend = ::ringloop::Backend::Epoll;
+                $body
+            }
+        }
+        $crate::both_backends! { $($rest)* }
+    };
+    (
+        $(#[$meta:meta])*
+        fn $name:ident($rt:ident) $(-> $ret:ty)? $body:block
+        $($rest:tt)*
+    ) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            #[test]
+            fn io_uring() $(-> $ret)? {
+                let $rt = $crate::support::runtime(::ringloop::Backend::IoUring);
+                $body
+            }
+
+            $(#[$meta])*
+            #[test]
+            fn epoll() $(-> $ret)? {
+                let $rt = $crate::support::runtime(::ringloop::Backend::Epoll);
+                $body
+            }
+        }
+        $crate::both_backends! { $($rest)* }
+    };
+}
+
+/// Builds a runtime on exactly `backend`, panicking with the reason if that backend cannot start.
+pub fn runtime(backend: ringloop::Backend) -> ringloop::Runtime {
+    match ringloop::Runtime::builder().backend(backend).build() {
+        Ok(rt) => rt,
+        Err(err) => panic!(
+            "cannot build a ringloop runtime on backend {backend:?}: {err}\n\
+             (the io_uring tests need a kernel with io_uring enabled: check \
+             /proc/sys/kernel/io_uring_disabled and any seccomp profile)"
+        ),
+    }
+}
+
+/// Serialises the tests of one test binary that count process-wide resources (open fds).
+///
+/// libtest runs tests on parallel threads; a test counting `/proc/self/fd` must hold this guard,
+/// and so must every other test in the same binary that opens fds. A panicking holder does not
+/// poison the lock for the others.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Number of open file descriptors of this process, from `/proc/self/fd`.
+pub fn open_fds() -> usize {
+    let entries = std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .count();
+    // The directory stream itself holds one fd while it is being listed.
+    entries - 1
+}
+
+/// Paths of the open fds, for a failure message that shows what leaked.
+pub fn describe_open_fds() -> Vec<String> {
+    let mut fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .filter_map(Result::ok)
+        .map(|entry| {
+            let target = std::fs::read_link(entry.path())
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|e| format!("<{e}>"));
+            format!("{} -> {target}", entry.file_name().to_string_lossy())
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
+/// Aborts the process if it is still armed when its time limit passes.
+///
+/// A hang in the runtime would otherwise stall the whole test run; aborting names the culprit.
+/// Dropping the watchdog (or calling [`Watchdog::disarm`]) disarms it.
+pub struct Watchdog {
+    disarm: Option<mpsc::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    /// Disarms the watchdog; same as dropping it.
+    pub fn disarm(self) {}
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        // Disconnecting the channel wakes the watchdog thread, which then exits quietly.
+        drop(self.disarm.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts a [`Watchdog`] that aborts the process with a message naming `what` after `limit`.
+pub fn watchdog(limit: Duration, what: &str) -> Watchdog {
+    let (disarm, armed) = mpsc::channel::<()>();
+    let what = what.to_owned();
+    let thread = thread::Builder::new()
+        .name(format!("watchdog: {what}"))
+        .spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = armed.recv_timeout(limit) {
+                // Written straight to stderr: libtest's output capture would be lost by abort().
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\nWATCHDOG: `{what}` did not finish within {limit:?}; aborting the test process"
+                );
+                std::process::abort();
+            }
+        })
+        .expect("spawn watchdog thread");
+    Watchdog {
+        disarm: Some(disarm),
+        thread: Some(thread),
+    }
+}
+
+/// A pipe as `(read end, write end)`, both close-on-exec.
+pub fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a writable array of two c_ints, which is what pipe2(2) fills in.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(rc, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: pipe2(2) succeeded, so both fds are open and nothing else owns them.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// The child role this process was started for (the value of [`CHILD_ENV`]), if any.
+pub fn child_role() -> Option<String> {
+    std::env::var(CHILD_ENV).ok()
+}
+
+/// Re-executes the current test binary to run only the test `test_name`, with `env` added.
+///
+/// `test_name` is the full libtest path (e.g. `child_under_seccomp` or `module::io_uring`).
+/// `RINGLOOP_BACKEND` and [`CHILD_ENV`] are cleared first so the parent's environment cannot leak
+/// into the child's role; pass them in `env` to set them.
+pub fn run_child(test_name: &str, env: &[(&str, &str)]) -> Output {
+    let exe = std::env::current_exe().expect("current test executable");
+    let mut cmd = Command::new(exe);
+    cmd.args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .env_remove("RINGLOOP_BACKEND")
+        .env_remove(CHILD_ENV);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd.output()
+        .unwrap_or_else(|e| panic!("re-executing the test binary for `{test_name}`: {e}"))
+}
+
+/// Panics, showing the child's output, unless the child exited successfully having run exactly one
+/// test (so a misspelt test name cannot pass by running nothing).
+pub fn assert_child_passed(test_name: &str, output: &Output) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let ran_one = stdout.contains("test result: ok. 1 passed");
+    assert!(
+        output.status.success() && ran_one,
+        "child test `{test_name}` failed ({}; ran exactly one test: {ran_one})\n\
+         ---- child stdout ----\n{stdout}\n---- child stderr ----\n{stderr}",
+        output.status,
+    );
+}
+
+/// Text of the child's stdout and stderr, for assertions on what it printed.
+pub fn child_output_text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

@@ -1,0 +1,217 @@
+//! `ringloop::time`: `sleep`/`sleep_until` never wake early, `timeout`/`timeout_at` cancel the
+//! inner future's ops when they fire and return `Ok` when it finishes first, and `interval`
+//! ticks at once and then once per period.
+
+mod support;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use ringloop::time::{self, Elapsed};
+use ringloop::{Handle, op, yield_now};
+
+/// Yields to the loop until `cond` holds; panics (naming `what`) after 100 000 turns or 5 s.
+async fn yield_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for _ in 0..100_000 {
+        if cond() || Instant::now() > deadline {
+            break;
+        }
+        yield_now().await;
+    }
+    assert!(cond(), "gave up waiting until {what}");
+}
+
+/// Yields until the op table holds exactly `expected` ops (bounded, see [`yield_until`]).
+async fn settle_inflight(expected: usize) {
+    let h = Handle::current();
+    yield_until(&format!("inflight_ops() == {expected}"), || {
+        h.inflight_ops() == expected
+    })
+    .await;
+}
+
+/// Writes all of `data` to the pipe's write end with plain blocking `write(2)`.
+fn write_all(fd: &OwnedFd, mut data: &[u8]) {
+    while !data.is_empty() {
+        // SAFETY: `fd` is an open descriptor borrowed for the call; `data` is valid for reads of
+        // `data.len()` bytes.
+        let n = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+        if n < 0 {
+            let err = std::io::Error::last_os_error();
+            assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "write: {err}");
+            continue;
+        }
+        data = &data[n as usize..];
+    }
+}
+
+/// After a cancelled read on `r`: the op table drains, and a message written afterwards is read
+/// back whole by a new read, so the cancelled read consumed nothing.
+async fn assert_read_was_cancelled(r: &OwnedFd, w: &OwnedFd) {
+    settle_inflight(0).await;
+    let message = b"written after the cancel";
+    write_all(w, message);
+    let (res, buf) = op::read(r.as_raw_fd(), Vec::with_capacity(64)).await;
+    assert_eq!(res.expect("read after cancel"), message.len());
+    assert_eq!(buf, message);
+}
+
+both_backends! {
+    /// `sleep(d)` returns no earlier than `d` after it was called; `sleep_until(t)` no earlier
+    /// than `t`; a zero sleep and a deadline in the past return promptly.
+    fn sleep_waits_at_least_the_duration(rt) {
+        let _wd = support::watchdog(Duration::from_secs(10), "sleep_waits_at_least_the_duration");
+        rt.block_on(async {
+            for ms in [1, 10, 50] {
+                let d = Duration::from_millis(ms);
+                let start = Instant::now();
+                time::sleep(d).await;
+                assert!(start.elapsed() >= d, "sleep({d:?}) woke after {:?}", start.elapsed());
+            }
+            let deadline = Instant::now() + Duration::from_millis(30);
+            time::sleep_until(deadline).await;
+            assert!(Instant::now() >= deadline, "sleep_until woke early");
+
+            let start = Instant::now();
+            time::sleep(Duration::ZERO).await;
+            time::sleep_until(start - Duration::from_millis(100)).await;
+            assert!(start.elapsed() < Duration::from_secs(1), "took {:?}", start.elapsed());
+        });
+    }
+
+    /// Concurrent sleeps each wake no earlier than their own deadline.
+    fn concurrent_sleeps_wake_after_their_deadlines(rt) {
+        let _wd = support::watchdog(
+            Duration::from_secs(10),
+            "concurrent_sleeps_wake_after_their_deadlines",
+        );
+        rt.block_on(async {
+            let base = Instant::now();
+            let sleepers: Vec<_> = (0..100u64)
+                .rev()
+                .map(|i| {
+                    let deadline = base + Duration::from_millis(i % 25 * 2);
+                    ringloop::spawn(async move {
+                        time::sleep_until(deadline).await;
+                        (deadline, Instant::now())
+                    })
+                })
+                .collect();
+            for sleeper in sleepers {
+                let (deadline, woke) = sleeper.await.expect("task ok");
+                assert!(woke >= deadline, "woke {:?} early", deadline - woke);
+            }
+        });
+    }
+
+    /// `timeout` around a read on an empty pipe returns `Elapsed` no earlier than its duration
+    /// and cancels the read: the op table drains and the read consumed nothing.
+    fn timeout_cancels_blocked_read(rt) {
+        let _wd = support::watchdog(Duration::from_secs(10), "timeout_cancels_blocked_read");
+        rt.block_on(async {
+            let (r, w) = support::pipe();
+            let start = Instant::now();
+            let res = time::timeout(
+                Duration::from_millis(50),
+                op::read(r.as_raw_fd(), Vec::with_capacity(64)),
+            )
+            .await;
+            let _: Elapsed = res.expect_err("nothing was written: the timeout fires");
+            assert!(start.elapsed() >= Duration::from_millis(50));
+            assert_read_was_cancelled(&r, &w).await;
+        });
+    }
+
+    /// `timeout_at` fires at its deadline (not before), cancelling the blocked read, and returns
+    /// `Ok` when the inner future finishes before the deadline.
+    fn timeout_at_fires_at_deadline(rt) {
+        let _wd = support::watchdog(Duration::from_secs(10), "timeout_at_fires_at_deadline");
+        rt.block_on(async {
+            let (r, w) = support::pipe();
+            let deadline = Instant::now() + Duration::from_millis(40);
+            let res = time::timeout_at(deadline, op::read(r.as_raw_fd(), Vec::with_capacity(64)))
+                .await;
+            let _: Elapsed = res.expect_err("nothing was written: the timeout fires");
+            assert!(Instant::now() >= deadline);
+            assert_read_was_cancelled(&r, &w).await;
+
+            let far = Instant::now() + Duration::from_secs(5);
+            let value = time::timeout_at(far, async { 9 }).await.expect("finishes first");
+            assert_eq!(value, 9);
+        });
+    }
+
+    /// A timeout whose inner future finishes first returns `Ok` with its output, without waiting
+    /// for the timer and without disturbing the op's result.
+    fn timeout_returns_ok_when_inner_finishes_first(rt) {
+        let _wd = support::watchdog(
+            Duration::from_secs(10),
+            "timeout_returns_ok_when_inner_finishes_first",
+        );
+        rt.block_on(async {
+            let start = Instant::now();
+            let value = time::timeout(Duration::from_secs(5), async { 7 }).await;
+            assert_eq!(value.expect("finishes first"), 7);
+
+            let (r, w) = support::pipe();
+            write_all(&w, b"ready");
+            let read = op::read(r.as_raw_fd(), Vec::with_capacity(64));
+            let (res, buf) = time::timeout(Duration::from_secs(5), read)
+                .await
+                .expect("data is ready: the read wins");
+            assert_eq!(res.expect("read"), 5);
+            assert_eq!(buf, b"ready");
+
+            let slept = time::timeout(
+                Duration::from_secs(5),
+                time::sleep(Duration::from_millis(10)),
+            )
+            .await;
+            assert!(slept.is_ok());
+            assert!(start.elapsed() < Duration::from_secs(4), "took {:?}", start.elapsed());
+            settle_inflight(0).await;
+        });
+    }
+
+    /// The first `Interval::tick` completes at once, even with a 10 s period.
+    fn interval_first_tick_is_immediate(rt) {
+        let _wd = support::watchdog(Duration::from_secs(10), "interval_first_tick_is_immediate");
+        rt.block_on(async {
+            let mut interval = time::interval(Duration::from_secs(10));
+            let first = time::timeout(Duration::from_secs(2), interval.tick()).await;
+            assert!(first.is_ok(), "the first tick waited for the period");
+        });
+    }
+
+    /// `Interval` ticks once per period: the n-th tick is no earlier than n periods after the
+    /// first, and over a 300 ms window a 50 ms interval ticks between 2 and 7 times.
+    fn interval_ticks_once_per_period(rt) {
+        let _wd = support::watchdog(Duration::from_secs(10), "interval_ticks_once_per_period");
+        rt.block_on(async {
+            let period = Duration::from_millis(20);
+            let mut interval = time::interval(period);
+            let mut ticks = Vec::new();
+            for _ in 0..6 {
+                ticks.push(interval.tick().await);
+            }
+            for (n, tick) in ticks.iter().enumerate() {
+                assert!(*tick >= ticks[0] + period * n as u32, "tick {n} came early");
+            }
+            assert!(ticks.windows(2).all(|w| w[0] < w[1]), "ticks must increase: {ticks:?}");
+
+            let window = Duration::from_millis(300);
+            let mut interval = time::interval(Duration::from_millis(50));
+            let mut count = 0u32;
+            let counted = time::timeout(window, async {
+                loop {
+                    interval.tick().await;
+                    count += 1;
+                }
+            })
+            .await;
+            assert!(counted.is_err(), "the loop only ends by the timeout");
+            assert!((2..=7).contains(&count), "{count} ticks in {window:?}");
+        });
+    }
+}
