@@ -24,7 +24,7 @@
 //! *real* outcome: if the kernel finished first, the data is there, not lost.
 //!
 //! Each file of this module defines one op family, with both backends' halves side by side:
-//! the SQE for io_uring and the [`Syscall`](crate::driver::Syscall) for epoll.
+//! the SQE for io_uring and the plain syscall the epoll backend performs.
 
 mod close;
 mod nop;

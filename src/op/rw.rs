@@ -104,7 +104,7 @@ impl<B: IoBufMut> OperationImpl for Read<B> {
     }
 }
 
-/// A write from an owned buffer; see [`write`] and [`write_at`].
+/// A write from an owned buffer; see [`write()`] and [`write_at`].
 pub struct Write<B> {
     fd: RawFd,
     buf: B,
