@@ -74,6 +74,7 @@ thread_local! {
 }
 
 /// The driver of the runtime running on this thread.
+#[inline]
 pub fn current() -> Option<DriverRef> {
     CURRENT.with(|c| c.borrow().clone())
 }
@@ -145,6 +146,7 @@ impl Driver {
     }
 
     /// Starts an op; the returned token is what its future polls.
+    #[inline]
     pub fn submit<D: Describe + ?Sized>(
         &mut self,
         op: &mut D,
@@ -165,6 +167,7 @@ impl Driver {
     }
 
     /// The op's completion if it has arrived (its slot is then freed); else parks `waker`.
+    #[inline]
     pub fn poll(&mut self, token: CompletionToken, waker: &Waker) -> Option<Completion> {
         self.table.poll(token, waker)
     }

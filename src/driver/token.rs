@@ -35,24 +35,29 @@ impl CompletionToken {
     /// The completion of the read on the wake-up eventfd.
     pub const WAKE: u64 = u64::MAX - 1;
 
+    #[inline]
     fn new(index: usize, generation: u32) -> Self {
         CompletionToken(index as u64 | (u64::from(generation) << 32))
     }
 
     /// The value placed in `user_data`.
+    #[inline]
     pub fn user_data(self) -> u64 {
         self.0
     }
 
     /// Reads a token back from `user_data`.
+    #[inline]
     pub fn from_user_data(data: u64) -> Self {
         CompletionToken(data)
     }
 
+    #[inline]
     fn index(self) -> usize {
         (self.0 & u64::from(u32::MAX)) as usize
     }
 
+    #[inline]
     fn generation(self) -> u32 {
         (self.0 >> 32) as u32
     }
@@ -71,13 +76,16 @@ pub enum Lifecycle {
         resources: Box<dyn Any>,
         returns_fd: bool,
     },
-    /// A multishot op: completions not yet taken by the stream, the stream's waker, and
-    /// whether the final completion (without `F_MORE`) has arrived.
-    Streaming {
-        queue: VecDeque<Completion>,
-        waker: Option<Waker>,
-        ended: bool,
-    },
+    /// A multishot op (boxed: rarer, and larger than the other states).
+    Streaming(Box<Stream>),
+}
+
+/// The state of a multishot op: completions not yet taken by the stream, the stream's waker,
+/// and whether the final completion (without `F_MORE`) has arrived.
+pub struct Stream {
+    queue: VecDeque<Completion>,
+    waker: Option<Waker>,
+    ended: bool,
 }
 
 /// `IORING_CQE_F_MORE`: more completions will follow for this op.
@@ -88,7 +96,7 @@ impl Lifecycle {
     fn is_live(&self) -> bool {
         match self {
             Lifecycle::Completed { .. } => false,
-            Lifecycle::Streaming { ended, .. } => !ended,
+            Lifecycle::Streaming(stream) => !stream.ended,
             _ => true,
         }
     }
@@ -138,15 +146,16 @@ impl OpTable {
     }
 
     /// Opens a slot for a new operation (a stream of completions when `multishot`).
+    #[inline]
     pub fn insert(&mut self, has_deadline: bool, multishot: bool) -> CompletionToken {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1).max(1);
         let lifecycle = if multishot {
-            Lifecycle::Streaming {
+            Lifecycle::Streaming(Box::new(Stream {
                 queue: VecDeque::new(),
                 waker: None,
                 ended: false,
-            }
+            }))
         } else {
             Lifecycle::Submitted { waker: None }
         };
@@ -161,6 +170,7 @@ impl OpTable {
         CompletionToken::new(index, generation)
     }
 
+    #[inline]
     fn slot_mut(&mut self, token: CompletionToken) -> Option<&mut Slot> {
         self.slots
             .get_mut(token.index())
@@ -169,6 +179,7 @@ impl OpTable {
 
     /// Records a completion posted by the backend; wakes the awaiting task, or drops an
     /// orphan's resources. Unknown or stale tokens are ignored.
+    #[inline]
     pub fn complete(&mut self, token: CompletionToken, result: i32, flags: u32) {
         let Some(slot) = self.slot_mut(token) else {
             return;
@@ -180,14 +191,10 @@ impl OpTable {
         };
         let more = flags & F_MORE != 0;
         match &mut slot.lifecycle {
-            Lifecycle::Streaming {
-                queue,
-                waker,
-                ended,
-            } => {
-                queue.push_back(Completion { result, flags });
-                *ended |= !more;
-                if let Some(w) = waker.take() {
+            Lifecycle::Streaming(stream) => {
+                stream.queue.push_back(Completion { result, flags });
+                stream.ended |= !more;
+                if let Some(w) = stream.waker.take() {
                     w.wake();
                 }
                 return;
@@ -209,7 +216,7 @@ impl OpTable {
                 self.slots.remove(token.index());
                 release_orphan(resources, returns_fd, result);
             }
-            Lifecycle::Completed { .. } | Lifecycle::Streaming { .. } => {}
+            Lifecycle::Completed { .. } | Lifecycle::Streaming(_) => {}
         }
     }
 
@@ -223,29 +230,25 @@ impl OpTable {
         let Some(slot) = self.slot_mut(token) else {
             return Poll::Ready(None);
         };
-        let Lifecycle::Streaming {
-            queue,
-            waker: parked,
-            ended,
-        } = &mut slot.lifecycle
-        else {
+        let Lifecycle::Streaming(stream) = &mut slot.lifecycle else {
             return Poll::Ready(None);
         };
-        if let Some(done) = queue.pop_front() {
+        if let Some(done) = stream.queue.pop_front() {
             return Poll::Ready(Some(done));
         }
-        if *ended {
+        if stream.ended {
             self.slots.remove(token.index());
             return Poll::Ready(None);
         }
-        match parked {
+        match &mut stream.waker {
             Some(w) if w.will_wake(waker) => {}
-            _ => *parked = Some(waker.clone()),
+            parked => *parked = Some(waker.clone()),
         }
         Poll::Pending
     }
 
     /// Polls an operation: its completion if posted (freeing the slot), else parks `waker`.
+    #[inline]
     pub fn poll(&mut self, token: CompletionToken, waker: &Waker) -> Option<Completion> {
         let slot = self.slot_mut(token)?;
         match &mut slot.lifecycle {
@@ -264,7 +267,7 @@ impl OpTable {
                 }
                 None
             }
-            Lifecycle::Orphaned { .. } | Lifecycle::Streaming { .. } => None,
+            Lifecycle::Orphaned { .. } | Lifecycle::Streaming(_) => None,
         }
     }
 
@@ -285,7 +288,7 @@ impl OpTable {
             let slot = self.slots.remove(token.index());
             let results: Vec<i32> = match slot.lifecycle {
                 Lifecycle::Completed { result, .. } => vec![result],
-                Lifecycle::Streaming { queue, .. } => queue.iter().map(|c| c.result).collect(),
+                Lifecycle::Streaming(stream) => stream.queue.iter().map(|c| c.result).collect(),
                 _ => Vec::new(),
             };
             for r in results {
@@ -296,7 +299,7 @@ impl OpTable {
         }
         // Completions a stream had queued but nobody took (fds among them) are released now.
         let untaken: Vec<i32> = match &mut slot.lifecycle {
-            Lifecycle::Streaming { queue, .. } => queue.drain(..).map(|c| c.result).collect(),
+            Lifecycle::Streaming(stream) => stream.queue.drain(..).map(|c| c.result).collect(),
             _ => Vec::new(),
         };
         slot.lifecycle = Lifecycle::Orphaned {

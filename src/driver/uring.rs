@@ -63,22 +63,27 @@ impl Uring {
     }
 
     /// Queues SQEs (a linked chain stays in one submission), flushing a full SQ first.
+    #[inline]
     fn push(&mut self, table: &mut OpTable, entries: &[squeue::Entry]) {
         loop {
-            let free = {
-                let sq = self.ring.submission();
-                sq.capacity() - sq.len()
-            };
-            if free >= entries.len() {
-                break;
+            let mut sq = self.ring.submission();
+            if sq.capacity() - sq.len() >= entries.len() {
+                for entry in entries {
+                    // SAFETY: every SQE's buffers are owned by the op table (or this driver,
+                    // for the wake read and timespecs) until its completion arrives; there is
+                    // room (checked above).
+                    unsafe { sq.push(entry).expect("SQ has room") };
+                }
+                return;
             }
+            drop(sq);
             if let Err(e) = self.enter(table, Wait::No) {
                 // The kernel refuses submissions for a reason that will not pass (e.g. the
                 // ring fd is gone). Completing the ops with the error keeps every awaiting
                 // task from hanging.
-                for e2 in entries {
+                for entry in entries {
                     table.complete(
-                        CompletionToken::from_user_data(e2.get_user_data()),
+                        CompletionToken::from_user_data(entry.get_user_data()),
                         -e.raw_os_error().unwrap_or(libc::EIO),
                         0,
                     );
@@ -86,14 +91,9 @@ impl Uring {
                 return;
             }
         }
-        let mut sq = self.ring.submission();
-        for entry in entries {
-            // SAFETY: every SQE's buffers are owned by the op table (or this driver, for the
-            // wake read and timespecs) until its completion arrives; there is room (checked).
-            unsafe { sq.push(entry).expect("SQ has room") };
-        }
     }
 
+    #[inline]
     pub fn submit(
         &mut self,
         table: &mut OpTable,

@@ -33,6 +33,7 @@ mod rw;
 mod rwv;
 mod stream;
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -62,6 +63,33 @@ pub(crate) mod sealed {
     }
 }
 
+/// Ops a task may start in one poll before it must yield.
+const COOP_BUDGET: u32 = 128;
+
+thread_local! {
+    static BUDGET: Cell<u32> = const { Cell::new(COOP_BUDGET) };
+}
+
+/// Gives the task about to be polled a fresh budget (called by the loop before each poll).
+///
+/// On epoll, an op on a ready fd completes inside its first poll; without a budget a task
+/// doing back-to-back reads or writes would never yield and could starve timers, other tasks
+/// and I/O. Each op that completes inside its first poll spends one unit; once the budget is
+/// spent, such an op holds its result back for one tick (returns `Pending` and wakes its task).
+/// On io_uring every op waits for the ring, so the budget is never spent there.
+pub(crate) fn reset_budget() {
+    BUDGET.set(COOP_BUDGET);
+}
+
+fn take_budget() -> bool {
+    let left = BUDGET.get();
+    if left == 0 {
+        return false;
+    }
+    BUDGET.set(left - 1);
+    true
+}
+
 /// An operation ringloop can hand to a backend. Implemented by the types in this module.
 pub trait Operation: sealed::OperationImpl {}
 impl<T: sealed::OperationImpl> Operation for T {}
@@ -81,6 +109,9 @@ enum State {
         token: CompletionToken,
         driver: DriverRef,
     },
+    /// Completed on its first poll, held back one loop tick because the task's budget is
+    /// spent (see [`reset_budget`]); the backend no longer owns anything.
+    Held(Completion),
     /// Output delivered.
     Done,
 }
@@ -139,28 +170,37 @@ impl<T: Operation> Op<T> {
     }
 
     fn poll_op(&mut self, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let mut first_poll = false;
         if let State::Idle { deadline } = self.state {
             let driver = driver::current()
                 .expect("a ringloop op was polled outside a ringloop runtime (use ringloop::run)");
             let data = self.data.as_mut().expect("op data present until done");
             let token = driver.borrow_mut().submit(data, deadline);
             self.state = State::InFlight { token, driver };
+            first_poll = true;
         }
-        match &self.state {
+        let done = match &self.state {
             State::InFlight { token, driver } => {
-                let done = driver.borrow_mut().poll(*token, cx.waker());
-                match done {
-                    Some(done) => {
-                        self.state = State::Done;
-                        let data = self.data.take().expect("op data present until done");
-                        Poll::Ready(data.complete(done))
+                let polled = driver.borrow_mut().poll(*token, cx.waker());
+                match polled {
+                    None => return Poll::Pending,
+                    // Completed inside its first poll (the epoll fast path): counts against
+                    // the task's budget, so a task of back-to-back ready ops still yields.
+                    Some(done) if first_poll && !take_budget() => {
+                        self.state = State::Held(done);
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
                     }
-                    None => Poll::Pending,
+                    Some(done) => done,
                 }
             }
+            State::Held(done) => *done,
             State::Done => panic!("a ringloop op was polled after it completed"),
             State::Idle { .. } => unreachable!("submitted above"),
-        }
+        };
+        self.state = State::Done;
+        let data = self.data.take().expect("op data present until done");
+        Poll::Ready(data.complete(done))
     }
 }
 
@@ -215,6 +255,8 @@ impl<T: Operation> Future for Cancel<T> {
                 }
                 this.op.poll_op(cx)
             }
+            // Already completed: the real outcome is the result it holds.
+            State::Held(_) => this.op.poll_op(cx),
             State::Done => panic!("a ringloop op was cancelled after it completed"),
         }
     }

@@ -6,7 +6,7 @@
 //! remote queue and the driver's unparker.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,7 +14,7 @@ use std::task::Waker;
 
 use slab::Slab;
 
-use super::task::{JoinHandle, TaskMeta};
+use super::task::{CANCELLING, JoinHandle, TaskMeta};
 use super::timer::Timers;
 use crate::blocking::Pool;
 use crate::driver::{self, DriverRef, Unparker};
@@ -66,9 +66,6 @@ pub struct LoopContext {
     pub tasks: RefCell<Slab<Option<Waker>>>,
     pub shared: Arc<Shared>,
     pub shutting_down: Cell<bool>,
-    /// Ids of tasks whose handles asked for cancellation; dropped when next scheduled.
-    pub cancels: RefCell<HashSet<u64>>,
-    pub next_task_id: Cell<u64>,
     /// `add_reader`/`add_writer` watches: (fd, is_reader) → the watching task.
     pub watchers: RefCell<HashMap<(i32, bool), JoinHandle<()>>>,
 }
@@ -78,6 +75,7 @@ thread_local! {
 }
 
 /// Runs `f` with the loop running on this thread, if any.
+#[inline]
 pub fn with<R>(f: impl FnOnce(&Rc<LoopContext>) -> R) -> Option<R> {
     CONTEXT
         .try_with(|c| c.borrow().as_ref().map(f))
@@ -118,6 +116,7 @@ impl Drop for Enter {
 
 impl LoopContext {
     /// Whether this context belongs to the loop `shared` describes.
+    #[inline]
     pub fn is(&self, shared: &Arc<Shared>) -> bool {
         Arc::ptr_eq(&self.shared, shared)
     }
@@ -145,20 +144,22 @@ impl LoopContext {
             };
             match item {
                 Ready::Task(runnable) => {
-                    let cancelled = self.shutting_down.get() || {
-                        let mut cancels = self.cancels.borrow_mut();
-                        !cancels.is_empty() && cancels.remove(&runnable.metadata().id)
-                    };
-                    if cancelled {
-                        // Dropping the runnable drops the task's future (its ops are cancelled
-                        // in the kernel); the JoinHandle then reports the cancellation.
-                        drop(runnable);
+                    crate::op::reset_budget();
+                    if self.shutting_down.get()
+                        || runnable.metadata().cancelled.load(Ordering::Acquire)
+                    {
+                        // The task drops its future (its ops are cancelled in the kernel) and
+                        // completes with a cancellation error.
+                        CANCELLING.set(true);
+                        runnable.run();
+                        CANCELLING.set(false);
                     } else {
                         runnable.run();
                     }
                 }
                 Ready::Callback(cb) => {
-                    if !cb.cancelled.load(Ordering::Acquire) {
+                    // A loop that is shutting down drops its callbacks unrun.
+                    if !cb.cancelled.load(Ordering::Acquire) && !self.shutting_down.get() {
                         (cb.f)();
                     }
                 }
@@ -174,8 +175,8 @@ impl LoopContext {
         }
     }
 
-    /// Drops every task's future and the ready queue; bounded, since dropping a future may
-    /// spawn or wake others.
+    /// Cancels every task (each drops its future and completes) and empties the ready queue;
+    /// bounded, since dropping a future may spawn or wake others.
     pub fn shutdown_tasks(&self) {
         self.shutting_down.set(true);
         for _ in 0..16 {
@@ -184,12 +185,11 @@ impl LoopContext {
                 w.wake();
             }
             self.drain_remote();
-            let ready: Vec<Ready> = self.ready.borrow_mut().drain(..).collect();
-            let done = ready.is_empty() && self.tasks.borrow().is_empty();
-            drop(ready);
-            if done {
+            if self.ready.borrow().is_empty() && self.tasks.borrow().is_empty() {
                 break;
             }
+            // With `shutting_down` set, every task run is a cancelling one.
+            self.run_ready(usize::MAX);
         }
     }
 }

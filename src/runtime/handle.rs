@@ -295,6 +295,8 @@ impl Handle {
         let task = cx.spawn(async move {
             while poll_add(fd, interest).await.is_ok() {
                 callback();
+                // asyncio runs a reader once per loop iteration while the fd stays ready.
+                crate::runtime::yield_now().await;
             }
         });
         if let Some(old) = cx

@@ -122,8 +122,6 @@ impl Builder {
             tasks: RefCell::new(Slab::new()),
             shared,
             shutting_down: Cell::new(false),
-            cancels: RefCell::new(Default::default()),
-            next_task_id: Cell::new(0),
             watchers: RefCell::new(Default::default()),
         });
         Ok(Runtime { cx, report })
@@ -223,10 +221,11 @@ impl Runtime {
         let mut task_cx = Context::from_waker(&waker);
         let mut fut = pin!(fut);
         loop {
-            if main.woken.swap(false, Ordering::AcqRel)
-                && let Poll::Ready(v) = fut.as_mut().poll(&mut task_cx)
-            {
-                return v;
+            if main.woken.swap(false, Ordering::AcqRel) {
+                crate::op::reset_budget();
+                if let Poll::Ready(v) = fut.as_mut().poll(&mut task_cx) {
+                    return v;
+                }
             }
             self.cx.run_ready(BUDGET);
             self.cx.turn(main.woken.load(Ordering::Acquire));

@@ -1,16 +1,24 @@
 //! Tasks: spawned futures, their handles, and cooperative yielding.
 //!
 //! Task memory, reference counting and wakers come from `async-task`. Each task carries a
-//! [`TaskMeta`] in its allocation: the loop it belongs to, a unique id, and its key in the
-//! loop's registry of live tasks. [`JoinHandle::cancel`] puts the id in the loop's set of
-//! cancel requests and wakes the task; the loop then drops it instead of polling it, and
-//! dropping its future drops its ops, which queues their cancellation in the kernel.
+//! [`TaskMeta`] in its allocation: the loop it belongs to, its key in the loop's registry of
+//! live tasks, and a cancellation flag.
+//!
+//! # Cancellation
+//!
+//! [`JoinHandle::cancel`] sets the flag and wakes the task. When the loop next runs a task
+//! whose flag is set, it marks the run as a cancelling one ([`CANCELLING`]); the task's
+//! [`TaskFuture`] then drops the user's future — dropping its ops, which queues their
+//! cancellation in the kernel — and completes with [`JoinError`]. A task therefore always
+//! produces an output: the loop never drops a runnable without running it (runtime shutdown
+//! cancels every task the same way), which is what lets a [`JoinHandle`] be a single pointer.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,20 +28,18 @@ use super::context::{self, LoopContext, Ready, Remote, Runnable, Shared};
 
 /// Per-task data kept in the task's allocation.
 pub struct TaskMeta {
-    /// Unique for the loop's lifetime (registry keys are reused, ids are not).
-    pub(crate) id: u64,
+    /// Key in the loop's task registry; `BLOCKING` for pool tasks.
+    key: usize,
+    /// Set by [`JoinHandle::cancel`] (or shutdown); read by the loop before each run.
+    pub(crate) cancelled: AtomicBool,
     shared: Arc<Shared>,
 }
 
-/// How a handle reaches its task to cancel it.
-enum CancelTarget {
-    Local {
-        id: u64,
-        key: usize,
-        shared: Arc<Shared>,
-    },
-    /// Pool tasks check the flag before they start.
-    Blocking(Arc<AtomicBool>),
+const BLOCKING: usize = usize::MAX;
+
+thread_local! {
+    /// True while the loop runs a task whose cancellation was requested.
+    pub(crate) static CANCELLING: Cell<bool> = const { Cell::new(false) };
 }
 
 type Panic = Box<dyn Any + Send + 'static>;
@@ -49,6 +55,12 @@ enum Repr {
 }
 
 impl JoinError {
+    fn cancelled() -> Self {
+        JoinError {
+            repr: Repr::Cancelled,
+        }
+    }
+
     /// The task was cancelled (by [`JoinHandle::cancel`] or runtime shutdown).
     pub fn is_cancelled(&self) -> bool {
         matches!(self.repr, Repr::Cancelled)
@@ -105,8 +117,7 @@ impl std::error::Error for JoinError {}
 /// # });
 /// ```
 pub struct JoinHandle<T> {
-    task: Option<async_task::FallibleTask<Result<T, Panic>, TaskMeta>>,
-    cancel: CancelTarget,
+    task: Option<async_task::Task<Result<T, JoinError>, TaskMeta>>,
 }
 
 impl<T> JoinHandle<T> {
@@ -123,37 +134,25 @@ impl<T> JoinHandle<T> {
     /// # });
     /// ```
     pub fn cancel(&self) {
-        if self.is_finished() {
+        let Some(task) = &self.task else { return };
+        let meta = task.metadata();
+        if task.is_finished() || meta.cancelled.swap(true, Ordering::AcqRel) {
             return;
         }
-        match &self.cancel {
-            CancelTarget::Blocking(flag) => flag.store(true, Ordering::Release),
-            &CancelTarget::Local {
-                id,
-                key,
-                ref shared,
-            } => {
-                let request = move |cx: &LoopContext| {
-                    cx.cancels.borrow_mut().insert(id);
-                    cx.wake_task(key);
-                };
-                let local = context::with(|cx| {
-                    if cx.is(shared) {
-                        request(cx);
-                        true
-                    } else {
-                        false
-                    }
-                });
-                if local != Some(true) {
-                    shared.push_remote(Remote::Callback(
-                        Arc::new(AtomicBool::new(false)),
-                        Box::new(move || {
-                            context::with(|cx| request(cx));
-                        }),
-                    ));
-                }
-            }
+        if meta.key == BLOCKING {
+            // The pool checks the flag before it starts the work.
+            return;
+        }
+        let key = meta.key;
+        if context::with(|cx| cx.is(&meta.shared)) == Some(true) {
+            context::with(|cx| cx.wake_task(key));
+        } else {
+            meta.shared.push_remote(Remote::Callback(
+                Arc::new(AtomicBool::new(false)),
+                Box::new(move || {
+                    context::with(|cx| cx.wake_task(key));
+                }),
+            ));
         }
     }
 
@@ -179,20 +178,9 @@ impl<T> Future for JoinHandle<T> {
             .task
             .as_mut()
             .expect("JoinHandle polled after completion");
-        let out = match Pin::new(task).poll(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(out) => out,
-        };
+        let out = std::task::ready!(Pin::new(task).poll(cx));
         self.task = None;
-        Poll::Ready(match out {
-            Some(Ok(v)) => Ok(v),
-            Some(Err(p)) => Err(JoinError {
-                repr: Repr::Panicked(p),
-            }),
-            None => Err(JoinError {
-                repr: Repr::Cancelled,
-            }),
-        })
+        Poll::Ready(out)
     }
 }
 
@@ -215,32 +203,46 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// Removes a task from the registry when its future is dropped (finished or cancelled).
 struct Registered {
     key: usize,
-    id: u64,
+    cx: Rc<LoopContext>,
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        context::with(|cx| {
-            cx.tasks.borrow_mut().try_remove(self.key);
-            let mut cancels = cx.cancels.borrow_mut();
-            if !cancels.is_empty() {
-                cancels.remove(&self.id);
-            }
-        });
+        self.cx.tasks.borrow_mut().try_remove(self.key);
     }
 }
 
-/// Polls `fut`, turning a panic into an error instead of unwinding through the loop.
-async fn catch_panics<F: Future>(fut: F) -> Result<F::Output, Panic> {
-    let mut fut = pin!(fut);
-    poll_fn(
-        |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+pin_project_lite::pin_project! {
+    /// A spawned future as the loop runs it: catches panics, honours cancellation, and
+    /// leaves the registry when dropped.
+    struct TaskFuture<F> {
+        registered: Registered,
+        #[pin]
+        future: Option<F>,
+    }
+}
+
+impl<F: Future> Future for TaskFuture<F> {
+    type Output = Result<F::Output, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if CANCELLING.get() {
+            // Dropping the future drops its ops: their cancellation goes to the kernel.
+            this.future.set(None);
+            return Poll::Ready(Err(JoinError::cancelled()));
+        }
+        let Some(future) = this.future.as_mut().as_pin_mut() else {
+            return Poll::Ready(Err(JoinError::cancelled()));
+        };
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(p) => Poll::Ready(Err(p)),
-        },
-    )
-    .await
+            Err(panic) => Poll::Ready(Err(JoinError {
+                repr: Repr::Panicked(panic),
+            })),
+        }
+    }
 }
 
 fn schedule(runnable: Runnable) {
@@ -264,15 +266,16 @@ impl LoopContext {
         F::Output: 'static,
     {
         let key = self.tasks.borrow_mut().insert(None);
-        let id = self.next_task_id.get();
-        self.next_task_id.set(id + 1);
-        let registered = Registered { key, id };
-        let fut = async move {
-            let _registered = registered;
-            catch_panics(fut).await
+        let fut = TaskFuture {
+            registered: Registered {
+                key,
+                cx: self.clone(),
+            },
+            future: Some(fut),
         };
         let meta = TaskMeta {
-            id,
+            key,
+            cancelled: AtomicBool::new(false),
             shared: self.shared.clone(),
         };
         let (runnable, task) = async_task::Builder::new()
@@ -281,15 +284,9 @@ impl LoopContext {
         if let Some(slot) = self.tasks.borrow_mut().get_mut(key) {
             *slot = Some(runnable.waker());
         }
-        runnable.schedule();
-        JoinHandle {
-            task: Some(task.fallible()),
-            cancel: CancelTarget::Local {
-                id,
-                key,
-                shared: self.shared.clone(),
-            },
-        }
+        // We are on the loop thread: queue it directly rather than through `schedule`.
+        self.ready.borrow_mut().push_back(Ready::Task(runnable));
+        JoinHandle { task: Some(task) }
     }
 
     pub fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
@@ -299,29 +296,30 @@ impl LoopContext {
     {
         let pool = self.shared.pool.clone();
         let meta = TaskMeta {
-            id: u64::MAX,
+            key: BLOCKING,
+            cancelled: AtomicBool::new(false),
             shared: self.shared.clone(),
         };
-        let cancelled = Arc::new(AtomicBool::new(false));
-        let flag = cancelled.clone();
         let (runnable, task) = async_task::Builder::new().metadata(meta).spawn(
-            move |_| async move { catch_unwind(AssertUnwindSafe(f)) },
+            move |_| async move {
+                // A job cancelled before the pool reached it never runs.
+                if CANCELLING.get() {
+                    return Err(JoinError::cancelled());
+                }
+                catch_unwind(AssertUnwindSafe(f)).map_err(|panic| JoinError {
+                    repr: Repr::Panicked(panic),
+                })
+            },
             move |runnable: async_task::Runnable<TaskMeta>| {
-                let flag = flag.clone();
                 pool.execute(Box::new(move || {
-                    if flag.load(Ordering::Acquire) {
-                        drop(runnable);
-                    } else {
-                        runnable.run();
-                    }
+                    CANCELLING.set(runnable.metadata().cancelled.load(Ordering::Acquire));
+                    runnable.run();
+                    CANCELLING.set(false);
                 }));
             },
         );
         runnable.schedule();
-        JoinHandle {
-            task: Some(task.fallible()),
-            cancel: CancelTarget::Blocking(cancelled),
-        }
+        JoinHandle { task: Some(task) }
     }
 }
 
