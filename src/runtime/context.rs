@@ -1,20 +1,19 @@
 //! The loop's state, reachable from the thread running it.
 //!
-//! A [`LoopContext`] is what asyncio calls the event loop: the ready queue (tasks and
-//! `call_soon` callbacks, FIFO), the timers, the registry of live tasks, and the driver.
-//! Only the loop thread touches it; other threads reach the loop through [`Shared`]: the
-//! remote queue and the driver's unparker.
+//! A [`LoopContext`] is what asyncio calls the event loop: the ready queue (FIFO; a
+//! `call_soon` callback is queued as a tiny task, so callbacks and tasks keep one order), the
+//! timers, the registry of parked tasks, and the driver. Only the loop thread touches it;
+//! other threads reach the loop through [`Shared`]: the remote queue and the driver's unparker.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
-use slab::Slab;
-
-use super::task::{CANCELLING, JoinHandle, TaskMeta};
+use super::task::{CANCELLING, CURRENT_TASK, JoinHandle, TaskMeta};
 use super::timer::Timers;
 use crate::blocking::Pool;
 use crate::driver::{self, DriverRef, Unparker};
@@ -28,11 +27,26 @@ pub struct Callback {
     pub f: Box<dyn FnOnce()>,
 }
 
-/// An entry of the ready queue.
-pub enum Ready {
-    Task(Runnable),
-    Callback(Callback),
+/// Hashes task ids (sequential integers) with one multiplication.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
+
+/// Parked tasks by id.
+pub type TaskRegistry = HashMap<u64, Waker, BuildHasherDefault<IdHasher>>;
 
 /// Work handed to the loop by other threads.
 pub enum Remote {
@@ -60,10 +74,14 @@ impl Shared {
 /// The loop thread's view of a runtime.
 pub struct LoopContext {
     pub driver: DriverRef,
-    pub ready: RefCell<VecDeque<Ready>>,
+    pub ready: RefCell<VecDeque<Runnable>>,
     pub timers: RefCell<Timers>,
-    /// Wakers of every live local task, so shutdown can reach tasks parked anywhere.
-    pub tasks: RefCell<Slab<Option<Waker>>>,
+    /// Wakers of the tasks that have parked at least once and are not finished, so
+    /// cancellation and shutdown can reach a task parked anywhere. A task that never parks is
+    /// always in the ready queue or running, and is never registered.
+    pub tasks: RefCell<TaskRegistry>,
+    /// Id of the next spawned task (0 is "not a registrable task").
+    pub next_task_id: Cell<u64>,
     pub shared: Arc<Shared>,
     pub shutting_down: Cell<bool>,
     /// `add_reader`/`add_writer` watches: (fd, is_reader) → the watching task.
@@ -125,12 +143,11 @@ impl LoopContext {
     pub fn drain_remote(&self) {
         let items: VecDeque<Remote> =
             std::mem::take(&mut *self.shared.remote.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut ready = self.ready.borrow_mut();
         for item in items {
-            ready.push_back(match item {
-                Remote::Task(r) => Ready::Task(r),
-                Remote::Callback(cancelled, f) => Ready::Callback(Callback { cancelled, f }),
-            });
+            match item {
+                Remote::Task(r) => self.ready.borrow_mut().push_back(r),
+                Remote::Callback(cancelled, f) => self.queue_callback(Callback { cancelled, f }),
+            }
         }
     }
 
@@ -139,37 +156,27 @@ impl LoopContext {
     pub fn run_ready(&self, budget: usize) {
         let n = self.ready.borrow().len().min(budget);
         for _ in 0..n {
-            let Some(item) = self.ready.borrow_mut().pop_front() else {
+            let Some(runnable) = self.ready.borrow_mut().pop_front() else {
                 break;
             };
-            match item {
-                Ready::Task(runnable) => {
-                    crate::op::reset_budget();
-                    if self.shutting_down.get()
-                        || runnable.metadata().cancelled.load(Ordering::Acquire)
-                    {
-                        // The task drops its future (its ops are cancelled in the kernel) and
-                        // completes with a cancellation error.
-                        CANCELLING.set(true);
-                        runnable.run();
-                        CANCELLING.set(false);
-                    } else {
-                        runnable.run();
-                    }
-                }
-                Ready::Callback(cb) => {
-                    // A loop that is shutting down drops its callbacks unrun.
-                    if !cb.cancelled.load(Ordering::Acquire) && !self.shutting_down.get() {
-                        (cb.f)();
-                    }
-                }
+            crate::op::reset_budget();
+            let meta = runnable.metadata();
+            CURRENT_TASK.set(meta.id());
+            if self.shutting_down.get() || meta.is_cancelled() {
+                // The task drops its future (its ops are cancelled in the kernel) and
+                // completes with a cancellation error; a callback is skipped.
+                CANCELLING.set(true);
+                runnable.run();
+                CANCELLING.set(false);
+            } else {
+                runnable.run();
             }
         }
     }
 
-    /// Wakes the local task registered under `key` (a cancelled task then gets dropped).
-    pub fn wake_task(&self, key: usize) {
-        let waker = self.tasks.borrow().get(key).cloned().flatten();
+    /// Wakes the parked task `id`, if it is parked (a cancelled task then gets dropped).
+    pub fn wake_task(&self, id: u64) {
+        let waker = self.tasks.borrow().get(&id).cloned();
         if let Some(w) = waker {
             w.wake();
         }
@@ -180,7 +187,7 @@ impl LoopContext {
     pub fn shutdown_tasks(&self) {
         self.shutting_down.set(true);
         for _ in 0..16 {
-            let wakers: Vec<Waker> = self.tasks.borrow_mut().drain().flatten().collect();
+            let wakers: Vec<Waker> = self.tasks.borrow_mut().drain().map(|(_, w)| w).collect();
             for w in wakers {
                 w.wake();
             }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll, Waker};
 
-use super::context::{self, Callback, Ready};
+use super::context::{self, Callback};
 
 /// The future was cancelled (asyncio's `CancelledError`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,10 +120,10 @@ impl<T: 'static> LoopFuture<T> {
         let this = self.clone();
         let run = Box::new(move || cb(&this));
         let queued = context::with(|cx| {
-            cx.ready.borrow_mut().push_back(Ready::Callback(Callback {
+            cx.queue_callback(Callback {
                 cancelled: Arc::new(AtomicBool::new(false)),
                 f: run,
-            }))
+            })
         });
         debug_assert!(queued.is_some(), "LoopFuture used outside its loop");
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::context::{self, Callback, LoopContext, Ready, Remote, Shared};
+use super::context::{self, Callback, LoopContext, Remote, Shared};
 use super::future::LoopFuture;
 use crate::op::{Interest, poll_add};
 use std::os::fd::RawFd;
@@ -120,10 +120,10 @@ impl Handle {
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> CallbackHandle {
         let cx = self.local("Handle::call_soon");
         let cancelled = Arc::new(AtomicBool::new(false));
-        cx.ready.borrow_mut().push_back(Ready::Callback(Callback {
+        cx.queue_callback(Callback {
             cancelled: cancelled.clone(),
             f: Box::new(f),
-        }));
+        });
         CallbackHandle { cancelled }
     }
 
@@ -206,10 +206,10 @@ impl Handle {
         let on_loop = context::with(|cx| cx.is(&self.shared)) == Some(true);
         if on_loop {
             context::with(|cx| {
-                cx.ready.borrow_mut().push_back(Ready::Callback(Callback {
+                cx.queue_callback(Callback {
                     cancelled: cancelled.clone(),
                     f: Box::new(f),
-                }))
+                })
             });
         } else {
             self.shared

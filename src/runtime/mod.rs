@@ -29,8 +29,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use slab::Slab;
-
 use crate::blocking::Pool;
 use crate::driver::{self, Backend, BackendReport, Driver};
 pub(crate) use context::LoopContext;
@@ -119,7 +117,8 @@ impl Builder {
             driver: Rc::new(RefCell::new(driver)),
             ready: RefCell::new(VecDeque::with_capacity(256)),
             timers: RefCell::new(timer::Timers::default()),
-            tasks: RefCell::new(Slab::new()),
+            tasks: RefCell::new(Default::default()),
+            next_task_id: Cell::new(1),
             shared,
             shutting_down: Cell::new(false),
             watchers: RefCell::new(Default::default()),
@@ -245,7 +244,9 @@ impl LoopContext {
             .timers
             .borrow_mut()
             .fire(Instant::now(), &mut wake, &mut calls);
-        self.ready.borrow_mut().extend(calls);
+        for cb in calls {
+            self.queue_callback(cb);
+        }
         for w in wake {
             w.wake();
         }

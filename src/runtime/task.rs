@@ -1,17 +1,19 @@
 //! Tasks: spawned futures, their handles, and cooperative yielding.
 //!
 //! Task memory, reference counting and wakers come from `async-task`. Each task carries a
-//! [`TaskMeta`] in its allocation: the loop it belongs to, its key in the loop's registry of
-//! live tasks, and a cancellation flag.
+//! [`TaskMeta`] in its allocation: the loop it belongs to, its id, and a cancellation flag.
+//! A task that parks (returns `Pending`) registers its waker under its id in the loop's
+//! registry until it finishes; one that completes on its first poll never touches it.
 //!
 //! # Cancellation
 //!
-//! [`JoinHandle::cancel`] sets the flag and wakes the task. When the loop next runs a task
-//! whose flag is set, it marks the run as a cancelling one ([`CANCELLING`]); the task's
-//! [`TaskFuture`] then drops the user's future — dropping its ops, which queues their
-//! cancellation in the kernel — and completes with [`JoinError`]. A task therefore always
-//! produces an output: the loop never drops a runnable without running it (runtime shutdown
-//! cancels every task the same way), which is what lets a [`JoinHandle`] be a single pointer.
+//! [`JoinHandle::cancel`] sets the flag and wakes the task through the registry. When the loop
+//! next runs a task whose flag is set, it marks the run as a cancelling one ([`CANCELLING`]);
+//! the task's [`TaskFuture`] then drops the user's future — dropping its ops, which queues
+//! their cancellation in the kernel — and completes with [`JoinError`]. A task therefore
+//! always produces an output: the loop never drops a runnable without running it (runtime
+//! shutdown cancels every task the same way), which is what lets a [`JoinHandle`] be a
+//! single pointer.
 
 use std::any::Any;
 use std::cell::Cell;
@@ -19,27 +21,48 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use super::context::{self, LoopContext, Ready, Remote, Runnable, Shared};
+use super::context::{self, Callback, LoopContext, Remote, Runnable, Shared};
 
 /// Per-task data kept in the task's allocation.
 pub struct TaskMeta {
-    /// Key in the loop's task registry; `BLOCKING` for pool tasks.
-    key: usize,
-    /// Set by [`JoinHandle::cancel`] (or shutdown); read by the loop before each run.
-    pub(crate) cancelled: AtomicBool,
+    /// `id << 1 | cancelled`. The id is unique for the loop's life; 0 marks tasks that are
+    /// never registered (blocking-pool jobs, callbacks). The flag is set by
+    /// [`JoinHandle::cancel`] and read by the loop before each run.
+    state: AtomicU64,
     shared: Arc<Shared>,
 }
 
-const BLOCKING: usize = usize::MAX;
+impl TaskMeta {
+    fn new(id: u64, shared: Arc<Shared>) -> Self {
+        TaskMeta {
+            state: AtomicU64::new(id << 1),
+            shared,
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.state.load(Ordering::Relaxed) >> 1
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.state.load(Ordering::Acquire) & 1 != 0
+    }
+
+    /// Sets the flag; true if it was already set.
+    fn set_cancelled(&self) -> bool {
+        self.state.fetch_or(1, Ordering::AcqRel) & 1 != 0
+    }
+}
 
 thread_local! {
     /// True while the loop runs a task whose cancellation was requested.
     pub(crate) static CANCELLING: Cell<bool> = const { Cell::new(false) };
+    /// Id of the task the loop is running.
+    pub(crate) static CURRENT_TASK: Cell<u64> = const { Cell::new(0) };
 }
 
 type Panic = Box<dyn Any + Send + 'static>;
@@ -136,21 +159,22 @@ impl<T> JoinHandle<T> {
     pub fn cancel(&self) {
         let Some(task) = &self.task else { return };
         let meta = task.metadata();
-        if task.is_finished() || meta.cancelled.swap(true, Ordering::AcqRel) {
+        if task.is_finished() || meta.set_cancelled() {
             return;
         }
-        if meta.key == BLOCKING {
-            // The pool checks the flag before it starts the work.
+        let id = meta.id();
+        if id == 0 {
+            // A pool job: the pool checks the flag before it starts the work.
             return;
         }
-        let key = meta.key;
+        // A parked task must be woken to notice; a queued or running one will anyway.
         if context::with(|cx| cx.is(&meta.shared)) == Some(true) {
-            context::with(|cx| cx.wake_task(key));
+            context::with(|cx| cx.wake_task(id));
         } else {
             meta.shared.push_remote(Remote::Callback(
                 Arc::new(AtomicBool::new(false)),
                 Box::new(move || {
-                    context::with(|cx| cx.wake_task(key));
+                    context::with(|cx| cx.wake_task(id));
                 }),
             ));
         }
@@ -200,23 +224,25 @@ impl<T> fmt::Debug for JoinHandle<T> {
     }
 }
 
-/// Removes a task from the registry when its future is dropped (finished or cancelled).
-struct Registered {
-    key: usize,
-    cx: Rc<LoopContext>,
+/// A task's entry in the registry of parked tasks (id 0: not registered); removed when the
+/// task's future is dropped (finished or cancelled).
+struct Registration {
+    id: u64,
 }
 
-impl Drop for Registered {
+impl Drop for Registration {
     fn drop(&mut self) {
-        self.cx.tasks.borrow_mut().try_remove(self.key);
+        if self.id != 0 {
+            context::with(|cx| cx.tasks.borrow_mut().remove(&self.id));
+        }
     }
 }
 
 pin_project_lite::pin_project! {
     /// A spawned future as the loop runs it: catches panics, honours cancellation, and
-    /// leaves the registry when dropped.
+    /// registers itself the first time it parks.
     struct TaskFuture<F> {
-        registered: Registered,
+        registration: Registration,
         #[pin]
         future: Option<F>,
     }
@@ -236,7 +262,14 @@ impl<F: Future> Future for TaskFuture<F> {
             return Poll::Ready(Err(JoinError::cancelled()));
         };
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Pending) => {
+                if this.registration.id == 0 {
+                    let id = CURRENT_TASK.get();
+                    context::with(|lp| lp.tasks.borrow_mut().insert(id, cx.waker().clone()));
+                    this.registration.id = id;
+                }
+                Poll::Pending
+            }
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
             Err(panic) => Poll::Ready(Err(JoinError {
                 repr: Repr::Panicked(panic),
@@ -249,7 +282,7 @@ fn schedule(runnable: Runnable) {
     let mut slot = Some(runnable);
     context::with(|cx| {
         if let Some(r) = slot.take_if(|r| cx.is(&r.metadata().shared)) {
-            cx.ready.borrow_mut().push_back(Ready::Task(r));
+            cx.ready.borrow_mut().push_back(r);
         }
     });
     // Woken from another thread (or after its loop is gone): hand it over to the loop.
@@ -260,33 +293,41 @@ fn schedule(runnable: Runnable) {
 }
 
 impl LoopContext {
-    pub fn spawn<F>(self: &Rc<Self>, fut: F) -> JoinHandle<F::Output>
+    pub fn spawn<F>(&self, fut: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        let key = self.tasks.borrow_mut().insert(None);
+        let id = self.next_task_id.get();
+        self.next_task_id.set(id + 1);
         let fut = TaskFuture {
-            registered: Registered {
-                key,
-                cx: self.clone(),
-            },
+            registration: Registration { id: 0 },
             future: Some(fut),
         };
-        let meta = TaskMeta {
-            key,
-            cancelled: AtomicBool::new(false),
-            shared: self.shared.clone(),
-        };
         let (runnable, task) = async_task::Builder::new()
-            .metadata(meta)
+            .metadata(TaskMeta::new(id, self.shared.clone()))
             .spawn_local(move |_| fut, schedule);
-        if let Some(slot) = self.tasks.borrow_mut().get_mut(key) {
-            *slot = Some(runnable.waker());
-        }
         // We are on the loop thread: queue it directly rather than through `schedule`.
-        self.ready.borrow_mut().push_back(Ready::Task(runnable));
+        self.ready.borrow_mut().push_back(runnable);
         JoinHandle { task: Some(task) }
+    }
+
+    /// Queues a callback (asyncio's ready handle) as a one-poll task, so callbacks and tasks
+    /// share one FIFO queue. A panicking callback is reported by the panic hook and the loop
+    /// goes on, as asyncio logs an exception in a callback and goes on.
+    pub fn queue_callback(&self, cb: Callback) {
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(TaskMeta::new(0, self.shared.clone()))
+            .spawn_local(
+                move |_| async move {
+                    if !CANCELLING.get() && !cb.cancelled.load(Ordering::Acquire) {
+                        let _ = catch_unwind(AssertUnwindSafe(cb.f));
+                    }
+                },
+                schedule,
+            );
+        task.detach();
+        self.ready.borrow_mut().push_back(runnable);
     }
 
     pub fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
@@ -295,29 +336,26 @@ impl LoopContext {
         T: Send + 'static,
     {
         let pool = self.shared.pool.clone();
-        let meta = TaskMeta {
-            key: BLOCKING,
-            cancelled: AtomicBool::new(false),
-            shared: self.shared.clone(),
-        };
-        let (runnable, task) = async_task::Builder::new().metadata(meta).spawn(
-            move |_| async move {
-                // A job cancelled before the pool reached it never runs.
-                if CANCELLING.get() {
-                    return Err(JoinError::cancelled());
-                }
-                catch_unwind(AssertUnwindSafe(f)).map_err(|panic| JoinError {
-                    repr: Repr::Panicked(panic),
-                })
-            },
-            move |runnable: async_task::Runnable<TaskMeta>| {
-                pool.execute(Box::new(move || {
-                    CANCELLING.set(runnable.metadata().cancelled.load(Ordering::Acquire));
-                    runnable.run();
-                    CANCELLING.set(false);
-                }));
-            },
-        );
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(TaskMeta::new(0, self.shared.clone()))
+            .spawn(
+                move |_| async move {
+                    // A job cancelled before the pool reached it never runs.
+                    if CANCELLING.get() {
+                        return Err(JoinError::cancelled());
+                    }
+                    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| JoinError {
+                        repr: Repr::Panicked(panic),
+                    })
+                },
+                move |runnable: Runnable| {
+                    pool.execute(Box::new(move || {
+                        CANCELLING.set(runnable.metadata().is_cancelled());
+                        runnable.run();
+                        CANCELLING.set(false);
+                    }));
+                },
+            );
         runnable.schedule();
         JoinHandle { task: Some(task) }
     }

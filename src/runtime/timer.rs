@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use slab::Slab;
 
-use super::context::{Callback, Ready};
+use super::context::Callback;
 
 /// Identifies a timer entry: slab key plus a sequence number that is never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,13 +97,13 @@ impl Timers {
         self.entries.is_empty()
     }
 
-    /// Takes every timer due at `now`: wakers go to `wake`, callbacks to `ready` (the caller
-    /// wakes them once it holds no borrow). Returns the next deadline.
+    /// Takes every timer due at `now`: wakers go to `wake`, callbacks to `calls` (the caller
+    /// wakes and queues them once it holds no borrow). Returns the next deadline.
     pub fn fire(
         &mut self,
         now: Instant,
         wake: &mut Vec<Waker>,
-        ready: &mut Vec<Ready>,
+        calls: &mut Vec<Callback>,
     ) -> Option<Instant> {
         while let Some(&Reverse((when, seq, key))) = self.heap.peek() {
             if self.entries.get(key).is_none_or(|e| e.seq != seq) {
@@ -117,7 +117,7 @@ impl Timers {
             match self.entries.remove(key).action {
                 Action::Wake(Some(w)) => wake.push(w),
                 Action::Wake(None) => {}
-                Action::Call(cb) => ready.push(Ready::Callback(cb)),
+                Action::Call(cb) => calls.push(cb),
             }
         }
         None
