@@ -275,4 +275,20 @@ both_backends! {
             }
         });
     }
+
+    /// A callback that panics does not take the loop down: later callbacks and tasks run.
+    fn panicking_callback_does_not_stop_the_loop(rt) {
+        let _wd = support::watchdog(Duration::from_secs(10), "panicking callback");
+        rt.block_on(async {
+            let h = Handle::current();
+            let ran = Rc::new(RefCell::new(Vec::new()));
+            let r = ran.clone();
+            h.call_soon(|| panic!("callback panics on purpose"));
+            h.call_soon(move || r.borrow_mut().push("after"));
+            let task = ringloop::spawn(async { 7 });
+            assert_eq!(task.await.unwrap(), 7);
+            ringloop::yield_now().await;
+            assert_eq!(*ran.borrow(), ["after"]);
+        });
+    }
 }

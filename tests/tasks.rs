@@ -321,6 +321,30 @@ both_backends! {
             assert!(polls_b.get() > b_before);
         });
     }
+
+    /// `JoinHandle::cancel` called from another thread cancels a task parked on a pipe read:
+    /// the handle reports the cancellation and the read is cancelled in the kernel.
+    fn cancel_from_another_thread(rt) {
+        let _wd = support::watchdog(Duration::from_secs(10), "cancel_from_another_thread");
+        rt.block_on(async {
+            let (r, _w) = support::pipe();
+            let fd = r.as_raw_fd();
+            let task = ringloop::spawn(async move {
+                let (res, _buf) = op::read(fd, Vec::with_capacity(8)).await;
+                res.map(|n| n as u32)
+            });
+            settle_inflight(1).await;
+            let task = std::thread::spawn(move || {
+                task.cancel();
+                task
+            })
+            .join()
+            .expect("canceller thread");
+            let err = task.await.expect_err("cancelled before any data");
+            assert!(err.is_cancelled(), "{err}");
+            settle_inflight(0).await;
+        });
+    }
 }
 
 /// `spawn` outside a running loop panics (with a message) instead of losing the task.
