@@ -6,10 +6,18 @@
 //! every I/O operation takes one by value and gives it back with the result:
 //!
 //! ```
+//! use std::os::fd::AsRawFd;
+//! use ringloop::buf::IoBuf;
 //! # ringloop::run(async {
-//! let (res, buf) = ringloop::op::nop().await.map(|()| (Ok::<usize, std::io::Error>(0), Vec::<u8>::new())).unwrap();
-//! assert_eq!(res.unwrap(), 0);
-//! assert!(buf.is_empty());
+//! let (rx, tx) = std::io::pipe().unwrap();
+//! // The buffer moves into the op and comes back with the result.
+//! let (n, sent) = ringloop::op::write(tx.as_raw_fd(), b"hello world".to_vec()).await;
+//! assert_eq!(n.unwrap(), 11);
+//! // Reads fill spare capacity; a slice reads into part of a buffer.
+//! let (n, slice) = ringloop::op::read(rx.as_raw_fd(), Vec::with_capacity(16).slice(..5)).await;
+//! assert_eq!(n.unwrap(), 5);
+//! assert_eq!(slice.into_inner(), b"hello");
+//! # drop(sent);
 //! # });
 //! ```
 //!

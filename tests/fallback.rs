@@ -26,6 +26,11 @@ fn run_child_role(name: &str, role: &str, env: &[(&str, &str)]) -> String {
     child_output_text(&output)
 }
 
+/// Runs the child test `name` in the `env` role with `RINGLOOP_BACKEND=value`, asserting it passed.
+fn run_env_child(name: &str, value: &str) {
+    run_child_role(name, "env", &[("RINGLOOP_BACKEND", value)]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parents
 // ---------------------------------------------------------------------------------------------
@@ -82,56 +87,32 @@ fn auto_starts_and_runs_io_with_tiny_memlock_limit() {
 /// `RINGLOOP_BACKEND=epoll` makes a builder's `Backend::Auto` choose epoll.
 #[test]
 fn env_epoll_makes_auto_choose_epoll() {
-    run_child_role(
-        "child_auto_with_env",
-        "env",
-        &[("RINGLOOP_BACKEND", "epoll")],
-    );
+    run_env_child("child_auto_with_env", "epoll");
 }
 
 /// `RINGLOOP_BACKEND=io_uring` makes a builder's `Backend::Auto` choose io_uring.
 #[test]
 fn env_io_uring_makes_auto_choose_io_uring() {
-    run_child_role(
-        "child_auto_with_env",
-        "env",
-        &[("RINGLOOP_BACKEND", "io_uring")],
-    );
+    run_env_child("child_auto_with_env", "io_uring");
 }
 
 /// `RINGLOOP_BACKEND=auto` leaves the choice to probing, which picks io_uring where it works.
 #[test]
 fn env_auto_probes() {
-    run_child_role(
-        "child_auto_with_env",
-        "env",
-        &[("RINGLOOP_BACKEND", "auto")],
-    );
+    run_env_child("child_auto_with_env", "auto");
 }
 
 /// An explicit builder choice wins over `RINGLOOP_BACKEND`.
 #[test]
 fn explicit_builder_backend_wins_over_env() {
-    run_child_role(
-        "child_explicit_backend_with_env",
-        "env",
-        &[("RINGLOOP_BACKEND", "epoll")],
-    );
-    run_child_role(
-        "child_explicit_backend_with_env",
-        "env",
-        &[("RINGLOOP_BACKEND", "io_uring")],
-    );
+    run_env_child("child_explicit_backend_with_env", "epoll");
+    run_env_child("child_explicit_backend_with_env", "io_uring");
 }
 
 /// A bogus `RINGLOOP_BACKEND` value is reported clearly and never panics.
 #[test]
 fn env_bogus_value_is_reported() {
-    run_child_role(
-        "child_auto_with_env",
-        "env",
-        &[("RINGLOOP_BACKEND", "kqueue-please")],
-    );
+    run_env_child("child_auto_with_env", "kqueue-please");
 }
 
 /// `RINGLOOP_BACKEND=epoll` with io_uring denied still works: the override and the fault agree.
@@ -152,11 +133,9 @@ fn env_epoll_under_seccomp_runs_on_epoll() {
 /// `Backend::Auto` comes up on epoll, names the errno, and runs real I/O.
 #[test]
 fn child_auto_under_seccomp() {
-    let Some(role) = child_role() else { return };
-    let errno = errno_from_name(&role);
-    if !seccomp::deny_io_uring_setup(errno) {
+    let Some((role, errno)) = seccomp_child() else {
         return;
-    }
+    };
 
     let rt = Runtime::builder()
         .backend(Backend::Auto)
@@ -189,11 +168,9 @@ fn child_auto_under_seccomp() {
 /// Child: under the seccomp filter, an explicit `Backend::IoUring` is an `Err` naming the errno.
 #[test]
 fn child_explicit_io_uring_under_seccomp() {
-    let Some(role) = child_role() else { return };
-    let errno = errno_from_name(&role);
-    if !seccomp::deny_io_uring_setup(errno) {
+    let Some((role, _errno)) = seccomp_child() else {
         return;
-    }
+    };
 
     match Runtime::builder().backend(Backend::IoUring).build() {
         Ok(rt) => panic!(
@@ -252,26 +229,19 @@ fn child_auto_with_env() {
     match var.as_str() {
         "epoll" => {
             let rt = built.expect("RINGLOOP_BACKEND=epoll must build");
-            println!("{}", rt.backend_report());
-            assert_eq!(rt.backend_report().backend(), BackendKind::Epoll);
-            run_real_io(&rt);
+            assert_backend_then_run_io(&rt, BackendKind::Epoll, "RINGLOOP_BACKEND=epoll");
         }
         "io_uring" => {
             let rt = built.expect("RINGLOOP_BACKEND=io_uring must build where io_uring works");
-            println!("{}", rt.backend_report());
-            assert_eq!(rt.backend_report().backend(), BackendKind::IoUring);
-            run_real_io(&rt);
+            assert_backend_then_run_io(&rt, BackendKind::IoUring, "RINGLOOP_BACKEND=io_uring");
         }
         "auto" => {
             let rt = built.expect("RINGLOOP_BACKEND=auto must build");
-            println!("{}", rt.backend_report());
-            assert_eq!(
-                rt.backend_report().backend(),
+            assert_backend_then_run_io(
+                &rt,
                 BackendKind::IoUring,
-                "probing should pick io_uring on this host:\n{}",
-                rt.backend_report()
+                "probing should pick io_uring on this host",
             );
-            run_real_io(&rt);
         }
         bogus => bogus_env_outcome(bogus, built),
     }
@@ -290,9 +260,11 @@ fn child_explicit_backend_with_env() {
         .backend(explicit)
         .build()
         .unwrap_or_else(|e| panic!("explicit {explicit:?} with RINGLOOP_BACKEND={var}: {e}"));
-    println!("{}", rt.backend_report());
-    assert_eq!(rt.backend_report().backend(), kind);
-    run_real_io(&rt);
+    assert_backend_then_run_io(
+        &rt,
+        kind,
+        "an explicit builder backend wins over the variable",
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -321,6 +293,28 @@ fn bogus_env_outcome(bogus: &str, built: std::io::Result<Runtime>) {
             run_real_io(&rt);
         }
     }
+}
+
+/// In a child started for a seccomp role (an errno name): installs the filter failing
+/// `io_uring_setup` with that errno and returns the role and the errno. `None`, so the child
+/// returns at once, outside a child run or on an architecture the filter does not know.
+fn seccomp_child() -> Option<(String, i32)> {
+    let role = child_role()?;
+    let errno = errno_from_name(&role);
+    seccomp::deny_io_uring_setup(errno).then_some((role, errno))
+}
+
+/// Prints `rt`'s backend report, asserts it runs on `kind` (`why` says why that backend is
+/// expected) and runs real I/O on it.
+fn assert_backend_then_run_io(rt: &Runtime, kind: BackendKind, why: &str) {
+    println!("{}", rt.backend_report());
+    assert_eq!(
+        rt.backend_report().backend(),
+        kind,
+        "{why}:\n{}",
+        rt.backend_report()
+    );
+    run_real_io(rt);
 }
 
 fn errno_from_name(name: &str) -> i32 {

@@ -263,9 +263,7 @@ both_backends! {
                 producer.join().expect("producer thread");
             }
             // Give a duplicate (if any) the chance to run before counting.
-            for _ in 0..10 {
-                ringloop::yield_now().await;
-            }
+            support::yield_turns(10).await;
             let received = RECEIVED.with(|r| r.borrow().clone());
             assert_eq!(received.len(), THREADS * PER_THREAD);
             for t in 0..THREADS {

@@ -9,13 +9,6 @@ use std::time::Duration;
 
 use ringloop::{Cancelled, Handle, InvalidStateError, LoopFuture};
 
-/// Yields to the loop `turns` times.
-async fn yield_turns(turns: usize) {
-    for _ in 0..turns {
-        ringloop::yield_now().await;
-    }
-}
-
 /// A future completed by the done callback registered through it: resolves once the callback ran.
 fn callback_ran<T: 'static>(
     fut: &LoopFuture<T>,
@@ -56,7 +49,7 @@ both_backends! {
         rt.block_on(async {
             let fut = Handle::current().create_future::<String>();
             let waiters: Vec<_> = (0..3).map(|_| ringloop::spawn(fut.clone())).collect();
-            yield_turns(5).await;
+            support::yield_turns(5).await;
             assert!(waiters.iter().all(|w| !w.is_finished()), "waiters must be parked");
             fut.set_result("value".to_owned()).expect("first set_result");
             for waiter in waiters {
@@ -72,7 +65,7 @@ both_backends! {
         rt.block_on(async {
             let fut = Handle::current().create_future::<u32>();
             let waiter = ringloop::spawn(fut.clone());
-            yield_turns(5).await;
+            support::yield_turns(5).await;
             assert!(!waiter.is_finished());
             assert!(fut.cancel(), "cancel of a pending future");
             assert!(fut.done() && fut.cancelled());
@@ -111,7 +104,7 @@ both_backends! {
             assert_eq!(calls.get(), 0, "done callbacks must be scheduled, not run inline");
             first.await.expect("not cancelled");
             second.await.expect("not cancelled");
-            yield_turns(10).await;
+            support::yield_turns(10).await;
             assert_eq!(calls.get(), 2, "each callback runs exactly once");
             assert_eq!(*order.borrow(), [1, 2]);
         });
@@ -128,7 +121,7 @@ both_backends! {
             fut.set_result(1).expect("first set_result");
             let _: InvalidStateError = fut.set_result(2).expect_err("second set_result");
             ran.await.expect("not cancelled");
-            yield_turns(10).await;
+            support::yield_turns(10).await;
             assert_eq!(calls.get(), 1);
             assert_eq!(fut.result(), Some(Ok(1)));
             assert_eq!(fut.await, Ok(1));
@@ -146,7 +139,7 @@ both_backends! {
             let h = Handle::current();
             let finished = h.create_future::<u32>();
             finished.set_result(3).expect("first set_result");
-            yield_turns(2).await;
+            support::yield_turns(2).await;
             let calls = Rc::new(Cell::new(0));
             let ran = callback_ran(&finished, &calls, |done| {
                 assert_eq!(done.result(), Some(Ok(3)));
@@ -158,7 +151,7 @@ both_backends! {
             assert!(cancelled.cancel());
             let ran = callback_ran(&cancelled, &calls, |done| assert!(done.cancelled()));
             ran.await.expect("not cancelled");
-            yield_turns(10).await;
+            support::yield_turns(10).await;
             assert_eq!(calls.get(), 2, "each callback runs exactly once");
         });
     }
@@ -175,7 +168,7 @@ both_backends! {
             });
             assert!(fut.cancel());
             ran.await.expect("not cancelled");
-            yield_turns(10).await;
+            support::yield_turns(10).await;
             assert_eq!(calls.get(), 1);
         });
     }

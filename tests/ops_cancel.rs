@@ -12,99 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_lite::future::poll_once;
-use ringloop::buf::{IoBuf, IoBufMut};
 use ringloop::op::{self, Interest};
 use ringloop::{Handle, yield_now};
-
-/// Yields to the loop until `cond` holds; panics (naming `what`) after 100 000 turns or 5 s.
-async fn yield_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    for _ in 0..100_000 {
-        if cond() || Instant::now() > deadline {
-            break;
-        }
-        yield_now().await;
-    }
-    assert!(cond(), "gave up waiting until {what}");
-}
-
-/// Yields until the op table holds exactly `expected` ops (bounded, see [`yield_until`]).
-async fn settle_inflight(expected: usize) {
-    let h = Handle::current();
-    yield_until(&format!("inflight_ops() == {expected}"), || {
-        h.inflight_ops() == expected
-    })
-    .await;
-    assert_eq!(h.inflight_ops(), expected);
-}
-
-/// Writes all of `data` to the pipe's write end with plain blocking `write(2)`.
-fn write_all(fd: &OwnedFd, mut data: &[u8]) {
-    while !data.is_empty() {
-        // SAFETY: `fd` is an open descriptor borrowed for the call; `data` is valid for reads of
-        // `data.len()` bytes.
-        let n = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
-        if n < 0 {
-            let err = std::io::Error::last_os_error();
-            assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "write: {err}");
-            continue;
-        }
-        data = &data[n as usize..];
-    }
-}
-
-/// A read buffer that counts its drops in a per-test counter (tests run in parallel threads,
-/// so a process-wide static would mix the two backends' counts).
-struct CountedBuf {
-    bytes: Vec<u8>,
-    drops: Arc<AtomicUsize>,
-}
-
-impl CountedBuf {
-    fn new(capacity: usize, drops: &Arc<AtomicUsize>) -> Self {
-        CountedBuf {
-            bytes: Vec::with_capacity(capacity),
-            drops: drops.clone(),
-        }
-    }
-}
-
-impl Drop for CountedBuf {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: the pointer is the Vec's heap allocation, which does not move when the CountedBuf
-// moves and is never reallocated while the buffer is lent out; len/capacity bound it.
-unsafe impl IoBuf for CountedBuf {
-    fn stable_ptr(&self) -> *const u8 {
-        self.bytes.as_ptr()
-    }
-
-    fn bytes_init(&self) -> usize {
-        self.bytes.len()
-    }
-
-    fn bytes_total(&self) -> usize {
-        self.bytes.capacity()
-    }
-}
-
-// SAFETY: as for `IoBuf`; `set_init` only grows `len` up to bytes the kernel initialised.
-unsafe impl IoBufMut for CountedBuf {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.bytes.as_mut_ptr()
-    }
-
-    unsafe fn set_init(&mut self, pos: usize) {
-        if pos > self.bytes.len() {
-            // SAFETY: the caller guarantees the first `pos` bytes are initialised, and `pos` is
-            // within `bytes_total()`, the Vec's capacity.
-            unsafe { self.bytes.set_len(pos) };
-        }
-    }
-}
 
 /// A regular file in the temp dir with a unique name, removed on drop.
 struct TempFile {
@@ -154,24 +63,22 @@ both_backends! {
             let mut reads = Vec::with_capacity(TOTAL);
             for (r, _) in &pipes {
                 for _ in 0..READS_PER_PIPE {
-                    let mut read = op::read(r.as_raw_fd(), CountedBuf::new(32, &drops));
+                    let mut read = op::read(r.as_raw_fd(), support::CountedBuf::new(32, &drops));
                     assert!(poll_once(&mut read).await.is_none(), "empty pipe: read must pend");
                     reads.push(read);
                 }
             }
-            settle_inflight(TOTAL).await;
+            support::settle_inflight(TOTAL).await;
             assert_eq!(drops.load(Ordering::SeqCst), 0, "a buffer was freed while in flight");
 
             drop(reads);
-            settle_inflight(0).await;
+            support::settle_inflight(0).await;
             assert_eq!(drops.load(Ordering::SeqCst), TOTAL, "every buffer dropped once");
-            for _ in 0..10 {
-                yield_now().await;
-            }
+            support::yield_turns(10).await;
             assert_eq!(drops.load(Ordering::SeqCst), TOTAL, "no buffer dropped twice");
 
             let (r, w) = &pipes[PIPES / 2];
-            write_all(w, b"still intact");
+            support::write_all(w, b"still intact");
             let (res, buf) = op::read(r.as_raw_fd(), Vec::with_capacity(32)).await;
             assert_eq!(res.expect("read"), 12);
             assert_eq!(buf, b"still intact");
@@ -202,7 +109,7 @@ both_backends! {
                 if round % 3 == 1 {
                     yield_now().await;
                 }
-                write_all(&w, message.as_bytes());
+                support::write_all(&w, message.as_bytes());
                 sent.extend_from_slice(message.as_bytes());
                 if round % 3 == 2 {
                     yield_now().await;
@@ -234,7 +141,7 @@ both_backends! {
                 String::from_utf8_lossy(&sent),
                 "completed {completed}, cancelled {cancelled}"
             );
-            settle_inflight(0).await;
+            support::settle_inflight(0).await;
         });
     }
 
@@ -254,15 +161,15 @@ both_backends! {
             assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
             assert!(buf.is_empty());
             assert!(start.elapsed() >= Duration::from_millis(50), "{:?}", start.elapsed());
-            settle_inflight(0).await;
+            support::settle_inflight(0).await;
 
-            write_all(&w, b"on time");
+            support::write_all(&w, b"on time");
             let (res, buf) = op::read(fd, Vec::with_capacity(64))
                 .timeout(Duration::from_secs(5))
                 .await;
             assert_eq!(res.expect("data was ready"), 7);
             assert_eq!(buf, b"on time");
-            settle_inflight(0).await;
+            support::settle_inflight(0).await;
         });
     }
 
@@ -274,7 +181,7 @@ both_backends! {
         rt.block_on(async {
             let (r, w) = support::pipe();
             let fd = r.as_raw_fd();
-            write_all(&w, b"x");
+            support::write_all(&w, b"x");
             let submitted_before = rt.stats().ops_submitted;
             let read = op::read(fd, Vec::with_capacity(8));
             let (res, buf) = read.cancel().await;
@@ -307,7 +214,7 @@ both_backends! {
             for nop in pending {
                 nop.await.expect("nop");
             }
-            settle_inflight(0).await;
+            support::settle_inflight(0).await;
         });
     }
 
@@ -345,7 +252,7 @@ both_backends! {
             assert!(buf.is_empty());
 
             assert_eq!(std::fs::read(&tmp.path).expect("read back"), b"HELlo worldabcd");
-            settle_inflight(0).await;
+            support::settle_inflight(0).await;
         });
     }
 
@@ -376,11 +283,9 @@ both_backends! {
             let (r, w) = support::pipe();
             let mut poll = op::poll_add(r.as_raw_fd(), Interest::READABLE);
             assert!(poll_once(&mut poll).await.is_none(), "empty pipe is not readable");
-            for _ in 0..5 {
-                yield_now().await;
-            }
+            support::yield_turns(5).await;
             assert!(poll_once(&mut poll).await.is_none(), "still nothing written");
-            write_all(&w, b"!");
+            support::write_all(&w, b"!");
             let seen = poll.await.expect("poll_add");
             assert!(seen.is_readable(), "{seen:?}");
             let (res, buf) = op::read(r.as_raw_fd(), Vec::with_capacity(8)).await;
@@ -389,7 +294,7 @@ both_backends! {
 
             let seen = op::poll_add(w.as_raw_fd(), Interest::WRITABLE).await.expect("poll_add");
             assert!(seen.is_writable(), "{seen:?}");
-            settle_inflight(0).await;
+            support::settle_inflight(0).await;
         });
     }
 

@@ -5,28 +5,12 @@
 mod support;
 
 use std::cell::Cell;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ringloop::op::{Interest, poll_add, poll_multishot};
 use ringloop::{Handle, op, yield_now};
-
-/// Writes `data` to a pipe with plain blocking `write(2)`.
-fn write_bytes(fd: &OwnedFd, data: &[u8]) {
-    // SAFETY: `fd` is open for the call; `data` is valid for reads of its length.
-    let n = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
-    assert_eq!(n, data.len() as isize, "write to test pipe");
-}
-
-/// Yields until `cond` holds; panics after 100 000 turns or 5 s.
-async fn yield_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !cond() {
-        assert!(Instant::now() < deadline, "gave up waiting until {what}");
-        yield_now().await;
-    }
-}
 
 both_backends! {
     /// A reader callback runs again on later loop ticks while the fd stays readable (level
@@ -41,9 +25,9 @@ both_backends! {
             h.add_reader(rx.as_raw_fd(), move || c.set(c.get() + 1));
             yield_now().await;
             assert_eq!(calls.get(), 0, "no callback before the fd is readable");
-            write_bytes(&tx, b"x");
+            support::write_all(&tx, b"x");
             // Nobody reads the byte, so the fd stays readable and the callback keeps coming.
-            yield_until("the reader ran three times", || calls.get() >= 3).await;
+            support::yield_until_deadline("the reader ran three times", || calls.get() >= 3).await;
             let before = calls.get();
             yield_now().await;
             assert!(calls.get() <= before + 1, "at most one call per loop tick");
@@ -51,11 +35,10 @@ both_backends! {
             assert!(!h.remove_reader(rx.as_raw_fd()), "already removed");
             yield_now().await;
             let after = calls.get();
-            for _ in 0..20 {
-                yield_now().await;
-            }
+            support::yield_turns(20).await;
             assert_eq!(calls.get(), after, "no call after remove_reader");
-            yield_until("the watch's poll op is gone", || h.inflight_ops() == 0).await;
+            support::yield_until_deadline("the watch's poll op is gone", || h.inflight_ops() == 0)
+                .await;
         });
     }
 
@@ -70,14 +53,12 @@ both_backends! {
             let second = Rc::new(Cell::new(0u32));
             let f = first.clone();
             h.add_writer(tx.as_raw_fd(), move || f.set(f.get() + 1));
-            yield_until("the first writer ran", || first.get() > 0).await;
+            support::yield_until_deadline("the first writer ran", || first.get() > 0).await;
             let s = second.clone();
             h.add_writer(tx.as_raw_fd(), move || s.set(s.get() + 1));
-            yield_until("the second writer ran", || second.get() > 0).await;
+            support::yield_until_deadline("the second writer ran", || second.get() > 0).await;
             let frozen = first.get();
-            for _ in 0..20 {
-                yield_now().await;
-            }
+            support::yield_turns(20).await;
             assert_eq!(first.get(), frozen, "the replaced writer stopped");
             assert!(h.remove_writer(tx.as_raw_fd()));
         });
@@ -93,7 +74,7 @@ both_backends! {
             assert_eq!(submitted_before, 0);
             let mut ready = poll_multishot(rx.as_raw_fd(), Interest::READABLE);
             for i in 0..50u8 {
-                write_bytes(&tx, &[i]);
+                support::write_all(&tx, &[i]);
                 let seen = ready.next().await.expect("stream still live").unwrap();
                 assert!(seen.is_readable());
                 let (n, buf) = op::read(rx.as_raw_fd(), Vec::with_capacity(8)).await;
@@ -102,7 +83,10 @@ both_backends! {
             assert_eq!(Handle::current().inflight_ops(), 1, "one op for the whole stream");
             drop(ready);
             let h = Handle::current();
-            yield_until("the cancelled stream's op completed", || h.inflight_ops() == 0).await;
+            support::yield_until_deadline("the cancelled stream's op completed", || {
+                h.inflight_ops() == 0
+            })
+            .await;
         });
     }
 
@@ -134,7 +118,7 @@ both_backends! {
         let _dog = support::watchdog(Duration::from_secs(10), "coop budget");
         rt.block_on(async {
             let (rx, tx) = support::pipe();
-            write_bytes(&tx, b"!");
+            support::write_all(&tx, b"!");
             let progress = Rc::new(Cell::new(0u32));
             let p = progress.clone();
             let other = ringloop::spawn(async move {

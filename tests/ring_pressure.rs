@@ -9,11 +9,10 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_lite::future::poll_once;
-use ringloop::buf::{IoBuf, IoBufMut};
-use ringloop::{Backend, BackendKind, Handle, Runtime, op, yield_now};
+use ringloop::{Backend, BackendKind, Runtime, op};
 
 /// A runtime on exactly `backend` with an SQ of `entries` and, if given, a CQ of `cq_entries`.
 fn small_ring(backend: Backend, entries: u32, cq_entries: Option<u32>) -> Runtime {
@@ -38,81 +37,27 @@ fn assert_sq_was_small(rt: &Runtime, enters_before: u64, ops: usize, entries: u3
     }
 }
 
-/// Yields to the loop until `cond` holds; panics (naming `what`) after 100 000 turns or 5 s.
-async fn yield_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    for _ in 0..100_000 {
-        if cond() || Instant::now() > deadline {
-            break;
-        }
-        yield_now().await;
+/// Spawns `n` tasks that each await one nop and waits for them all: each completed exactly
+/// once, and on io_uring the `entries`-entry SQ was in force (see [`assert_sq_was_small`]).
+/// Returns the completion count, for checks that no completion arrives later.
+async fn nops_from_tasks(rt: &Runtime, n: usize, entries: u32) -> Rc<Cell<usize>> {
+    let enters_before = rt.stats().kernel_enters;
+    let completions = Rc::new(Cell::new(0usize));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let completions = completions.clone();
+            ringloop::spawn(async move {
+                op::nop().await.expect("nop");
+                completions.set(completions.get() + 1);
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("nop task");
     }
-    assert!(cond(), "gave up waiting until {what}");
-}
-
-/// Yields until the op table is empty (bounded, see [`yield_until`]).
-async fn settle_inflight_zero() {
-    let h = Handle::current();
-    yield_until("inflight_ops() == 0", || h.inflight_ops() == 0).await;
-}
-
-/// Writes all of `data` to the pipe's write end with plain blocking `write(2)`.
-fn write_all(fd: &OwnedFd, mut data: &[u8]) {
-    while !data.is_empty() {
-        // SAFETY: `fd` is an open descriptor borrowed for the call; `data` is valid for reads of
-        // `data.len()` bytes.
-        let n = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
-        if n < 0 {
-            let err = std::io::Error::last_os_error();
-            assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "write: {err}");
-            continue;
-        }
-        data = &data[n as usize..];
-    }
-}
-
-/// A one-byte read buffer that counts its drops, so a completion delivered twice (or never)
-/// shows up as a wrong count.
-struct CountedByte {
-    bytes: Vec<u8>,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Drop for CountedByte {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: the pointer is the Vec's heap allocation, which does not move when the buffer moves
-// and is never reallocated while lent out; len/capacity bound it.
-unsafe impl IoBuf for CountedByte {
-    fn stable_ptr(&self) -> *const u8 {
-        self.bytes.as_ptr()
-    }
-
-    fn bytes_init(&self) -> usize {
-        self.bytes.len()
-    }
-
-    fn bytes_total(&self) -> usize {
-        self.bytes.capacity()
-    }
-}
-
-// SAFETY: as for `IoBuf`; `set_init` only grows `len` up to bytes the kernel initialised.
-unsafe impl IoBufMut for CountedByte {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.bytes.as_mut_ptr()
-    }
-
-    unsafe fn set_init(&mut self, pos: usize) {
-        if pos > self.bytes.len() {
-            // SAFETY: the caller guarantees the first `pos` bytes are initialised, and `pos` is
-            // within `bytes_total()`, the Vec's capacity.
-            unsafe { self.bytes.set_len(pos) };
-        }
-    }
+    assert_eq!(completions.get(), n);
+    assert_sq_was_small(rt, enters_before, n, entries);
+    completions
 }
 
 /// `pipes` pipes each holding the bytes `0..reads_per_pipe`; `tasks` spawned tasks each read
@@ -124,7 +69,7 @@ async fn one_byte_reads_on_ready_pipes(pipes: usize, reads_per_pipe: usize) {
     let pipes: Vec<(OwnedFd, OwnedFd)> = (0..pipes).map(|_| support::pipe()).collect();
     let payload: Vec<u8> = (0..reads_per_pipe).map(|b| b as u8).collect();
     for (_, w) in &pipes {
-        write_all(w, &payload);
+        support::write_all(w, &payload);
     }
     let readers: Vec<Vec<_>> = pipes
         .iter()
@@ -132,15 +77,12 @@ async fn one_byte_reads_on_ready_pipes(pipes: usize, reads_per_pipe: usize) {
             (0..reads_per_pipe)
                 .map(|_| {
                     let fd = r.as_raw_fd();
-                    let buf = CountedByte {
-                        bytes: Vec::with_capacity(1),
-                        drops: drops.clone(),
-                    };
+                    let buf = support::CountedBuf::new(1, &drops);
                     let completions = completions.clone();
                     ringloop::spawn(async move {
                         let (res, buf) = op::read(fd, buf).await;
                         completions.set(completions.get() + 1);
-                        (res.map_err(|e| e.to_string()), buf.bytes.clone())
+                        (res.map_err(|e| e.to_string()), buf.bytes().to_vec())
                     })
                 })
                 .collect()
@@ -157,7 +99,7 @@ async fn one_byte_reads_on_ready_pipes(pipes: usize, reads_per_pipe: usize) {
         got.sort_unstable();
         assert_eq!(got, payload, "pipe {pipe}: bytes lost or duplicated");
     }
-    settle_inflight_zero().await;
+    support::settle_inflight(0).await;
     let total = pipes.len() * reads_per_pipe;
     assert_eq!(completions.get(), total);
     assert_eq!(
@@ -175,22 +117,7 @@ both_backends! {
         let rt = small_ring(backend, 4, None);
         rt.block_on(async {
             const N: usize = 10_000;
-            let enters_before = rt.stats().kernel_enters;
-            let completions = Rc::new(Cell::new(0usize));
-            let tasks: Vec<_> = (0..N)
-                .map(|_| {
-                    let completions = completions.clone();
-                    ringloop::spawn(async move {
-                        op::nop().await.expect("nop");
-                        completions.set(completions.get() + 1);
-                    })
-                })
-                .collect();
-            for task in tasks {
-                task.await.expect("nop task");
-            }
-            assert_eq!(completions.get(), N);
-            assert_sq_was_small(&rt, enters_before, N, 4);
+            nops_from_tasks(&rt, N, 4).await;
 
             // All submitted from one poll of this task, so the SQ overflows within one tick.
             let mut pending = Vec::new();
@@ -209,7 +136,7 @@ both_backends! {
                 completed += 1;
             }
             assert_eq!(completed, N);
-            settle_inflight_zero().await;
+            support::settle_inflight(0).await;
         });
     }
 
@@ -228,26 +155,9 @@ both_backends! {
         let rt = small_ring(backend, 4, Some(8));
         rt.block_on(async {
             const N: usize = 2_000;
-            let enters_before = rt.stats().kernel_enters;
-            let completions = Rc::new(Cell::new(0usize));
-            let tasks: Vec<_> = (0..N)
-                .map(|_| {
-                    let completions = completions.clone();
-                    ringloop::spawn(async move {
-                        op::nop().await.expect("nop");
-                        completions.set(completions.get() + 1);
-                    })
-                })
-                .collect();
-            for task in tasks {
-                task.await.expect("nop task");
-            }
-            assert_eq!(completions.get(), N);
-            assert_sq_was_small(&rt, enters_before, N, 4);
-            settle_inflight_zero().await;
-            for _ in 0..10 {
-                yield_now().await;
-            }
+            let completions = nops_from_tasks(&rt, N, 4).await;
+            support::settle_inflight(0).await;
+            support::yield_turns(10).await;
             assert_eq!(completions.get(), N, "a completion was delivered twice");
         });
     }

@@ -5,14 +5,16 @@
 
 mod support;
 
-use std::os::fd::{AsRawFd as _, OwnedFd, RawFd};
-use std::sync::Arc;
+use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
-use ringloop::buf::{IoBuf, IoBufMut};
-use ringloop::{Handle, JoinHandle, op, time};
-use support::{describe_open_fds, open_fds, pipe, runtime, serial, watchdog};
+use ringloop::{Backend, Handle, JoinHandle, Runtime, op, time};
+use support::{
+    CountedBuf, describe_open_fds, open_fds, pipe, runtime, serial, watchdog, write_all,
+    yield_turns,
+};
 
 /// Pending operations per test: enough to overflow a default 256-entry submission queue.
 const IN_FLIGHT: usize = 1000;
@@ -21,15 +23,20 @@ const PIPES: usize = 50;
 /// How long a runtime drop may take before the watchdog calls it a hang.
 const DROP_LIMIT: Duration = Duration::from_secs(10);
 
-/// Counts buffers made and dropped, per test (tests on both backends run concurrently).
+/// Counts buffers made, dropped and filled, per test (tests on both backends run concurrently).
 #[derive(Default)]
 struct DropCounter {
     created: AtomicUsize,
-    dropped: AtomicUsize,
+    dropped: Arc<AtomicUsize>,
     filled: AtomicUsize,
 }
 
 impl DropCounter {
+    /// A read buffer of `capacity` bytes whose creation and drop this counter records.
+    fn buf(&self, capacity: usize) -> CountedBuf {
+        self.created.fetch_add(1, Ordering::SeqCst);
+        CountedBuf::new(capacity, &self.dropped)
+    }
     fn created(&self) -> usize {
         self.created.load(Ordering::SeqCst)
     }
@@ -38,57 +45,6 @@ impl DropCounter {
     }
     fn filled(&self) -> usize {
         self.filled.load(Ordering::SeqCst)
-    }
-}
-
-/// A read buffer that reports its creation and its drop to a [`DropCounter`].
-struct CountedBuf {
-    bytes: Vec<u8>,
-    counter: Arc<DropCounter>,
-}
-
-impl CountedBuf {
-    fn new(counter: &Arc<DropCounter>, capacity: usize) -> Self {
-        counter.created.fetch_add(1, Ordering::SeqCst);
-        CountedBuf {
-            bytes: Vec::with_capacity(capacity),
-            counter: Arc::clone(counter),
-        }
-    }
-}
-
-impl Drop for CountedBuf {
-    fn drop(&mut self) {
-        self.counter.dropped.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: the pointer is the Vec's heap allocation, which does not move when `CountedBuf` moves;
-// `len` bytes are initialised and `capacity` bytes are allocated.
-unsafe impl IoBuf for CountedBuf {
-    fn stable_ptr(&self) -> *const u8 {
-        self.bytes.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.bytes.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.bytes.capacity()
-    }
-}
-
-// SAFETY: as for `IoBuf`; the mutable pointer is the same stable heap allocation.
-unsafe impl IoBufMut for CountedBuf {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.bytes.as_mut_ptr()
-    }
-
-    unsafe fn set_init(&mut self, pos: usize) {
-        if pos > self.bytes.len() {
-            // SAFETY: the caller guarantees the first `pos` bytes (within capacity) are
-            // initialised.
-            unsafe { self.bytes.set_len(pos) };
-        }
     }
 }
 
@@ -106,26 +62,77 @@ async fn until_inflight(n: usize) {
     );
 }
 
-/// Spawns `IN_FLIGHT` tasks, each reading into a counted buffer from one of `pipes`; a read that
-/// returns data bumps `counter.filled`.
-fn spawn_pending_reads(pipes: &[RawFd], counter: &Arc<DropCounter>) -> Vec<JoinHandle<()>> {
-    (0..IN_FLIGHT)
-        .map(|i| {
-            let fd = pipes[i % pipes.len()];
-            let buf = CountedBuf::new(counter, 64);
-            let counter = Arc::clone(counter);
-            ringloop::spawn(async move {
-                let (result, _buf) = op::read(fd, buf).await;
-                if matches!(result, Ok(n) if n > 0) {
-                    counter.filled.fetch_add(1, Ordering::SeqCst);
-                }
-            })
-        })
-        .collect()
+/// The start of a pending-read test: the fd-counting lock held, the number of fds open before
+/// the test, a fresh [`DropCounter`] and `PIPES` pipes nobody writes to.
+struct Fixture {
+    fds_before: usize,
+    counter: Arc<DropCounter>,
+    pipes: Vec<(OwnedFd, OwnedFd)>,
+    /// Declared last so it is released only after everything else is closed.
+    _serial: MutexGuard<'static, ()>,
 }
 
-fn read_ends(pipes: &[(OwnedFd, OwnedFd)]) -> Vec<RawFd> {
-    pipes.iter().map(|(r, _)| r.as_raw_fd()).collect()
+impl Fixture {
+    fn new() -> Self {
+        let serial = serial();
+        let fds_before = open_fds();
+        Fixture {
+            fds_before,
+            counter: Arc::new(DropCounter::default()),
+            pipes: (0..PIPES).map(|_| pipe()).collect(),
+            _serial: serial,
+        }
+    }
+
+    /// Spawns `IN_FLIGHT` tasks, each reading into a counted buffer from one of the pipes; a read
+    /// that returns data bumps `counter.filled`.
+    fn spawn_pending_reads(&self) -> Vec<JoinHandle<()>> {
+        (0..IN_FLIGHT)
+            .map(|i| {
+                let fd = self.pipes[i % self.pipes.len()].0.as_raw_fd();
+                let buf = self.counter.buf(64);
+                let counter = Arc::clone(&self.counter);
+                ringloop::spawn(async move {
+                    let (result, _buf) = op::read(fd, buf).await;
+                    if matches!(result, Ok(n) if n > 0) {
+                        counter.filled.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// A runtime on `backend` whose loop holds the `IN_FLIGHT` reads of
+    /// [`Fixture::spawn_pending_reads`], all in flight, their tasks detached.
+    fn runtime_with_detached_reads(&self, backend: Backend) -> Runtime {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            drop(self.spawn_pending_reads());
+            until_inflight(IN_FLIGHT).await;
+        });
+        rt
+    }
+
+    /// After the runtime is gone: every buffer made was dropped, and once the pipes are closed
+    /// exactly the fds open before the test are open (`what` names the case in the message).
+    fn assert_all_freed(self, what: &str) {
+        let counter = &self.counter;
+        assert_eq!(
+            counter.dropped(),
+            counter.created(),
+            "buffers dropped vs created"
+        );
+        drop(self.pipes);
+        assert_no_fd_leak(self.fds_before, what);
+    }
+}
+
+/// Drops `rt` under a watchdog that aborts the process, naming `what` ("runtime with ..."), if
+/// the drop takes longer than [`DROP_LIMIT`].
+fn drop_runtime(rt: Runtime, what: &str) {
+    let dog = watchdog(DROP_LIMIT, &format!("dropping a {what}"));
+    drop(rt);
+    dog.disarm();
 }
 
 /// Asserts that the process has exactly `before` fds open, listing them if not.
@@ -143,75 +150,43 @@ both_backends! {
     /// Dropping a runtime with 1 000 reads pending on pipes nobody writes returns promptly,
     /// leaves no fd open and drops each of the 1 000 buffers exactly once.
     fn drop_with_1000_pending_reads_frees_everything(backend: Backend) {
-        let _serial = serial();
-        let fds_before = open_fds();
-        let counter = Arc::new(DropCounter::default());
-        let pipes: Vec<(OwnedFd, OwnedFd)> = (0..PIPES).map(|_| pipe()).collect();
-        let fds = read_ends(&pipes);
-
-        let rt = runtime(backend);
-        rt.block_on(async {
-            drop(spawn_pending_reads(&fds, &counter));
-            until_inflight(IN_FLIGHT).await;
-        });
+        let fixture = Fixture::new();
+        let rt = fixture.runtime_with_detached_reads(backend);
+        let counter = &fixture.counter;
         assert_eq!(rt.inflight_ops(), IN_FLIGHT, "ops in flight before the drop");
         assert_eq!(counter.created(), IN_FLIGHT);
         assert_eq!(counter.dropped(), 0, "buffers dropped while their reads were pending");
 
-        let dog = watchdog(DROP_LIMIT, "dropping a runtime with 1000 pending reads");
-        drop(rt);
-        dog.disarm();
+        drop_runtime(rt, "runtime with 1000 pending reads");
 
         assert_eq!(counter.filled(), 0, "a read on a silent pipe returned data");
-        assert_eq!(counter.dropped(), counter.created(), "buffers dropped vs created");
-        drop(pipes);
-        assert_no_fd_leak(fds_before, "runtime with 1000 pending reads");
+        fixture.assert_all_freed("runtime with 1000 pending reads");
     }
 
     /// Reads that complete in the kernel but are never observed by their task (data arrives
     /// just before the drop) still have their buffers dropped exactly once, with no fd left.
     fn drop_with_unobserved_completions_frees_everything(backend: Backend) {
-        let _serial = serial();
-        let fds_before = open_fds();
-        let counter = Arc::new(DropCounter::default());
-        let pipes: Vec<(OwnedFd, OwnedFd)> = (0..PIPES).map(|_| pipe()).collect();
-        let fds = read_ends(&pipes);
-
-        let rt = runtime(backend);
-        rt.block_on(async {
-            drop(spawn_pending_reads(&fds, &counter));
-            until_inflight(IN_FLIGHT).await;
-        });
+        let fixture = Fixture::new();
+        let rt = fixture.runtime_with_detached_reads(backend);
         // One byte into every other pipe: one pending read on each of those may now complete
         // in the kernel, but the loop never runs again to hand the result to its task.
-        for (_, writer) in pipes.iter().step_by(2) {
-            // SAFETY: `writer` is an open pipe write end and the one-byte source is valid.
-            let n = unsafe { libc::write(writer.as_raw_fd(), b"x".as_ptr().cast(), 1) };
-            assert_eq!(n, 1, "write: {}", std::io::Error::last_os_error());
+        for (_, writer) in fixture.pipes.iter().step_by(2) {
+            write_all(writer, b"x");
         }
 
-        let dog = watchdog(DROP_LIMIT, "dropping a runtime with unobserved completions");
-        drop(rt);
-        dog.disarm();
+        drop_runtime(rt, "runtime with unobserved completions");
 
-        assert_eq!(counter.dropped(), counter.created(), "buffers dropped vs created");
-        assert_eq!(counter.created(), IN_FLIGHT);
-        drop(pipes);
-        assert_no_fd_leak(fds_before, "runtime with unobserved completions");
+        assert_eq!(fixture.counter.created(), IN_FLIGHT);
+        fixture.assert_all_freed("runtime with unobserved completions");
     }
 
     /// Tasks cancelled just before the drop leave orphaned operations whose cancellation is
     /// still in progress; the drop waits for them, frees each buffer once and closes every fd.
     fn drop_with_orphaned_ops_frees_everything(backend: Backend) {
-        let _serial = serial();
-        let fds_before = open_fds();
-        let counter = Arc::new(DropCounter::default());
-        let pipes: Vec<(OwnedFd, OwnedFd)> = (0..PIPES).map(|_| pipe()).collect();
-        let fds = read_ends(&pipes);
-
+        let fixture = Fixture::new();
         let rt = runtime(backend);
         rt.block_on(async {
-            let tasks = spawn_pending_reads(&fds, &counter);
+            let tasks = fixture.spawn_pending_reads();
             until_inflight(IN_FLIGHT).await;
             for task in &tasks {
                 task.cancel();
@@ -220,14 +195,10 @@ both_backends! {
             ringloop::yield_now().await;
         });
 
-        let dog = watchdog(DROP_LIMIT, "dropping a runtime with orphaned ops");
-        drop(rt);
-        dog.disarm();
+        drop_runtime(rt, "runtime with orphaned ops");
 
-        assert_eq!(counter.filled(), 0, "a read on a silent pipe returned data");
-        assert_eq!(counter.dropped(), counter.created(), "buffers dropped vs created");
-        drop(pipes);
-        assert_no_fd_leak(fds_before, "runtime with orphaned ops");
+        assert_eq!(fixture.counter.filled(), 0, "a read on a silent pipe returned data");
+        fixture.assert_all_freed("runtime with orphaned ops");
     }
 
     /// Dropping a runtime whose tasks wait on far-off timers returns at once instead of
@@ -240,7 +211,7 @@ both_backends! {
         let rt = runtime(backend);
         rt.block_on(async {
             for _ in 0..IN_FLIGHT {
-                let buf = CountedBuf::new(&counter, 0);
+                let buf = counter.buf(0);
                 ringloop::spawn(async move {
                     time::sleep(Duration::from_secs(3600)).await;
                     drop(buf);
@@ -248,14 +219,10 @@ both_backends! {
             }
             // Every task has registered its timer once each has been polled; one full turn
             // over the spawned tasks is enough, give the loop a few.
-            for _ in 0..4 {
-                ringloop::yield_now().await;
-            }
+            yield_turns(4).await;
         });
 
-        let dog = watchdog(DROP_LIMIT, "dropping a runtime with pending timers");
-        drop(rt);
-        dog.disarm();
+        drop_runtime(rt, "runtime with pending timers");
 
         assert_eq!(counter.created(), IN_FLIGHT);
         assert_eq!(counter.dropped(), IN_FLIGHT, "tasks' captured values dropped");

@@ -5,49 +5,13 @@ mod support;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ringloop::{Handle, JoinError, op, yield_now};
-
-/// Yields to the loop until `cond` holds; panics (naming `what`) after 100 000 turns or 5 s.
-async fn yield_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    for _ in 0..100_000 {
-        if cond() || Instant::now() > deadline {
-            break;
-        }
-        yield_now().await;
-    }
-    assert!(cond(), "gave up waiting until {what}");
-}
-
-/// Yields until the op table holds exactly `expected` ops (bounded, see [`yield_until`]).
-async fn settle_inflight(expected: usize) {
-    let h = Handle::current();
-    yield_until(&format!("inflight_ops() == {expected}"), || {
-        h.inflight_ops() == expected
-    })
-    .await;
-}
-
-/// Writes all of `data` to the pipe's write end with plain blocking `write(2)`.
-fn write_all(fd: &OwnedFd, mut data: &[u8]) {
-    while !data.is_empty() {
-        // SAFETY: `fd` is an open descriptor borrowed for the call; `data` is valid for reads of
-        // `data.len()` bytes.
-        let n = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
-        if n < 0 {
-            let err = std::io::Error::last_os_error();
-            assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "write: {err}");
-            continue;
-        }
-        data = &data[n as usize..];
-    }
-}
 
 /// A future that counts how often it is polled.
 struct CountPolls<F> {
@@ -109,7 +73,7 @@ both_backends! {
                 assert!(!task.is_finished(), "task is parked on the gate");
             }
             gate.set_result(41).expect("first set_result");
-            yield_until("the task finished", || task.is_finished()).await;
+            support::yield_until("the task finished", || task.is_finished()).await;
             assert_eq!(task.await.expect("task ok"), 42);
         });
     }
@@ -160,7 +124,7 @@ both_backends! {
             assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom in task"));
             assert_eq!(before.await.expect("task ok"), "before");
             assert_eq!(after.await.expect("task ok"), "after");
-            settle_inflight(0).await;
+            support::settle_inflight(0).await;
             let later = ringloop::spawn(async { 3 });
             assert_eq!(later.await.expect("task ok"), 3);
         });
@@ -178,14 +142,14 @@ both_backends! {
                 let (res, buf) = op::read(fd, Vec::with_capacity(64)).await;
                 (res.map_err(|e| e.to_string()), buf)
             });
-            settle_inflight(1).await;
+            support::settle_inflight(1).await;
             assert!(!task.is_finished());
             task.cancel();
             let err = task.await.expect_err("a cancelled task yields an error");
             assert!(err.is_cancelled() && !err.is_panic(), "{err:?}");
-            settle_inflight(0).await;
+            support::settle_inflight(0).await;
 
-            write_all(&w, b"after the cancel");
+            support::write_all(&w, b"after the cancel");
             let (res, buf) = op::read(fd, Vec::with_capacity(64)).await;
             assert_eq!(res.expect("read"), 16);
             assert_eq!(buf, b"after the cancel");
@@ -246,8 +210,8 @@ both_backends! {
                 let (res, buf) = op::read(fd, Vec::with_capacity(64)).await;
                 (res.map_err(|e| e.to_string()), buf)
             });
-            settle_inflight(1).await;
-            write_all(&w, b"not starved");
+            support::settle_inflight(1).await;
+            support::write_all(&w, b"not starved");
             let (res, buf) = reader.await.expect("reader ok");
             assert_eq!(res, Ok(11));
             assert_eq!(buf, b"not starved");
@@ -300,21 +264,19 @@ both_backends! {
                 inner: op::read(rb.as_raw_fd(), Vec::with_capacity(16)),
                 polls: polls_b.clone(),
             });
-            settle_inflight(2).await;
+            support::settle_inflight(2).await;
             let b_before = polls_b.get();
             assert!(b_before >= 1);
 
-            write_all(&wa, b"for a");
+            support::write_all(&wa, b"for a");
             let (res, buf) = task_a.await.expect("task a ok");
             assert_eq!(res.expect("read a"), 5);
             assert_eq!(buf, b"for a");
-            for _ in 0..10 {
-                yield_now().await;
-            }
+            support::yield_turns(10).await;
             assert_eq!(polls_b.get(), b_before, "task B was polled by A's completion");
             assert!(!task_b.is_finished());
 
-            write_all(&wb, b"for b");
+            support::write_all(&wb, b"for b");
             let (res, buf) = task_b.await.expect("task b ok");
             assert_eq!(res.expect("read b"), 5);
             assert_eq!(buf, b"for b");
@@ -333,7 +295,7 @@ both_backends! {
                 let (res, _buf) = op::read(fd, Vec::with_capacity(8)).await;
                 res.map(|n| n as u32)
             });
-            settle_inflight(1).await;
+            support::settle_inflight(1).await;
             let task = std::thread::spawn(move || {
                 task.cancel();
                 task
@@ -342,7 +304,7 @@ both_backends! {
             .expect("canceller thread");
             let err = task.await.expect_err("cancelled before any data");
             assert!(err.is_cancelled(), "{err}");
-            settle_inflight(0).await;
+            support::settle_inflight(0).await;
         });
     }
 }

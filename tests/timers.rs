@@ -7,51 +7,15 @@ mod support;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use ringloop::op;
 use ringloop::time::{self, Elapsed};
-use ringloop::{Handle, op, yield_now};
-
-/// Yields to the loop until `cond` holds; panics (naming `what`) after 100 000 turns or 5 s.
-async fn yield_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    for _ in 0..100_000 {
-        if cond() || Instant::now() > deadline {
-            break;
-        }
-        yield_now().await;
-    }
-    assert!(cond(), "gave up waiting until {what}");
-}
-
-/// Yields until the op table holds exactly `expected` ops (bounded, see [`yield_until`]).
-async fn settle_inflight(expected: usize) {
-    let h = Handle::current();
-    yield_until(&format!("inflight_ops() == {expected}"), || {
-        h.inflight_ops() == expected
-    })
-    .await;
-}
-
-/// Writes all of `data` to the pipe's write end with plain blocking `write(2)`.
-fn write_all(fd: &OwnedFd, mut data: &[u8]) {
-    while !data.is_empty() {
-        // SAFETY: `fd` is an open descriptor borrowed for the call; `data` is valid for reads of
-        // `data.len()` bytes.
-        let n = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
-        if n < 0 {
-            let err = std::io::Error::last_os_error();
-            assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "write: {err}");
-            continue;
-        }
-        data = &data[n as usize..];
-    }
-}
 
 /// After a cancelled read on `r`: the op table drains, and a message written afterwards is read
 /// back whole by a new read, so the cancelled read consumed nothing.
 async fn assert_read_was_cancelled(r: &OwnedFd, w: &OwnedFd) {
-    settle_inflight(0).await;
+    support::settle_inflight(0).await;
     let message = b"written after the cancel";
-    write_all(w, message);
+    support::write_all(w, message);
     let (res, buf) = op::read(r.as_raw_fd(), Vec::with_capacity(64)).await;
     assert_eq!(res.expect("read after cancel"), message.len());
     assert_eq!(buf, message);
@@ -155,7 +119,7 @@ both_backends! {
             assert_eq!(value.expect("finishes first"), 7);
 
             let (r, w) = support::pipe();
-            write_all(&w, b"ready");
+            support::write_all(&w, b"ready");
             let read = op::read(r.as_raw_fd(), Vec::with_capacity(64));
             let (res, buf) = time::timeout(Duration::from_secs(5), read)
                 .await
@@ -170,7 +134,7 @@ both_backends! {
             .await;
             assert!(slept.is_ok());
             assert!(start.elapsed() < Duration::from_secs(4), "took {:?}", start.elapsed());
-            settle_inflight(0).await;
+            support::settle_inflight(0).await;
         });
     }
 

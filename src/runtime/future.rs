@@ -118,14 +118,20 @@ impl<T: 'static> LoopFuture<T> {
 
     fn schedule_callback(&self, cb: DoneCallback<T>) {
         let this = self.clone();
-        let run = Box::new(move || cb(&this));
-        let queued = context::with(|cx| {
-            cx.queue_callback(Callback {
-                cancelled: Arc::new(AtomicBool::new(false)),
-                f: run,
-            })
+        let mut run = Some(move || cb(&this));
+        context::with(|cx| {
+            if let Some(run) = run.take() {
+                cx.queue_callback(Callback {
+                    cancelled: Arc::new(AtomicBool::new(false)),
+                    f: Box::new(run),
+                });
+            }
         });
-        debug_assert!(queued.is_some(), "LoopFuture used outside its loop");
+        // No loop on this thread any more (set after `block_on` returned): run it now rather
+        // than lose it.
+        if let Some(run) = run {
+            run();
+        }
     }
 
     /// Sets the result and wakes every awaiter.

@@ -7,18 +7,26 @@
 //! - [`runtime`]: a runtime on an explicit backend (explicit choices ignore `RINGLOOP_BACKEND`);
 //! - fault helpers: [`open_fds`] (counts `/proc/self/fd`), [`watchdog`] (aborts a hung test),
 //!   [`pipe`], and [`run_child`] / [`assert_child_passed`] for tests that must run in a fresh
-//!   process (seccomp filters, rlimits, environment variables).
+//!   process (seccomp filters, rlimits, environment variables);
+//! - loop helpers: [`yield_turns`], [`yield_until`] / [`yield_until_deadline`] /
+//!   [`yield_until_within`] (bounded waits on the running loop), [`settle_inflight`] (waits for
+//!   the op table to reach a size);
+//! - I/O helpers: [`write_all`] (blocking write into a test pipe) and [`CountedBuf`] (a read
+//!   buffer that counts its drops, to catch a buffer freed twice, never, or while in flight).
 //!
 //! Not every test file uses every helper, hence `dead_code` is allowed for this module.
 #![allow(dead_code)]
 
 use std::io::Write as _;
-use std::os::fd::{FromRawFd as _, OwnedFd};
+use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use ringloop::buf::{IoBuf, IoBufMut};
 
 /// Name of the environment variable that tells a re-executed test binary which child role to
 /// play. A child test returns at once when it is unset, so it is a no-op in a normal run.
@@ -75,25 +83,15 @@ macro_rules! both_backends {
         fn $name:ident($rt:ident) $(-> $ret:ty)? $body:block
         $($rest:tt)*
     ) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
+        // The `Backend` form, with the runtime built from the backend before the body runs.
+        $crate::both_backends! {
             $(#[$meta])*
-            #[test]
-            fn io_uring() $(-> $ret)? {
-                let $rt = $crate::support::runtime(::ringloop::Backend::IoUring);
+            fn $name(backend: Backend) $(-> $ret)? {
+                let $rt = $crate::support::runtime(backend);
                 $body
             }
-
-            $(#[$meta])*
-            #[test]
-            fn epoll() $(-> $ret)? {
-                let $rt = $crate::support::runtime(::ringloop::Backend::Epoll);
-                $body
-            }
+            $($rest)*
         }
-        $crate::both_backends! { $($rest)* }
     };
 }
 
@@ -245,4 +243,134 @@ pub fn child_output_text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// Yields to the running loop `turns` times.
+pub async fn yield_turns(turns: usize) {
+    for _ in 0..turns {
+        ringloop::yield_now().await;
+    }
+}
+
+/// Loop turns after which [`yield_until`] gives up.
+pub const YIELD_UNTIL_TURNS: usize = 100_000;
+/// Time after which [`yield_until`] gives up.
+pub const YIELD_UNTIL_TIME: Duration = Duration::from_secs(5);
+
+/// Yields to the loop until `cond` holds; panics (naming `what`) after [`YIELD_UNTIL_TURNS`]
+/// turns or [`YIELD_UNTIL_TIME`], whichever comes first.
+pub async fn yield_until(what: &str, cond: impl FnMut() -> bool) {
+    yield_until_within(YIELD_UNTIL_TURNS, YIELD_UNTIL_TIME, what, cond).await;
+}
+
+/// Yields to the loop until `cond` holds; panics (naming `what`) after [`YIELD_UNTIL_TIME`]. No
+/// turn limit: for waits on the kernel (readiness, cancellations) rather than on loop turns.
+pub async fn yield_until_deadline(what: &str, cond: impl FnMut() -> bool) {
+    yield_until_within(usize::MAX, YIELD_UNTIL_TIME, what, cond).await;
+}
+
+/// Yields to the loop until `cond` holds; panics with "gave up waiting until {what}" once
+/// `max_turns` turns or `limit` have passed without it holding (`usize::MAX` turns: time only).
+pub async fn yield_until_within(
+    max_turns: usize,
+    limit: Duration,
+    what: &str,
+    mut cond: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + limit;
+    for _ in 0..max_turns {
+        if cond() || Instant::now() > deadline {
+            break;
+        }
+        ringloop::yield_now().await;
+    }
+    assert!(cond(), "gave up waiting until {what}");
+}
+
+/// Yields until the current loop's op table holds exactly `expected` ops (bounded, see
+/// [`yield_until`]), and asserts that it does.
+pub async fn settle_inflight(expected: usize) {
+    let h = ringloop::Handle::current();
+    yield_until(&format!("inflight_ops() == {expected}"), || {
+        h.inflight_ops() == expected
+    })
+    .await;
+    assert_eq!(h.inflight_ops(), expected);
+}
+
+/// Writes all of `data` to a pipe's write end with plain blocking `write(2)`, retrying `EINTR`
+/// and short writes; any other error fails the test.
+pub fn write_all(fd: &OwnedFd, mut data: &[u8]) {
+    while !data.is_empty() {
+        // SAFETY: `fd` is an open descriptor borrowed for the call; `data` is valid for reads of
+        // `data.len()` bytes.
+        let n = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+        if n < 0 {
+            let err = std::io::Error::last_os_error();
+            assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "write: {err}");
+            continue;
+        }
+        data = &data[n as usize..];
+    }
+}
+
+/// A read buffer (a `Vec` with `capacity` bytes of room) that counts its drops in a per-test
+/// counter, so a buffer freed twice, never, or while the kernel still holds it shows up as a
+/// wrong count. The counter is per test because tests run on parallel threads: a process-wide
+/// static would mix the two backends' counts.
+pub struct CountedBuf {
+    bytes: Vec<u8>,
+    drops: Arc<AtomicUsize>,
+}
+
+impl CountedBuf {
+    /// An empty buffer with room for `capacity` bytes, counting its drop in `drops`.
+    pub fn new(capacity: usize, drops: &Arc<AtomicUsize>) -> Self {
+        CountedBuf {
+            bytes: Vec::with_capacity(capacity),
+            drops: Arc::clone(drops),
+        }
+    }
+
+    /// The bytes a read has filled in so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for CountedBuf {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+// SAFETY: the pointer is the Vec's heap allocation, which does not move when the CountedBuf
+// moves and is never reallocated while the buffer is lent out; len/capacity bound it.
+unsafe impl IoBuf for CountedBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.bytes.as_ptr()
+    }
+
+    fn bytes_init(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn bytes_total(&self) -> usize {
+        self.bytes.capacity()
+    }
+}
+
+// SAFETY: as for `IoBuf`; `set_init` only grows `len` up to bytes the kernel initialised.
+unsafe impl IoBufMut for CountedBuf {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.bytes.as_mut_ptr()
+    }
+
+    unsafe fn set_init(&mut self, pos: usize) {
+        if pos > self.bytes.len() {
+            // SAFETY: the caller guarantees the first `pos` bytes are initialised, and `pos` is
+            // within `bytes_total()`, the Vec's capacity.
+            unsafe { self.bytes.set_len(pos) };
+        }
+    }
 }
