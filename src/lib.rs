@@ -30,6 +30,7 @@
 //! # Layers
 //!
 //! * [`op`] — owned-buffer operations; each describes itself to both backends.
+//! * [`net`] — TCP sockets built on those operations.
 //! * the runtime — [`Runtime`], [`spawn`], [`Handle`] (asyncio's loop methods), [`LoopFuture`].
 //! * [`time`] — sleep, timeout, interval.
 //! * [`buf`] — the owned-buffer traits.
@@ -42,6 +43,7 @@
 mod blocking;
 pub mod buf;
 mod driver;
+pub mod net;
 pub mod op;
 mod runtime;
 pub mod time;

@@ -208,6 +208,10 @@ const REQUIRED: &[(u8, &str)] = &[
     (opcode::Close::CODE, "CLOSE"),
     (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
     (opcode::LinkTimeout::CODE, "LINK_TIMEOUT"),
+    (opcode::Accept::CODE, "ACCEPT"),
+    (opcode::Connect::CODE, "CONNECT"),
+    (opcode::Send::CODE, "SEND"),
+    (opcode::Recv::CODE, "RECV"),
 ];
 
 /// Sets up a ring with the best flags the kernel accepts and checks it can run the runtime.

@@ -44,6 +44,26 @@ pub enum Syscall {
     Poll { fd: RawFd, events: i16 },
     /// `close(fd)`.
     Close { fd: RawFd },
+    /// `accept4(fd, addr, len, SOCK_CLOEXEC)`; the result is the new fd.
+    Accept {
+        fd: RawFd,
+        addr: *mut libc::sockaddr,
+        len: *mut libc::socklen_t,
+    },
+    /// `connect(fd, addr, len)`, retried after writability until it settles.
+    Connect {
+        fd: RawFd,
+        addr: *const libc::sockaddr,
+        len: libc::socklen_t,
+    },
+    /// `send(fd, buf, len, MSG_NOSIGNAL)`.
+    Send {
+        fd: RawFd,
+        buf: *const u8,
+        len: usize,
+    },
+    /// `recv(fd, buf, len, 0)`.
+    Recv { fd: RawFd, buf: *mut u8, len: usize },
 }
 
 /// Which readiness a syscall waits for.
@@ -74,8 +94,14 @@ impl Syscall {
         };
         match *self {
             Syscall::Nop | Syscall::Close { .. } => None,
-            Syscall::Read { fd, .. } | Syscall::Readv { fd, .. } => Some((fd, rd)),
-            Syscall::Write { fd, .. } | Syscall::Writev { fd, .. } => Some((fd, wr)),
+            Syscall::Read { fd, .. }
+            | Syscall::Readv { fd, .. }
+            | Syscall::Accept { fd, .. }
+            | Syscall::Recv { fd, .. } => Some((fd, rd)),
+            Syscall::Write { fd, .. }
+            | Syscall::Writev { fd, .. }
+            | Syscall::Connect { fd, .. }
+            | Syscall::Send { fd, .. } => Some((fd, wr)),
             Syscall::Poll { fd, events } => Some((
                 fd,
                 Direction {
@@ -160,6 +186,36 @@ impl Syscall {
             }
             // SAFETY: the Close op owns `fd`; it is closed exactly once, here.
             Syscall::Close { fd } => unsafe { libc::close(fd) as isize },
+            Syscall::Accept { fd, addr, len } => {
+                // SAFETY: `addr`/`len` point to the op's boxed sockaddr storage and its length.
+                let r = unsafe { libc::accept4(fd, addr, len, libc::SOCK_CLOEXEC) };
+                r as isize
+            }
+            Syscall::Connect { fd, addr, len } => {
+                // SAFETY: `addr` points to the op's boxed sockaddr of `len` bytes.
+                let r = unsafe { libc::connect(fd, addr, len) };
+                if r == 0 {
+                    return 0;
+                }
+                // A non-blocking connect settles over several calls: in progress (wait for
+                // writability), then connected (EISCONN) or the connection's error.
+                return match std::io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EISCONN) => 0,
+                    Some(libc::EINPROGRESS) | Some(libc::EALREADY) => -libc::EAGAIN,
+                    Some(e) => -e,
+                    None => -libc::EIO,
+                };
+            }
+            Syscall::Send { fd, buf, len } => {
+                let flags = libc::MSG_NOSIGNAL | if nowait { libc::MSG_DONTWAIT } else { 0 };
+                // SAFETY: `buf` is valid for reads of `len` bytes (see above).
+                unsafe { libc::send(fd, buf.cast(), len, flags) }
+            }
+            Syscall::Recv { fd, buf, len } => {
+                let flags = if nowait { libc::MSG_DONTWAIT } else { 0 };
+                // SAFETY: `buf` is valid for writes of `len` bytes (see above).
+                unsafe { libc::recv(fd, buf.cast(), len, flags) }
+            }
         };
         if ret < 0 {
             -std::io::Error::last_os_error()

@@ -27,6 +27,7 @@
 //! the SQE for io_uring and the plain syscall the epoll backend performs.
 
 mod close;
+mod net;
 mod nop;
 mod poll;
 mod rw;
@@ -43,6 +44,7 @@ use std::time::Duration;
 use crate::driver::{self, Completion, CompletionToken, DriverRef};
 
 pub use close::{Close, close};
+pub use net::{Accept, Connect, Recv, Send, accept, connect, recv, send};
 pub use nop::{Nop, nop};
 pub use poll::{Interest, PollAdd, PollMultishot, poll_add, poll_multishot};
 pub use rw::{Read, Write, read, read_at, write, write_at};
