@@ -239,3 +239,25 @@ unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
         unsafe { self.buf.set_init(self.begin + pos) }
     }
 }
+
+/// The initialised bytes of `buf` from `from` on.
+pub(crate) fn init_bytes<B: IoBuf>(buf: &B, from: usize) -> &[u8] {
+    let init = buf.bytes_init();
+    let from = from.min(init);
+    // SAFETY: the first `bytes_init()` bytes at `stable_ptr()` are initialised (IoBuf
+    // contract) and stay valid while `buf` is borrowed.
+    unsafe { std::slice::from_raw_parts(buf.stable_ptr().add(from), init - from) }
+}
+
+/// Copies as much of `src` as fits into the spare capacity of `buf`; returns how much.
+pub(crate) fn fill_from<B: IoBufMut>(buf: &mut B, src: &[u8]) -> usize {
+    let init = buf.bytes_init();
+    let n = src.len().min(buf.bytes_total() - init);
+    // SAFETY: `init + n <= bytes_total`, so the destination lies in the buffer's writable
+    // memory, which cannot overlap `src` (a shared borrow of other memory).
+    unsafe {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), buf.stable_mut_ptr().add(init), n);
+        buf.set_init(init + n);
+    }
+    n
+}

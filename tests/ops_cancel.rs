@@ -46,6 +46,37 @@ impl Drop for TempFile {
 }
 
 both_backends! {
+    /// A read dropped right after its first poll, with data already waiting, consumes nothing
+    /// unless it returned the data: on io_uring the SQE never leaves the loop's queue (it is
+    /// removed, not cancelled after the fact), on epoll the data came back in that poll.
+    fn read_dropped_in_its_first_tick_consumes_nothing(rt) {
+        let _wd = support::watchdog(Duration::from_secs(10), "read dropped in first tick");
+        rt.block_on(async {
+            let (r, w) = support::pipe();
+            let mut delivered = Vec::new();
+            for round in 0..200u32 {
+                let msg = round.to_le_bytes();
+                support::write_all(&w, &msg);
+                let mut read = op::read(r.as_raw_fd(), Vec::with_capacity(4));
+                match poll_once(&mut read).await {
+                    Some((res, buf)) => {
+                        assert_eq!(res.expect("read"), 4);
+                        delivered.extend_from_slice(&buf);
+                    }
+                    None => {
+                        drop(read);
+                        support::settle_inflight(0).await;
+                        let (res, buf) = op::read(r.as_raw_fd(), Vec::with_capacity(4)).await;
+                        assert_eq!(res.expect("read after drop"), 4, "round {round}: bytes lost");
+                        delivered.extend_from_slice(&buf);
+                    }
+                }
+            }
+            let expected: Vec<u8> = (0..200u32).flat_map(|i| i.to_le_bytes()).collect();
+            assert_eq!(delivered, expected);
+        });
+    }
+
     /// 10 000 reads in flight on empty pipes (100 pipes × 100 reads), then dropped: the op table
     /// drains to zero once the cancels complete, no buffer is freed while its read is in flight,
     /// and every buffer is dropped exactly once. The pipes' data is untouched afterwards.

@@ -37,6 +37,10 @@ pub struct Epoll {
     in_pool: usize,
     waiting: usize,
     posted: Vec<(u64, i32)>,
+    /// Ops without an fd whose task's budget was spent: performed at the next `park`.
+    deferred: Vec<(CompletionToken, Syscall)>,
+    /// Fds with deferred ops queued: driven at the next `park`.
+    recheck: Vec<RawFd>,
     busy_ticks: u32,
     pub waits: u64,
 }
@@ -96,6 +100,8 @@ impl Epoll {
             in_pool: 0,
             waiting: 0,
             posted: Vec::new(),
+            deferred: Vec::new(),
+            recheck: Vec::new(),
             busy_ticks: 0,
             waits: 0,
         })
@@ -126,6 +132,9 @@ impl Epoll {
         Ok(())
     }
 
+    /// Starts an op. With `defer` (the task's cooperative budget is spent) the op is not tried
+    /// at once: it waits for the next `park`, which tries it, so a task of back-to-back ready
+    /// ops yields to the loop without holding a result it might then drop.
     pub fn submit(
         &mut self,
         table: &mut OpTable,
@@ -133,14 +142,14 @@ impl Epoll {
         syscall: Syscall,
         multishot: bool,
         deadline: Option<Duration>,
+        defer: bool,
     ) {
         let Some((fd, dir)) = syscall.wait_for() else {
-            if let Syscall::Close { fd } = syscall {
-                self.forget_fd(table, fd);
+            if defer {
+                self.deferred.push((token, syscall));
+            } else {
+                self.perform_now(table, token, syscall);
             }
-            // SAFETY: the op's memory is owned by the table until completion (now).
-            let result = unsafe { syscall.perform(true) };
-            table.complete(token, result, 0);
             return;
         };
         if fd < 0 {
@@ -157,65 +166,82 @@ impl Epoll {
                         .wait_for()
                         .is_some_and(|(_, d)| (d.read && dir.read) || (d.write && dir.write))
             });
-        if multishot {
-            // A stream: queue it, and let `drive` post whatever readiness there already is.
-            if !was_armed {
-                if let Err(e) = self.arm(fd) {
-                    return table.complete(token, -e.raw_os_error().unwrap_or(libc::EIO), 0);
-                }
-                let q = self.queue(fd);
-                q.armed = true;
-                q.readable = true;
-                q.writable = true;
-            }
-        } else if !behind {
-            // SAFETY: as above; RWF_NOWAIT keeps the call from blocking.
-            let result = unsafe { syscall.perform(true) };
-            match result {
+        // Try it at once unless it must queue: a stream, FIFO behind earlier ops, or deferred.
+        let attempt = !multishot && !behind && !defer;
+        if attempt {
+            // SAFETY: the op's memory is owned by the table until completion; RWF_NOWAIT /
+            // MSG_DONTWAIT keep the call from blocking.
+            match unsafe { syscall.perform(true) } {
                 r if r == -libc::EAGAIN => {}
                 r if r == -libc::EOPNOTSUPP => return self.send_to_pool(table, token, syscall),
                 r => return table.complete(token, r, 0),
             }
-            if !was_armed {
-                match self.arm(fd) {
-                    Ok(()) => {}
-                    // Not pollable (a regular file, a directory): the pool performs it.
-                    Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                        return self.send_to_pool(table, token, syscall);
-                    }
-                    Err(e) => {
-                        return table.complete(token, -e.raw_os_error().unwrap_or(libc::EIO), 0);
-                    }
+        }
+        if !was_armed {
+            match self.arm(fd) {
+                Ok(()) => {
+                    let q = self.queue(fd);
+                    q.armed = true;
+                    q.readable = true;
+                    q.writable = true;
+                }
+                // Not pollable (a regular file, a directory): the pool performs it.
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) && !multishot => {
+                    return self.send_to_pool(table, token, syscall);
+                }
+                Err(e) => {
+                    return table.complete(token, -e.raw_os_error().unwrap_or(libc::EIO), 0);
                 }
             }
-            let q = self.queue(fd);
-            if !was_armed {
-                q.armed = true;
-                q.readable = true;
-                q.writable = true;
-            }
-            if dir.read {
-                q.readable = false;
-            }
-            if dir.write {
-                q.writable = false;
-            }
         }
-        self.queue(fd).waiters.push_back(Waiter {
+        let q = self.queue(fd);
+        if attempt {
+            // It just said EAGAIN: wait for the next edge in that direction.
+            q.readable &= !dir.read;
+            q.writable &= !dir.write;
+        }
+        q.waiters.push_back(Waiter {
             token,
             syscall,
             multishot,
         });
         self.waiting += 1;
-        table.set_wait_fd(token, fd);
+        table.set_note(token, i64::from(fd));
         if let Some(d) = deadline {
             self.deadlines
                 .push(Reverse((Instant::now() + d, token.user_data(), fd)));
         }
-        // Readiness may have arrived between the attempt and the registration.
-        if ready_for(self.queue(fd), dir) {
+        if defer {
+            self.recheck.push(fd);
+        } else if ready_for(self.queue(fd), dir) {
             self.drive(table, fd);
         }
+    }
+
+    /// Performs a call that never waits for readiness (nop, close).
+    fn perform_now(&mut self, table: &mut OpTable, token: CompletionToken, syscall: Syscall) {
+        if let Syscall::Close { fd } = syscall {
+            self.forget_fd(table, fd);
+        }
+        // SAFETY: the op's memory is owned by the table until completion (now).
+        let result = unsafe { syscall.perform(true) };
+        table.complete(token, result, 0);
+    }
+
+    /// Tries the ops deferred by a spent budget. True if there were any.
+    fn run_deferred(&mut self, table: &mut OpTable) -> bool {
+        if self.deferred.is_empty() && self.recheck.is_empty() {
+            return false;
+        }
+        for (token, syscall) in std::mem::take(&mut self.deferred) {
+            self.perform_now(table, token, syscall);
+        }
+        for fd in std::mem::take(&mut self.recheck) {
+            if !self.queue(fd).waiters.is_empty() {
+                self.drive(table, fd);
+            }
+        }
+        true
     }
 
     fn send_to_pool(&mut self, table: &mut OpTable, token: CompletionToken, syscall: Syscall) {
@@ -223,7 +249,7 @@ impl Epoll {
         let call = SendSyscall(syscall);
         let data = token.user_data();
         self.in_pool += 1;
-        table.set_wait_fd(token, -1);
+        table.set_note(token, -1);
         self.pool.execute(Box::new(move || {
             let call = call;
             // SAFETY: the op table keeps the op's memory alive until this completion is
@@ -299,8 +325,8 @@ impl Epoll {
     /// Cancels an op: a waiting one completes with `ECANCELED` at once; one on the pool
     /// cannot be interrupted and completes when the pool is done.
     pub fn cancel(&mut self, table: &mut OpTable, token: CompletionToken) {
-        if let Some(fd) = table.wait_fd(token)
-            && self.remove_waiter(fd, token)
+        if let Some(fd) = table.note(token)
+            && self.remove_waiter(fd as RawFd, token)
         {
             table.complete(token, -libc::ECANCELED, 0);
         }
@@ -356,7 +382,8 @@ impl Epoll {
 
     pub fn park(&mut self, table: &mut OpTable, timeout: Option<Duration>) -> io::Result<()> {
         let mut timeout = timeout;
-        if self.collect_posted(table) {
+        let ran_deferred = self.run_deferred(table);
+        if self.collect_posted(table) || ran_deferred {
             timeout = Some(Duration::ZERO);
         }
         if let Some(next) = self.expire_deadlines(table) {

@@ -145,12 +145,15 @@ impl Driver {
         &self.unparker
     }
 
-    /// Starts an op; the returned token is what its future polls.
+    /// Starts an op; the returned token is what its future polls. `defer`: the submitting
+    /// task's cooperative budget is spent, so the op must not complete inside this poll (only
+    /// the epoll backend ever completes an op at submission).
     #[inline]
     pub fn submit<D: Describe + ?Sized>(
         &mut self,
         op: &mut D,
         deadline: Option<Duration>,
+        defer: bool,
     ) -> CompletionToken {
         let multishot = op.multishot();
         let token = self.table.insert(deadline.is_some(), multishot);
@@ -161,7 +164,14 @@ impl Driver {
         }
         match &mut self.inner {
             Inner::Uring(u) => u.submit(&mut self.table, token, op.uring_entry(), deadline),
-            Inner::Epoll(e) => e.submit(&mut self.table, token, op.syscall(), multishot, deadline),
+            Inner::Epoll(e) => e.submit(
+                &mut self.table,
+                token,
+                op.syscall(),
+                multishot,
+                deadline,
+                defer,
+            ),
         }
         token
     }
@@ -197,7 +207,7 @@ impl Driver {
 
     fn cancel_op(&mut self, token: CompletionToken) {
         match &mut self.inner {
-            Inner::Uring(u) => u.cancel(&mut self.table, token.user_data()),
+            Inner::Uring(u) => u.cancel(&mut self.table, token),
             Inner::Epoll(e) => e.cancel(&mut self.table, token),
         }
     }

@@ -109,8 +109,9 @@ struct Slot {
     cancel_requested: bool,
     /// A linked timeout guards the op: an `ECANCELED` it did not ask for means it expired.
     has_deadline: bool,
-    /// The epoll backend's note of the fd the op waits on (-1 when none).
-    wait_fd: i32,
+    /// The backend's own note about the op (-1 when none): epoll records the fd the op waits
+    /// on; io_uring the flush epoch in which its SQE was queued.
+    note: i64,
 }
 
 /// Slab-indexed table of every operation the backend owns.
@@ -164,7 +165,7 @@ impl OpTable {
             lifecycle,
             cancel_requested: false,
             has_deadline,
-            wait_fd: -1,
+            note: -1,
         });
         assert!(index < u32::MAX as usize - 2, "op table index overflow");
         CompletionToken::new(index, generation)
@@ -331,17 +332,19 @@ impl OpTable {
         })
     }
 
-    pub fn set_wait_fd(&mut self, token: CompletionToken, fd: i32) {
+    /// Records the backend's note about a live op (see `Slot::note`).
+    pub fn set_note(&mut self, token: CompletionToken, note: i64) {
         if let Some(slot) = self.slot_mut(token) {
-            slot.wait_fd = fd;
+            slot.note = note;
         }
     }
 
-    pub fn wait_fd(&self, token: CompletionToken) -> Option<i32> {
+    /// The backend's note about an op, if the op is known and a note was set.
+    pub fn note(&self, token: CompletionToken) -> Option<i64> {
         self.slots
             .get(token.index())
-            .filter(|s| s.generation == token.generation() && s.wait_fd >= 0)
-            .map(|s| s.wait_fd)
+            .filter(|s| s.generation == token.generation() && s.note >= 0)
+            .map(|s| s.note)
     }
 
     /// Tokens of every operation still owned by the backend.

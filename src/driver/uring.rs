@@ -1,11 +1,16 @@
 //! The io_uring backend.
 //!
-//! One ring per loop thread. Ops push SQEs during a loop tick; [`Uring::park`] hands them all
-//! to the kernel in one `io_uring_enter`, waiting (with the next timer deadline as timeout)
-//! when the loop has nothing else to do. Every `io_uring_enter` goes through [`Uring::enter`],
-//! the one place where `EINTR`, `EBUSY` and `EAGAIN` are handled.
+//! One ring per loop thread. Ops queue SQEs during a loop tick in a local queue; [`Uring::park`]
+//! moves them into the SQ and hands them all to the kernel in one `io_uring_enter`, waiting
+//! (with the next timer deadline as timeout) when the loop has nothing else to do. Every
+//! `io_uring_enter` goes through [`Uring::enter`], the one place where `EINTR`, `EBUSY` and
+//! `EAGAIN` are handled.
 //!
-//! * SQ full: [`Uring::push`] flushes the SQ to the kernel and retries.
+//! * Cancelling before submission: an op dropped or cancelled while its SQE is still in the
+//!   local queue is removed from it and completes with `ECANCELED` — it never reaches the
+//!   kernel, so a read dropped in the tick that started it cannot consume data.
+//! * SQ full: [`Uring::flush`] enters the kernel to make room and goes on; a linked pair
+//!   (op + `LINK_TIMEOUT`) is never split across two submissions.
 //! * CQ overflow: with `IORING_FEAT_NODROP` the kernel keeps overflowed CQEs and sets
 //!   `IORING_SQ_CQ_OVERFLOW`; [`Uring::reap`] drains the CQ and enters again until the flag
 //!   clears, so nothing is lost.
@@ -34,10 +39,15 @@ pub struct Uring {
     /// Target of the in-flight read on the wake eventfd; owned by the kernel while in flight.
     wake_buf: Box<u64>,
     wake_in_flight: bool,
-    /// Link-timeout specs the kernel reads at submission; kept until the SQ is flushed.
-    /// Boxed so their addresses survive the Vec growing.
+    /// Link-timeout specs the kernel reads at submission; kept until everything queued has
+    /// been submitted. Boxed so their addresses survive the Vec growing.
     #[allow(clippy::vec_box)]
     timespecs: Vec<Box<Timespec>>,
+    /// SQEs of this tick not yet in the SQ, each flagged when linked to the next one.
+    pending: Vec<(squeue::Entry, bool)>,
+    /// Bumped each time `pending` moves into the SQ; an op's table note is the epoch its SQE
+    /// was queued in, so "still in `pending`" is one comparison.
+    epoch: u32,
     busy_ticks: u32,
     pub enters: u64,
 }
@@ -57,40 +67,76 @@ impl Uring {
             wake_buf: Box::new(0),
             wake_in_flight: false,
             timespecs: Vec::new(),
+            pending: Vec::with_capacity(64),
+            epoch: 0,
             busy_ticks: 0,
             enters: 0,
         }
     }
 
-    /// Queues SQEs (a linked chain stays in one submission), flushing a full SQ first.
+    /// Queues one SQE, or a linked pair, in the local queue (flushing it first when it holds
+    /// a full SQ's worth).
     #[inline]
-    fn push(&mut self, table: &mut OpTable, entries: &[squeue::Entry]) {
-        loop {
-            let mut sq = self.ring.submission();
-            if sq.capacity() - sq.len() >= entries.len() {
-                for entry in entries {
-                    // SAFETY: every SQE's buffers are owned by the op table (or this driver,
-                    // for the wake read and timespecs) until its completion arrives; there is
-                    // room (checked above).
-                    unsafe { sq.push(entry).expect("SQ has room") };
-                }
-                return;
+    fn queue(&mut self, table: &mut OpTable, group: &[squeue::Entry]) {
+        let capacity = self.ring.params().sq_entries() as usize;
+        if self.pending.len() + group.len() > capacity
+            && let Err(e) = self.flush(table)
+        {
+            // The kernel refuses submissions for a reason that will not pass (the ring is
+            // gone): fail these ops rather than leave their tasks waiting forever.
+            for entry in group {
+                table.complete(
+                    CompletionToken::from_user_data(entry.get_user_data()),
+                    -e.raw_os_error().unwrap_or(libc::EIO),
+                    0,
+                );
             }
-            drop(sq);
-            if let Err(e) = self.enter(table, Wait::No) {
-                // The kernel refuses submissions for a reason that will not pass (e.g. the
-                // ring fd is gone). Completing the ops with the error keeps every awaiting
-                // task from hanging.
-                for entry in entries {
-                    table.complete(
-                        CompletionToken::from_user_data(entry.get_user_data()),
-                        -e.raw_os_error().unwrap_or(libc::EIO),
-                        0,
-                    );
+            return;
+        }
+        for (i, entry) in group.iter().enumerate() {
+            self.pending.push((entry.clone(), i + 1 < group.len()));
+        }
+    }
+
+    /// Moves the local queue into the SQ, entering the kernel whenever the SQ fills up.
+    fn flush(&mut self, table: &mut OpTable) -> io::Result<()> {
+        let mut done = 0;
+        let result = loop {
+            {
+                let mut sq = self.ring.submission();
+                while done < self.pending.len() {
+                    let n = if self.pending[done].1 { 2 } else { 1 };
+                    if sq.capacity() - sq.len() < n {
+                        break;
+                    }
+                    for (entry, _) in &self.pending[done..done + n] {
+                        // SAFETY: every SQE's buffers are owned by the op table (or by this
+                        // driver: wake read, timespecs) until its completion arrives, and
+                        // there is room (checked above).
+                        unsafe { sq.push(entry).expect("SQ has room") };
+                    }
+                    done += n;
                 }
-                return;
+            }
+            if done == self.pending.len() {
+                break Ok(());
+            }
+            if let Err(e) = self.enter(table, Wait::No) {
+                break Err(e);
+            }
+        };
+        if let Err(e) = &result {
+            for (entry, _) in &self.pending[done..] {
+                table.complete(
+                    CompletionToken::from_user_data(entry.get_user_data()),
+                    -e.raw_os_error().unwrap_or(libc::EIO),
+                    0,
+                );
             }
         }
+        self.pending.clear();
+        self.epoch = self.epoch.wrapping_add(1);
+        result
     }
 
     #[inline]
@@ -103,24 +149,42 @@ impl Uring {
     ) {
         let entry = entry.user_data(token.user_data());
         match deadline {
-            None => self.push(table, &[entry]),
+            None => self.queue(table, &[entry]),
             Some(d) => {
                 let ts = Box::new(Timespec::from(d));
                 let link = opcode::LinkTimeout::new(&*ts)
                     .build()
                     .user_data(CompletionToken::IGNORED);
                 self.timespecs.push(ts);
-                self.push(table, &[entry.flags(squeue::Flags::IO_LINK), link]);
+                self.queue(table, &[entry.flags(squeue::Flags::IO_LINK), link]);
             }
         }
+        // After `queue`, which may have flushed: the SQE sits in this epoch's queue.
+        table.set_note(token, i64::from(self.epoch));
     }
 
-    /// Queues an `IORING_OP_ASYNC_CANCEL` for `user_data`.
-    pub fn cancel(&mut self, table: &mut OpTable, user_data: u64) {
+    /// Cancels an op: removed from the local queue if it is still there (it completes with
+    /// `ECANCELED` and never reaches the kernel), else an `IORING_OP_ASYNC_CANCEL` is queued.
+    pub fn cancel(&mut self, table: &mut OpTable, token: CompletionToken) {
+        if table.note(token) == Some(i64::from(self.epoch))
+            && let Some(i) = self
+                .pending
+                .iter()
+                .position(|(e, _)| e.get_user_data() == token.user_data())
+        {
+            let n = if self.pending[i].1 { 2 } else { 1 };
+            self.pending.drain(i..i + n);
+            table.complete(token, -libc::ECANCELED, 0);
+            return;
+        }
+        self.cancel_user_data(table, token.user_data());
+    }
+
+    fn cancel_user_data(&mut self, table: &mut OpTable, user_data: u64) {
         let entry = opcode::AsyncCancel::new(user_data)
             .build()
             .user_data(CompletionToken::IGNORED);
-        self.push(table, &[entry]);
+        self.queue(table, &[entry]);
     }
 
     fn arm_wake(&mut self, table: &mut OpTable) {
@@ -131,7 +195,7 @@ impl Uring {
         let entry = opcode::Read::new(Fd(self.wake_fd), ptr.cast(), 8)
             .build()
             .user_data(CompletionToken::WAKE);
-        self.push(table, &[entry]);
+        self.queue(table, &[entry]);
         self.wake_in_flight = true;
     }
 
@@ -139,6 +203,7 @@ impl Uring {
     /// (None = until something completes) when the loop has nothing else to do.
     pub fn park(&mut self, table: &mut OpTable, timeout: Option<Duration>) -> io::Result<()> {
         self.arm_wake(table);
+        self.flush(table)?;
         let queued = self.ring.submission().len();
         let ready = !self.ring.completion().is_empty();
         let flags_need_enter = {
@@ -199,7 +264,7 @@ impl Uring {
                 },
             }
         }
-        if self.ring.submission().is_empty() {
+        if self.pending.is_empty() && self.ring.submission().is_empty() {
             self.timespecs.clear();
         }
         Ok(())
@@ -236,15 +301,18 @@ impl Uring {
         let cancel_all = opcode::AsyncCancel2::new(CancelBuilder::any())
             .build()
             .user_data(CompletionToken::IGNORED);
-        self.push(table, &[cancel_all]);
+        self.queue(table, &[cancel_all]);
         for token in table.pending_tokens() {
-            self.cancel(table, token.user_data());
+            self.cancel(table, token);
         }
         if self.wake_in_flight {
-            self.cancel(table, CompletionToken::WAKE);
+            self.cancel_user_data(table, CompletionToken::WAKE);
         }
         let started = std::time::Instant::now();
         while (!table.is_empty() || self.wake_in_flight) && started.elapsed() < SHUTDOWN_GRACE {
+            if self.flush(table).is_err() {
+                break;
+            }
             if self
                 .enter(table, Wait::For(Some(Duration::from_millis(50))))
                 .is_err()

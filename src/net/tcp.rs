@@ -1,14 +1,18 @@
 //! TCP: [`TcpListener`] and [`TcpStream`].
 
+use std::cell::RefCell;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use socket2::{Domain, Socket, Type};
 
 use super::with_addr;
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{self, IoBuf, IoBufMut};
 use crate::op;
 
 /// Options for [`TcpListener::bind_with`].
@@ -148,9 +152,42 @@ impl AsFd for TcpListener {
 
 /// A TCP connection. Methods take `&self`, so a stream shared between two tasks (for example
 /// in an `Rc`) can be read by one while the other writes.
-#[derive(Debug)]
+///
+/// # Cancelled reads lose nothing
+///
+/// A read future dropped while the kernel owns its op (a `timeout` or `select` gave up on it)
+/// is not cancelled: the stream adopts the op, and the next read first takes whatever that op
+/// received. Bytes that arrive in the instant between a timeout firing and its cancellation
+/// taking effect therefore reach a later read instead of vanishing with the dropped one.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringloop::net::{TcpListener, TcpStream};
+/// # ringloop::run(async {
+/// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+/// let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+/// let (server, _) = listener.accept().await.unwrap();
+/// // Nothing to read yet: the read times out and is dropped.
+/// let idle = ringloop::time::timeout(Duration::from_millis(5), client.read(Vec::with_capacity(8)));
+/// assert!(idle.await.is_err());
+/// let (res, _) = server.write_all(b"late".as_slice()).await;
+/// res.unwrap();
+/// let (res, buf) = client.read_exact(Vec::with_capacity(4)).await;
+/// res.unwrap();
+/// assert_eq!(buf, b"late");
+/// # });
+/// ```
 pub struct TcpStream {
     socket: Socket,
+    rescue: Rescue,
+}
+
+impl std::fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("socket", &self.socket)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TcpStream {
@@ -193,19 +230,38 @@ impl TcpStream {
         connect
             .await
             .map_err(|e| with_addr(e, "connect to", addr))?;
-        Ok(TcpStream { socket })
+        Ok(TcpStream::wrap(socket))
+    }
+
+    fn wrap(socket: Socket) -> TcpStream {
+        TcpStream {
+            socket,
+            rescue: Rescue::default(),
+        }
     }
 
     fn from_owned(fd: OwnedFd) -> io::Result<TcpStream> {
         // SAFETY: `fd` is an owned, open socket descriptor; ownership moves into the Socket.
         let socket = unsafe { Socket::from_raw_fd(fd.into_raw_fd()) };
         socket.set_nonblocking(true)?;
-        Ok(TcpStream { socket })
+        Ok(TcpStream::wrap(socket))
     }
 
     /// Reads into the spare capacity of `buf`; `Ok(0)` means the peer closed its side.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        op::recv(self.socket.as_raw_fd(), buf).await
+    /// Bytes received by an earlier read that was dropped come first (see the type's docs).
+    pub async fn read<B: IoBufMut>(&self, mut buf: B) -> (io::Result<usize>, B) {
+        match self.rescue.take_into(&mut buf).await {
+            Rescued::Bytes(n) => return (Ok(n), buf),
+            Rescued::Eof => return (Ok(0), buf),
+            Rescued::Failed(e) => return (Err(e), buf),
+            Rescued::Nothing => {}
+        }
+        let op = op::recv(self.socket.as_raw_fd(), buf);
+        AdoptOnDrop {
+            rescue: &self.rescue,
+            op: Some(op),
+        }
+        .await
     }
 
     /// Writes the initialised bytes of `buf`; may write fewer. A closed peer gives
@@ -301,13 +357,22 @@ impl TcpStream {
     /// Wraps a connected std stream (switched to non-blocking).
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(true)?;
-        Ok(TcpStream {
-            socket: Socket::from(stream),
-        })
+        Ok(TcpStream::wrap(Socket::from(stream)))
     }
 
     /// Gives back a std stream (non-blocking).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if a dropped read is still in flight or left bytes behind (read them
+    /// first: handing the socket over would lose them).
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        if !self.rescue.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TcpStream::into_std: a dropped read is still in flight or left bytes unread",
+            ));
+        }
         Ok(self.socket.into())
     }
 }
@@ -321,6 +386,109 @@ impl AsRawFd for TcpStream {
 impl AsFd for TcpStream {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.socket.as_fd()
+    }
+}
+
+/// What a dropped read left for the next one.
+#[derive(Default)]
+struct Rescue {
+    /// Bytes an adopted read received beyond what the next read could take.
+    leftover: RefCell<Vec<u8>>,
+    /// A read dropped while the kernel owned it, still in flight.
+    adopted: RefCell<Option<AdoptedRead>>,
+}
+
+type AdoptedRead = Pin<Box<dyn Future<Output = io::Result<Vec<u8>>>>>;
+
+enum Rescued {
+    Nothing,
+    Bytes(usize),
+    Eof,
+    Failed(io::Error),
+}
+
+impl Rescue {
+    fn is_empty(&self) -> bool {
+        self.leftover.borrow().is_empty() && self.adopted.borrow().is_none()
+    }
+
+    /// Moves rescued bytes into `buf`, first waiting for an adopted read if there is one.
+    async fn take_into<B: IoBufMut>(&self, buf: &mut B) -> Rescued {
+        if !self.leftover.borrow().is_empty() {
+            let mut leftover = self.leftover.borrow_mut();
+            let n = buf::fill_from(buf, &leftover);
+            leftover.drain(..n);
+            return Rescued::Bytes(n);
+        }
+        let Some(adopted) = self.adopted.borrow_mut().take() else {
+            return Rescued::Nothing;
+        };
+        let mut guard = PutBack {
+            rescue: self,
+            read: Some(adopted),
+        };
+        let result = poll_fn(|cx| guard.read.as_mut().expect("present").as_mut().poll(cx)).await;
+        guard.read = None;
+        match result {
+            Ok(bytes) if bytes.is_empty() => Rescued::Eof,
+            Ok(bytes) => {
+                let n = buf::fill_from(buf, &bytes);
+                self.leftover.borrow_mut().extend_from_slice(&bytes[n..]);
+                Rescued::Bytes(n)
+            }
+            // Cancelled (runtime shutdown): nothing was read; read afresh.
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => Rescued::Nothing,
+            Err(e) => Rescued::Failed(e),
+        }
+    }
+}
+
+/// Puts an adopted read back if the read awaiting it is dropped in turn.
+struct PutBack<'a> {
+    rescue: &'a Rescue,
+    read: Option<AdoptedRead>,
+}
+
+impl Drop for PutBack<'_> {
+    fn drop(&mut self) {
+        if let Some(read) = self.read.take() {
+            *self.rescue.adopted.borrow_mut() = Some(read);
+        }
+    }
+}
+
+/// A receive that, if dropped while the kernel owns it, is handed to the stream instead of
+/// being cancelled.
+struct AdoptOnDrop<'a, B: IoBufMut> {
+    rescue: &'a Rescue,
+    op: Option<op::Op<op::Recv<B>>>,
+}
+
+impl<B: IoBufMut> Future for AdoptOnDrop<'_, B> {
+    type Output = (io::Result<usize>, B);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let op = self.op.as_mut().expect("polled after completion");
+        let out = std::task::ready!(Pin::new(op).poll(cx));
+        self.op = None;
+        Poll::Ready(out)
+    }
+}
+
+impl<B: IoBufMut> Drop for AdoptOnDrop<'_, B> {
+    fn drop(&mut self) {
+        let Some(op) = self.op.take() else { return };
+        if !op.is_in_flight() {
+            return;
+        }
+        let read: AdoptedRead = Box::pin(async move {
+            let (res, buf) = op.await;
+            res.map(|n| {
+                let init = buf::init_bytes(&buf, 0);
+                init[init.len() - n..].to_vec()
+            })
+        });
+        *self.rescue.adopted.borrow_mut() = Some(read);
     }
 }
 

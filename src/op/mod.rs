@@ -76,9 +76,11 @@ thread_local! {
 ///
 /// On epoll, an op on a ready fd completes inside its first poll; without a budget a task
 /// doing back-to-back reads or writes would never yield and could starve timers, other tasks
-/// and I/O. Each op that completes inside its first poll spends one unit; once the budget is
-/// spent, such an op holds its result back for one tick (returns `Pending` and wakes its task).
-/// On io_uring every op waits for the ring, so the budget is never spent there.
+/// and I/O. Each op started spends one unit; once the budget is spent, a new op is still
+/// submitted (it owns its slot and buffers like any other) but the backend is told to defer
+/// it to the next `park` instead of performing it inside this poll, so the task returns
+/// `Pending`. A deferred op that is then dropped never ran: nothing is lost. On io_uring no op
+/// completes at submission, so the budget changes nothing there.
 pub(crate) fn reset_budget() {
     BUDGET.set(COOP_BUDGET);
 }
@@ -111,9 +113,6 @@ enum State {
         token: CompletionToken,
         driver: DriverRef,
     },
-    /// Completed on its first poll, held back one loop tick because the task's budget is
-    /// spent (see [`reset_budget`]); the backend no longer owns anything.
-    Held(Completion),
     /// Output delivered.
     Done,
 }
@@ -171,32 +170,28 @@ impl<T: Operation> Op<T> {
         }
     }
 
+    /// Whether the backend owns the op now (submitted, result not yet taken).
+    pub(crate) fn is_in_flight(&self) -> bool {
+        matches!(self.state, State::InFlight { .. })
+    }
+
     fn poll_op(&mut self, cx: &mut Context<'_>) -> Poll<T::Output> {
-        let mut first_poll = false;
         if let State::Idle { deadline } = self.state {
             let driver = driver::current()
                 .expect("a ringloop op was polled outside a ringloop runtime (use ringloop::run)");
             let data = self.data.as_mut().expect("op data present until done");
-            let token = driver.borrow_mut().submit(data, deadline);
+            let defer = !take_budget();
+            let token = driver.borrow_mut().submit(data, deadline, defer);
             self.state = State::InFlight { token, driver };
-            first_poll = true;
         }
         let done = match &self.state {
             State::InFlight { token, driver } => {
                 let polled = driver.borrow_mut().poll(*token, cx.waker());
                 match polled {
                     None => return Poll::Pending,
-                    // Completed inside its first poll (the epoll fast path): counts against
-                    // the task's budget, so a task of back-to-back ready ops still yields.
-                    Some(done) if first_poll && !take_budget() => {
-                        self.state = State::Held(done);
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
-                    }
                     Some(done) => done,
                 }
             }
-            State::Held(done) => *done,
             State::Done => panic!("a ringloop op was polled after it completed"),
             State::Idle { .. } => unreachable!("submitted above"),
         };
@@ -257,8 +252,6 @@ impl<T: Operation> Future for Cancel<T> {
                 }
                 this.op.poll_op(cx)
             }
-            // Already completed: the real outcome is the result it holds.
-            State::Held(_) => this.op.poll_op(cx),
             State::Done => panic!("a ringloop op was cancelled after it completed"),
         }
     }
