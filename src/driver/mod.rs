@@ -5,11 +5,14 @@
 //! Both backends take the same requests from the op layer and post results to the same
 //! [`OpTable`]:
 //!
-//! * `submit(token, op, deadline)` — start an op. io_uring queues its SQE (plus a linked
-//!   timeout when there is a deadline); epoll performs its [`Syscall`] when the fd is ready,
-//!   or hands it to the blocking pool when the fd cannot be polled.
-//! * `cancel(token)` — io_uring queues `IORING_OP_ASYNC_CANCEL`; epoll completes a waiting op
-//!   with `ECANCELED` at once. Either way the op's own completion is what frees its slot.
+//! * `submit(token, op, deadline, defer)` — start an op. io_uring queues its SQE (plus a
+//!   linked timeout when there is a deadline) in the tick's local queue; epoll tries its
+//!   [`Syscall`] at once (unless `defer`: the task's budget is spent), parks it on its fd's
+//!   queue until ready, or hands it to the blocking pool when the fd cannot be polled.
+//! * `cancel(token)` — an op whose SQE is still in the local queue is removed from it (it
+//!   never reaches the kernel); otherwise io_uring queues `IORING_OP_ASYNC_CANCEL`. epoll
+//!   completes a waiting op with `ECANCELED` at once. Either way the op's own completion is
+//!   what frees its slot.
 //! * `park(timeout)` — flush submissions and collect completions, sleeping up to `timeout`
 //!   when asked; a wake-up from another thread ([`Unparker`]) ends the sleep.
 //! * `shutdown()` — cancel everything and wait for the completions, so that no buffer is
