@@ -261,3 +261,24 @@ pub(crate) fn fill_from<B: IoBufMut>(buf: &mut B, src: &[u8]) -> usize {
     }
     n
 }
+
+/// The spare capacity of `buf` as (pointer, length), the length capped to what one SQE can
+/// carry (`u32`).
+pub(crate) fn spare<B: IoBufMut>(buf: &mut B) -> (*mut u8, usize) {
+    let init = buf.bytes_init();
+    let len = buf.bytes_total() - init;
+    // SAFETY: `init <= bytes_total`, so the pointer stays inside the allocation.
+    let ptr = unsafe { buf.stable_mut_ptr().add(init) };
+    (ptr, len.min(u32::MAX as usize))
+}
+
+/// Marks `n` more bytes of `buf` initialised after the kernel filled its spare capacity.
+///
+/// # Safety
+///
+/// The kernel (or a syscall) must have written `n` bytes at the start of the spare capacity.
+pub(crate) unsafe fn mark_filled<B: IoBufMut>(buf: &mut B, n: usize) {
+    let init = buf.bytes_init() + n;
+    // SAFETY: the caller guarantees those `n` bytes were written; `init <= bytes_total`.
+    unsafe { buf.set_init(init) };
+}

@@ -212,6 +212,8 @@ const REQUIRED: &[(u8, &str)] = &[
     (opcode::Connect::CODE, "CONNECT"),
     (opcode::Send::CODE, "SEND"),
     (opcode::Recv::CODE, "RECV"),
+    (opcode::SendMsg::CODE, "SENDMSG"),
+    (opcode::RecvMsg::CODE, "RECVMSG"),
 ];
 
 /// Sets up a ring with the best flags the kernel accepts and checks it can run the runtime.

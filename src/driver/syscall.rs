@@ -64,6 +64,10 @@ pub enum Syscall {
     },
     /// `recv(fd, buf, len, 0)`.
     Recv { fd: RawFd, buf: *mut u8, len: usize },
+    /// `sendmsg(fd, msg, MSG_NOSIGNAL)`.
+    SendMsg { fd: RawFd, msg: *const libc::msghdr },
+    /// `recvmsg(fd, msg, 0)`.
+    RecvMsg { fd: RawFd, msg: *mut libc::msghdr },
 }
 
 /// Which readiness a syscall waits for.
@@ -97,11 +101,13 @@ impl Syscall {
             Syscall::Read { fd, .. }
             | Syscall::Readv { fd, .. }
             | Syscall::Accept { fd, .. }
-            | Syscall::Recv { fd, .. } => Some((fd, rd)),
+            | Syscall::Recv { fd, .. }
+            | Syscall::RecvMsg { fd, .. } => Some((fd, rd)),
             Syscall::Write { fd, .. }
             | Syscall::Writev { fd, .. }
             | Syscall::Connect { fd, .. }
-            | Syscall::Send { fd, .. } => Some((fd, wr)),
+            | Syscall::Send { fd, .. }
+            | Syscall::SendMsg { fd, .. } => Some((fd, wr)),
             Syscall::Poll { fd, events } => Some((
                 fd,
                 Direction {
@@ -215,6 +221,16 @@ impl Syscall {
                 let flags = if nowait { libc::MSG_DONTWAIT } else { 0 };
                 // SAFETY: `buf` is valid for writes of `len` bytes (see above).
                 unsafe { libc::recv(fd, buf.cast(), len, flags) }
+            }
+            Syscall::SendMsg { fd, msg } => {
+                let flags = libc::MSG_NOSIGNAL | if nowait { libc::MSG_DONTWAIT } else { 0 };
+                // SAFETY: `msg` and what it points to live in the op's box (see above).
+                unsafe { libc::sendmsg(fd, msg, flags) }
+            }
+            Syscall::RecvMsg { fd, msg } => {
+                let flags = if nowait { libc::MSG_DONTWAIT } else { 0 };
+                // SAFETY: `msg` and what it points to live in the op's box (see above).
+                unsafe { libc::recvmsg(fd, msg, flags) }
             }
         };
         if ret < 0 {

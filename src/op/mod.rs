@@ -27,6 +27,7 @@
 //! the SQE for io_uring and the plain syscall the epoll backend performs.
 
 mod close;
+mod msg;
 mod net;
 mod nop;
 mod poll;
@@ -44,6 +45,7 @@ use std::time::Duration;
 use crate::driver::{self, Completion, CompletionToken, DriverRef};
 
 pub use close::{Close, close};
+pub use msg::{RecvMsg, SendMsg, recvmsg_from, sendmsg_to};
 pub use net::{Accept, Connect, Recv, Send, accept, connect, recv, send};
 pub use nop::{Nop, nop};
 pub use poll::{Interest, PollAdd, PollMultishot, poll_add, poll_multishot};

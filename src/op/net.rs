@@ -15,7 +15,7 @@ use io_uring::{opcode, squeue, types::Fd};
 use socket2::{SockAddr, SockAddrStorage};
 
 use super::{Op, sealed::OperationImpl, to_result};
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{self, IoBuf, IoBufMut};
 use crate::driver::{Completion, Describe, Syscall};
 
 /// Storage the kernel writes the peer's address into.
@@ -195,23 +195,13 @@ pub fn recv<B: IoBufMut>(fd: RawFd, buf: B) -> Op<Recv<B>> {
     Op::new(Recv { fd, buf })
 }
 
-impl<B: IoBufMut> Recv<B> {
-    fn spare(&mut self) -> (*mut u8, usize) {
-        let init = self.buf.bytes_init();
-        let len = self.buf.bytes_total() - init;
-        // SAFETY: `init <= bytes_total`, so the pointer stays inside the allocation.
-        let ptr = unsafe { self.buf.stable_mut_ptr().add(init) };
-        (ptr, len.min(u32::MAX as usize))
-    }
-}
-
 impl<B: IoBufMut> Describe for Recv<B> {
     fn uring_entry(&mut self) -> squeue::Entry {
-        let (ptr, len) = self.spare();
+        let (ptr, len) = buf::spare(&mut self.buf);
         opcode::Recv::new(Fd(self.fd), ptr, len as u32).build()
     }
     fn syscall(&mut self) -> Syscall {
-        let (buf, len) = self.spare();
+        let (buf, len) = buf::spare(&mut self.buf);
         Syscall::Recv {
             fd: self.fd,
             buf,
@@ -225,9 +215,8 @@ impl<B: IoBufMut> OperationImpl for Recv<B> {
     fn complete(mut self, done: Completion) -> Self::Output {
         let res = to_result(done.result);
         if let Ok(n) = res {
-            let init = self.buf.bytes_init() + n;
-            // SAFETY: the kernel initialised `n` bytes after the initialised prefix.
-            unsafe { self.buf.set_init(init) };
+            // SAFETY: the kernel wrote `n` bytes at the start of the spare capacity.
+            unsafe { buf::mark_filled(&mut self.buf, n) };
         }
         (res, self.buf)
     }

@@ -10,7 +10,7 @@ use std::os::fd::RawFd;
 use io_uring::{opcode, squeue, types::Fd};
 
 use super::{Op, sealed::OperationImpl, to_result};
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{self, IoBuf, IoBufMut};
 use crate::driver::{Completion, Describe, Syscall};
 
 /// "Use the file position", as io_uring spells it.
@@ -63,25 +63,15 @@ pub fn read_at<B: IoBufMut>(fd: RawFd, buf: B, offset: u64) -> Op<Read<B>> {
     Op::new(Read { fd, buf, offset })
 }
 
-impl<B: IoBufMut> Read<B> {
-    fn spare(&mut self) -> (*mut u8, usize) {
-        let init = self.buf.bytes_init();
-        let len = self.buf.bytes_total() - init;
-        // SAFETY: `init <= bytes_total`, so the pointer stays inside the allocation.
-        let ptr = unsafe { self.buf.stable_mut_ptr().add(init) };
-        (ptr, len.min(u32::MAX as usize))
-    }
-}
-
 impl<B: IoBufMut> Describe for Read<B> {
     fn uring_entry(&mut self) -> squeue::Entry {
-        let (ptr, len) = self.spare();
+        let (ptr, len) = buf::spare(&mut self.buf);
         opcode::Read::new(Fd(self.fd), ptr, len as u32)
             .offset(self.offset)
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        let (buf, len) = self.spare();
+        let (buf, len) = buf::spare(&mut self.buf);
         Syscall::Read {
             fd: self.fd,
             buf,
@@ -96,9 +86,8 @@ impl<B: IoBufMut> OperationImpl for Read<B> {
     fn complete(mut self, done: Completion) -> Self::Output {
         let res = to_result(done.result);
         if let Ok(n) = res {
-            let init = self.buf.bytes_init() + n;
-            // SAFETY: the kernel initialised `n` bytes after the initialised prefix.
-            unsafe { self.buf.set_init(init) };
+            // SAFETY: the kernel wrote `n` bytes at the start of the spare capacity.
+            unsafe { buf::mark_filled(&mut self.buf, n) };
         }
         (res, self.buf)
     }
