@@ -72,9 +72,22 @@ impl ListenOptions {
 }
 
 /// A TCP socket listening for connections.
-#[derive(Debug)]
+///
+/// An accept future dropped while the kernel owns its op is not cancelled: the listener
+/// adopts the op, and the next `accept` takes its connection first. A connection that races a
+/// timeout is therefore served, not closed. Dropping the listener cancels an adopted accept
+/// (a connection it got anyway is closed, never leaked).
 pub struct TcpListener {
     socket: Socket,
+    adopted: RefCell<Option<op::Op<op::Accept>>>,
+}
+
+impl std::fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("socket", &self.socket)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TcpListener {
@@ -106,9 +119,9 @@ impl TcpListener {
             socket.listen(opts.backlog)?;
             Ok(socket)
         };
-        Ok(TcpListener {
-            socket: setup().map_err(|e| with_addr(e, "bind", addr))?,
-        })
+        Ok(TcpListener::wrap(
+            setup().map_err(|e| with_addr(e, "bind", addr))?,
+        ))
     }
 
     /// The address it listens on (with the port the system chose for port 0).
@@ -116,10 +129,47 @@ impl TcpListener {
         local_addr(&self.socket)
     }
 
-    /// Accepts a connection. Dropping the future cancels the accept; a connection the kernel
-    /// accepted for it anyway is closed, never leaked.
+    fn wrap(socket: Socket) -> TcpListener {
+        TcpListener {
+            socket,
+            adopted: RefCell::new(None),
+        }
+    }
+
+    /// Accepts a connection (one that an earlier, dropped accept received comes first).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringloop::net::{TcpListener, TcpStream};
+    /// # ringloop::run(async {
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let addr = listener.local_addr().unwrap();
+    /// // Nobody connects in time: the accept is dropped, and adopted by the listener.
+    /// let idle = ringloop::time::timeout(Duration::from_millis(5), listener.accept());
+    /// assert!(idle.await.is_err());
+    /// let client = TcpStream::connect(addr).await.unwrap();
+    /// let (_, peer) = listener.accept().await.unwrap();
+    /// assert_eq!(peer, client.local_addr().unwrap());
+    /// # });
+    /// ```
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (fd, peer) = op::accept(self.socket.as_raw_fd()).await?;
+        let adopted = self.adopted.borrow_mut().take();
+        let op = match adopted {
+            Some(op) => op,
+            None => op::accept(self.socket.as_raw_fd()),
+        };
+        let result = AdoptAccept {
+            slot: &self.adopted,
+            op: Some(op),
+        }
+        .await;
+        let (fd, peer) = match result {
+            // An adopted accept cancelled by runtime shutdown: accept afresh.
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {
+                op::accept(self.socket.as_raw_fd()).await?
+            }
+            other => other?,
+        };
         let stream = TcpStream::from_owned(fd)?;
         Ok((stream, peer))
     }
@@ -127,13 +177,13 @@ impl TcpListener {
     /// Wraps a std listener (switched to non-blocking).
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
-        Ok(TcpListener {
-            socket: Socket::from(listener),
-        })
+        Ok(TcpListener::wrap(Socket::from(listener)))
     }
 
-    /// Gives back a std listener (non-blocking).
+    /// Gives back a std listener (non-blocking). An adopted accept is cancelled first (a
+    /// connection it already got is closed).
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        drop(self.adopted.take());
         Ok(self.socket.into())
     }
 }
@@ -453,6 +503,34 @@ impl Drop for PutBack<'_> {
     fn drop(&mut self) {
         if let Some(read) = self.read.take() {
             *self.rescue.adopted.borrow_mut() = Some(read);
+        }
+    }
+}
+
+/// An accept that, if dropped while the kernel owns it, is handed to the listener instead of
+/// being cancelled.
+struct AdoptAccept<'a> {
+    slot: &'a RefCell<Option<op::Op<op::Accept>>>,
+    op: Option<op::Op<op::Accept>>,
+}
+
+impl Future for AdoptAccept<'_> {
+    type Output = io::Result<(OwnedFd, SocketAddr)>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let op = self.op.as_mut().expect("polled after completion");
+        let out = std::task::ready!(Pin::new(op).poll(cx));
+        self.op = None;
+        Poll::Ready(out)
+    }
+}
+
+impl Drop for AdoptAccept<'_> {
+    fn drop(&mut self) {
+        if let Some(op) = self.op.take()
+            && op.is_in_flight()
+        {
+            *self.slot.borrow_mut() = Some(op);
         }
     }
 }
