@@ -20,8 +20,12 @@
 //!
 //! Dropping an op that the kernel owns queues `IORING_OP_ASYNC_CANCEL` (epoll: removes the
 //! waiting op); its buffers stay in the runtime's op table until the op's own completion
-//! arrives and are dropped then, exactly once. [`Op::cancel`] cancels and returns the op's
-//! *real* outcome: if the kernel finished first, the data is there, not lost.
+//! arrives and are dropped then, exactly once. An op dropped in the loop tick that started it
+//! never reaches the kernel at all. [`Op::cancel`] cancels and returns the op's *real*
+//! outcome: if the kernel finished first, the data is there, not lost. A plain drop cannot
+//! return anything, so a read the kernel completed just before the drop takes its bytes with
+//! it: await `cancel()` where that matters, or use the [`net`](crate::net) types, whose
+//! streams and listeners adopt a dropped read or accept and hand its result to the next one.
 //!
 //! Each file of this module defines one op family, with both backends' halves side by side:
 //! the SQE for io_uring and the plain syscall the epoll backend performs.
