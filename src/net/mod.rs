@@ -27,6 +27,7 @@
 //! # });
 //! ```
 
+mod adopt;
 mod tcp;
 mod udp;
 

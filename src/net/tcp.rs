@@ -1,16 +1,14 @@
 //! TCP: [`TcpListener`] and [`TcpStream`].
 
 use std::cell::RefCell;
-use std::future::{Future, poll_fn};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use socket2::{Domain, Socket, Type};
 
+use super::adopt::{self, AdoptOnDrop, Adopted};
 use super::with_addr;
 use crate::buf::{self, IoBuf, IoBufMut};
 use crate::op;
@@ -79,7 +77,7 @@ impl ListenOptions {
 /// (a connection it got anyway is closed, never leaked).
 pub struct TcpListener {
     socket: Socket,
-    adopted: RefCell<Option<op::Op<op::Accept>>>,
+    adopted: Adopted<io::Result<(OwnedFd, SocketAddr)>>,
 }
 
 impl std::fmt::Debug for TcpListener {
@@ -153,22 +151,17 @@ impl TcpListener {
     /// # });
     /// ```
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let adopted = self.adopted.borrow_mut().take();
-        let op = match adopted {
-            Some(op) => op,
-            None => op::accept(self.socket.as_raw_fd()),
-        };
-        let result = AdoptAccept {
-            slot: &self.adopted,
-            op: Some(op),
-        }
-        .await;
-        let (fd, peer) = match result {
+        let rescued = match adopt::resume(&self.adopted).await {
             // An adopted accept cancelled by runtime shutdown: accept afresh.
-            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {
-                op::accept(self.socket.as_raw_fd()).await?
+            Some(Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => None,
+            other => other,
+        };
+        let (fd, peer) = match rescued {
+            Some(result) => result?,
+            None => {
+                let op = op::accept(self.socket.as_raw_fd());
+                AdoptOnDrop::new(&self.adopted, op, std::convert::identity).await?
             }
-            other => other?,
         };
         let stream = TcpStream::from_owned(fd)?;
         Ok((stream, peer))
@@ -307,11 +300,7 @@ impl TcpStream {
             Rescued::Nothing => {}
         }
         let op = op::recv(self.socket.as_raw_fd(), buf);
-        AdoptOnDrop {
-            rescue: &self.rescue,
-            op: Some(op),
-        }
-        .await
+        AdoptOnDrop::new(&self.rescue.adopted, op, received::<B>).await
     }
 
     /// Writes the initialised bytes of `buf`; may write fewer. A closed peer gives
@@ -444,11 +433,9 @@ impl AsFd for TcpStream {
 struct Rescue {
     /// Bytes an adopted read received beyond what the next read could take.
     leftover: RefCell<Vec<u8>>,
-    /// A read dropped while the kernel owned it, still in flight.
-    adopted: RefCell<Option<AdoptedRead>>,
+    /// A read dropped while the kernel owned it, still in flight: the bytes it receives.
+    adopted: Adopted<io::Result<Vec<u8>>>,
 }
-
-type AdoptedRead = Pin<Box<dyn Future<Output = io::Result<Vec<u8>>>>>;
 
 enum Rescued {
     Nothing,
@@ -470,104 +457,27 @@ impl Rescue {
             leftover.drain(..n);
             return Rescued::Bytes(n);
         }
-        let Some(adopted) = self.adopted.borrow_mut().take() else {
-            return Rescued::Nothing;
-        };
-        let mut guard = PutBack {
-            rescue: self,
-            read: Some(adopted),
-        };
-        let result = poll_fn(|cx| guard.read.as_mut().expect("present").as_mut().poll(cx)).await;
-        guard.read = None;
-        match result {
-            Ok(bytes) if bytes.is_empty() => Rescued::Eof,
-            Ok(bytes) => {
+        match adopt::resume(&self.adopted).await {
+            None => Rescued::Nothing,
+            Some(Ok(bytes)) if bytes.is_empty() => Rescued::Eof,
+            Some(Ok(bytes)) => {
                 let n = buf::fill_from(buf, &bytes);
                 self.leftover.borrow_mut().extend_from_slice(&bytes[n..]);
                 Rescued::Bytes(n)
             }
             // Cancelled (runtime shutdown): nothing was read; read afresh.
-            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => Rescued::Nothing,
-            Err(e) => Rescued::Failed(e),
+            Some(Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => Rescued::Nothing,
+            Some(Err(e)) => Rescued::Failed(e),
         }
     }
 }
 
-/// Puts an adopted read back if the read awaiting it is dropped in turn.
-struct PutBack<'a> {
-    rescue: &'a Rescue,
-    read: Option<AdoptedRead>,
-}
-
-impl Drop for PutBack<'_> {
-    fn drop(&mut self) {
-        if let Some(read) = self.read.take() {
-            *self.rescue.adopted.borrow_mut() = Some(read);
-        }
-    }
-}
-
-/// An accept that, if dropped while the kernel owns it, is handed to the listener instead of
-/// being cancelled.
-struct AdoptAccept<'a> {
-    slot: &'a RefCell<Option<op::Op<op::Accept>>>,
-    op: Option<op::Op<op::Accept>>,
-}
-
-impl Future for AdoptAccept<'_> {
-    type Output = io::Result<(OwnedFd, SocketAddr)>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let op = self.op.as_mut().expect("polled after completion");
-        let out = std::task::ready!(Pin::new(op).poll(cx));
-        self.op = None;
-        Poll::Ready(out)
-    }
-}
-
-impl Drop for AdoptAccept<'_> {
-    fn drop(&mut self) {
-        if let Some(op) = self.op.take()
-            && op.is_in_flight()
-        {
-            *self.slot.borrow_mut() = Some(op);
-        }
-    }
-}
-
-/// A receive that, if dropped while the kernel owns it, is handed to the stream instead of
-/// being cancelled.
-struct AdoptOnDrop<'a, B: IoBufMut> {
-    rescue: &'a Rescue,
-    op: Option<op::Op<op::Recv<B>>>,
-}
-
-impl<B: IoBufMut> Future for AdoptOnDrop<'_, B> {
-    type Output = (io::Result<usize>, B);
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let op = self.op.as_mut().expect("polled after completion");
-        let out = std::task::ready!(Pin::new(op).poll(cx));
-        self.op = None;
-        Poll::Ready(out)
-    }
-}
-
-impl<B: IoBufMut> Drop for AdoptOnDrop<'_, B> {
-    fn drop(&mut self) {
-        let Some(op) = self.op.take() else { return };
-        if !op.is_in_flight() {
-            return;
-        }
-        let read: AdoptedRead = Box::pin(async move {
-            let (res, buf) = op.await;
-            res.map(|n| {
-                let init = buf::init_bytes(&buf, 0);
-                init[init.len() - n..].to_vec()
-            })
-        });
-        *self.rescue.adopted.borrow_mut() = Some(read);
-    }
+/// The bytes a completed receive added to its buffer.
+fn received<B: IoBufMut>((res, buf): (io::Result<usize>, B)) -> io::Result<Vec<u8>> {
+    res.map(|n| {
+        let init = buf::init_bytes(&buf, 0);
+        init[init.len() - n..].to_vec()
+    })
 }
 
 fn new_socket(addr: SocketAddr) -> io::Result<Socket> {

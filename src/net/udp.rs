@@ -1,16 +1,22 @@
 //! UDP: [`UdpSocket`].
 
+use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use socket2::{Domain, Socket, Type};
 
+use super::adopt::{self, AdoptOnDrop, Adopted};
 use super::with_addr;
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{self, IoBuf, IoBufMut};
 use crate::op;
 
 /// A UDP socket.
+///
+/// A `recv`/`recv_from` future dropped while the kernel owns its op (a timeout gave up on it)
+/// is adopted by the socket: the datagram it receives goes to the next receive instead of
+/// being lost (truncated to that call's buffer, as `recvfrom(2)` truncates).
 ///
 /// ```
 /// use ringloop::net::UdpSocket;
@@ -24,9 +30,18 @@ use crate::op;
 /// assert_eq!((&buf[..n], from), (&b"ping"[..], a.local_addr().unwrap()));
 /// # });
 /// ```
-#[derive(Debug)]
 pub struct UdpSocket {
     socket: Socket,
+    /// A dropped receive still in flight: the datagram and its sender.
+    adopted: Adopted<io::Result<(Vec<u8>, SocketAddr)>>,
+}
+
+impl std::fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpSocket")
+            .field("socket", &self.socket)
+            .finish_non_exhaustive()
+    }
 }
 
 impl UdpSocket {
@@ -45,9 +60,9 @@ impl UdpSocket {
             socket.bind(&addr.into())?;
             Ok(socket)
         };
-        Ok(UdpSocket {
-            socket: setup().map_err(|e| with_addr(e, "bind", addr))?,
-        })
+        Ok(UdpSocket::wrap(
+            setup().map_err(|e| with_addr(e, "bind", addr))?,
+        ))
     }
 
     /// Sets the default peer: `send` goes there and only its datagrams are received.
@@ -62,10 +77,28 @@ impl UdpSocket {
         op::sendmsg_to(self.socket.as_raw_fd(), buf, Some(addr)).await
     }
 
+    fn wrap(socket: Socket) -> UdpSocket {
+        UdpSocket {
+            socket,
+            adopted: RefCell::new(None),
+        }
+    }
+
     /// Receives one datagram into the spare capacity of `buf` (truncated if longer), with
-    /// its sender's address.
-    pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
-        op::recvmsg_from(self.socket.as_raw_fd(), buf).await
+    /// its sender's address. A datagram an earlier, dropped receive got comes first.
+    pub async fn recv_from<B: IoBufMut>(&self, mut buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
+        match adopt::resume(&self.adopted).await {
+            // Cancelled (runtime shutdown): nothing was received; receive afresh.
+            Some(Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => {}
+            Some(Ok((datagram, from))) => {
+                let n = buf::fill_from(&mut buf, &datagram);
+                return (Ok((n, from)), buf);
+            }
+            Some(Err(e)) => return (Err(e), buf),
+            None => {}
+        }
+        let op = op::recvmsg_from(self.socket.as_raw_fd(), buf);
+        AdoptOnDrop::new(&self.adopted, op, received_from::<B>).await
     }
 
     /// Sends one datagram to the connected peer.
@@ -73,9 +106,10 @@ impl UdpSocket {
         op::send(self.socket.as_raw_fd(), buf).await
     }
 
-    /// Receives one datagram from the connected peer.
+    /// Receives one datagram from the connected peer (see [`recv_from`](Self::recv_from)).
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
-        op::recv(self.socket.as_raw_fd(), buf).await
+        let (res, buf) = self.recv_from(buf).await;
+        (res.map(|(n, _)| n), buf)
     }
 
     /// The local address.
@@ -96,13 +130,22 @@ impl UdpSocket {
     /// Wraps a std socket (switched to non-blocking).
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         socket.set_nonblocking(true)?;
-        Ok(UdpSocket {
-            socket: Socket::from(socket),
-        })
+        Ok(UdpSocket::wrap(Socket::from(socket)))
     }
 
     /// Gives back a std socket (non-blocking).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` while a dropped receive is still in flight (handing the socket over
+    /// would lose its datagram: receive it first).
     pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
+        if self.adopted.borrow().is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "UdpSocket::into_std: a dropped receive is still in flight",
+            ));
+        }
         Ok(self.socket.into())
     }
 }
@@ -117,6 +160,16 @@ impl AsFd for UdpSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.socket.as_fd()
     }
+}
+
+/// The datagram a completed receive added to its buffer, with its sender.
+fn received_from<B: IoBufMut>(
+    (res, buf): (io::Result<(usize, SocketAddr)>, B),
+) -> io::Result<(Vec<u8>, SocketAddr)> {
+    res.map(|(n, from)| {
+        let init = buf::init_bytes(&buf, 0);
+        (init[init.len() - n..].to_vec(), from)
+    })
 }
 
 fn as_ip(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
