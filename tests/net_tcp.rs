@@ -59,24 +59,6 @@ fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
 }
 
-/// Asserts `got == want`, reporting lengths and the first differing offset rather than dumping
-/// megabytes.
-fn assert_bytes_eq(what: &str, got: &[u8], want: &[u8]) {
-    if got == want {
-        return;
-    }
-    let first_difference = got
-        .iter()
-        .zip(want)
-        .position(|(a, b)| a != b)
-        .unwrap_or(got.len().min(want.len()));
-    panic!(
-        "{what}: got {} bytes, want {}; first difference at offset {first_difference}",
-        got.len(),
-        want.len()
-    );
-}
-
 /// Asserts that `err` is what writing to (or reading from) a closed or reset peer gives.
 fn assert_peer_gone(what: &str, err: &io::Error) {
     assert!(
@@ -181,9 +163,9 @@ both_backends! {
             for msg in &messages {
                 let (written, sent) = client.write_all(msg.clone()).await;
                 written.expect("client write_all");
-                assert_bytes_eq("buffer given back by write_all", &sent, msg);
+                support::assert_bytes_eq("buffer given back by write_all", &sent, msg);
                 let back = read_exactly(&client, msg.len(), "echo").await;
-                assert_bytes_eq("echoed message", &back, msg);
+                support::assert_bytes_eq("echoed message", &back, msg);
             }
             let client_local = client.local_addr().expect("client local_addr");
             let client_peer = client.peer_addr().expect("client peer_addr");
@@ -237,7 +219,7 @@ both_backends! {
                         let (written, _) = client.write_all(msg.clone()).await;
                         written.unwrap_or_else(|e| panic!("client {i}: write_all: {e}"));
                         let back = read_exactly(&client, msg.len(), "echo").await;
-                        assert_bytes_eq(&format!("client {i}: echo"), &back, &msg);
+                        support::assert_bytes_eq(&format!("client {i}: echo"), &back, &msg);
                         client.shutdown(Shutdown::Write).expect("shutdown(Write)");
                         let (n, _) = client.read(Vec::with_capacity(16)).await;
                         assert_eq!(n.expect("read after the server closed"), 0, "client {i}: EOF");
@@ -298,7 +280,7 @@ both_backends! {
 
             // Small reads, so EOF comes after several data reads.
             let request = read_to_end(&server, 3).await.expect("server reads to EOF");
-            assert_bytes_eq("request", &request, b"request");
+            support::assert_bytes_eq("request", &request, b"request");
             let (n, buf) = server.read(Vec::with_capacity(16)).await;
             assert_eq!(n.expect("a second read after EOF is EOF again, not an error"), 0);
             assert!(buf.is_empty(), "EOF fills nothing");
@@ -307,7 +289,7 @@ both_backends! {
             written.expect("the server can still write after the client's half-close");
             server.shutdown(Shutdown::Write).expect("server shutdown(Write)");
             let response = read_to_end(&client, 64).await.expect("client reads to EOF");
-            assert_bytes_eq("response", &response, b"response");
+            support::assert_bytes_eq("response", &response, b"response");
         });
     }
 
@@ -376,7 +358,7 @@ both_backends! {
             let (result, buf) = read.expect("read_exact did not see the EOF");
             let err = result.expect_err("read_exact of 100 bytes from a 10-byte stream");
             assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "{err}");
-            assert_bytes_eq("partial bytes given back", &buf, b"ten bytes!");
+            support::assert_bytes_eq("partial bytes given back", &buf, b"ten bytes!");
         });
     }
 
@@ -408,7 +390,7 @@ both_backends! {
             assert_eq!(sent.len(), TOTAL, "write_all gives the whole buffer back");
             client.shutdown(Shutdown::Write).expect("shutdown(Write)");
             let received = reader.await.expect("reader task");
-            assert_bytes_eq("bytes received", &received, &pattern(TOTAL));
+            support::assert_bytes_eq("bytes received", &received, &pattern(TOTAL));
         });
     }
 
@@ -571,7 +553,7 @@ both_backends! {
             let (written, _) = server.write_all(msg.as_slice()).await;
             written.expect("server write_all");
             let got = read_exactly(&client, msg.len(), "the read after a timed-out read").await;
-            assert_bytes_eq("bytes after the timeout", &got, msg);
+            support::assert_bytes_eq("bytes after the timeout", &got, msg);
         });
     }
 
@@ -603,7 +585,7 @@ both_backends! {
                 let rest = read_exactly(&client, msg.len() - got.len(), "the read after").await;
                 got.extend_from_slice(&rest);
             }
-            assert_bytes_eq("bytes after a read timed out at its first poll", &got, msg);
+            support::assert_bytes_eq("bytes after a read timed out at its first poll", &got, msg);
         });
     }
 
@@ -626,7 +608,7 @@ both_backends! {
                 let (written, _) = server.write_all(msg.clone()).await;
                 written.expect("server write_all");
                 let got = read_exactly(&client, msg.len(), &format!("round {round}")).await;
-                assert_bytes_eq(&format!("round {round}"), &got, &msg);
+                support::assert_bytes_eq(&format!("round {round}"), &got, &msg);
             }
         });
     }
@@ -678,7 +660,7 @@ both_backends! {
         writer.join().expect("writer thread");
         eprintln!("{backend:?}: {timeouts} reads timed out");
         assert!(timeouts > 0, "no read timed out: the test raced nothing");
-        assert_bytes_eq("bytes read around the timeouts", &received, &sent);
+        support::assert_bytes_eq("bytes read around the timeouts", &received, &sent);
     }
 
     /// `connect_timeout` to a live listener succeeds long before its deadline, and a deadline
@@ -708,10 +690,10 @@ both_backends! {
             for (c, s) in [(&client, &server), (&client2, &server2)] {
                 let (written, _) = c.write_all(b"ping".as_slice()).await;
                 written.expect("client write after connect_timeout");
-                assert_bytes_eq("ping", &read_exactly(s, 4, "ping").await, b"ping");
+                support::assert_bytes_eq("ping", &read_exactly(s, 4, "ping").await, b"ping");
                 let (written, _) = s.write_all(b"pong".as_slice()).await;
                 written.expect("server write");
-                assert_bytes_eq("pong", &read_exactly(c, 4, "pong").await, b"pong");
+                support::assert_bytes_eq("pong", &read_exactly(c, 4, "pong").await, b"pong");
             }
             drop((client, server, client2, server2, listener));
             settle_inflight(0).await;

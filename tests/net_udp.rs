@@ -65,24 +65,6 @@ fn pattern(len: usize, seed: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Asserts `got == want`, reporting lengths and the first differing offset rather than dumping
-/// the bytes.
-fn assert_bytes_eq(what: &str, got: &[u8], want: &[u8]) {
-    if got == want {
-        return;
-    }
-    let first_difference = got
-        .iter()
-        .zip(want)
-        .position(|(a, b)| a != b)
-        .unwrap_or(got.len().min(want.len()));
-    panic!(
-        "{what}: got {} bytes, want {}; first difference at offset {first_difference}",
-        got.len(),
-        want.len()
-    );
-}
-
 /// Sends `payload` as one datagram to `to`; asserts all of it went and the buffer came back.
 async fn send_datagram(socket: &UdpSocket, payload: Vec<u8>, to: SocketAddr, what: &str) {
     let len = payload.len();
@@ -153,13 +135,13 @@ both_backends! {
                 let (got, from) =
                     recv_datagram(&b, DATAGRAM_ROOM, &format!("datagram {i} at b")).await;
                 assert_eq!(from, a_addr, "datagram {i}: source seen by b");
-                assert_bytes_eq(&format!("datagram {i} at b"), &got, &msg);
+                support::assert_bytes_eq(&format!("datagram {i} at b"), &got, &msg);
 
                 send_datagram(&b, got, from, &format!("datagram {i} b->a")).await;
                 let (back, from) =
                     recv_datagram(&a, DATAGRAM_ROOM, &format!("datagram {i} at a")).await;
                 assert_eq!(from, b_addr, "datagram {i}: source seen by a");
-                assert_bytes_eq(&format!("datagram {i} back at a"), &back, &msg);
+                support::assert_bytes_eq(&format!("datagram {i} back at a"), &back, &msg);
             }
         });
     }
@@ -186,7 +168,7 @@ both_backends! {
             assert_eq!(sent.expect("send on a connected socket"), 11);
             let (got, from) = recv_datagram(&b, DATAGRAM_ROOM, "a's send at b").await;
             assert_eq!(from, a_addr, "source of a connected socket's send");
-            assert_bytes_eq("a's send at b", &got, b"ping from a");
+            support::assert_bytes_eq("a's send at b", &got, b"ping from a");
 
             // The kernel drops the stranger's datagram: `a` only hears from `b`.
             send_datagram(&stranger, b"stray".to_vec(), a_addr, "stranger->a").await;
@@ -195,7 +177,7 @@ both_backends! {
                 time::timeout(RECV_LIMIT, a.recv(Vec::with_capacity(DATAGRAM_ROOM))).await;
             let (n, reply) = received.expect("no reply reached the connected socket");
             assert_eq!(n.expect("recv on a connected socket"), reply.len());
-            assert_bytes_eq("b's reply at a", &reply, b"pong from b");
+            support::assert_bytes_eq("b's reply at a", &reply, b"pong from b");
         });
     }
 
@@ -221,12 +203,12 @@ both_backends! {
             let (n, from) = result.expect("recv_from of a datagram larger than the buffer");
             assert_eq!(n, spare, "recv_from fills the spare capacity and no more");
             assert_eq!(from, b_addr, "source of the truncated datagram");
-            assert_bytes_eq("bytes already in the buffer", &buf[..4], b"HDR:");
-            assert_bytes_eq("truncated datagram", &buf[4..], &big[..spare]);
+            support::assert_bytes_eq("bytes already in the buffer", &buf[..4], b"HDR:");
+            support::assert_bytes_eq("truncated datagram", &buf[4..], &big[..spare]);
 
             let (next, from) = recv_datagram(&a, DATAGRAM_ROOM, "the datagram after").await;
             assert_eq!(from, b_addr, "source of the next datagram");
-            assert_bytes_eq("the datagram after a truncated one", &next, &small);
+            support::assert_bytes_eq("the datagram after a truncated one", &next, &small);
         });
     }
 
@@ -249,7 +231,7 @@ both_backends! {
                 send_datagram(&b, msg.clone(), a_addr, &format!("round {round}")).await;
                 let (got, from) = recv_datagram(&a, 64, &format!("round {round}")).await;
                 assert_eq!(from, b_addr, "round {round}: source");
-                assert_bytes_eq(&format!("round {round}"), &got, &msg);
+                support::assert_bytes_eq(&format!("round {round}"), &got, &msg);
             }
             drop((a, b));
             settle_inflight(0).await;
@@ -289,7 +271,7 @@ both_backends! {
                         buf
                     }
                 };
-                assert_bytes_eq(&format!("round {round}"), &got, &msg);
+                support::assert_bytes_eq(&format!("round {round}"), &got, &msg);
             }
             eprintln!("{backend:?}: {elapsed} of {ROUNDS} zero-timeout recv_froms gave Elapsed");
             drop((a, b));
@@ -358,7 +340,7 @@ both_backends! {
                     Ok((result, buf)) => {
                         result.expect("recv_from");
                         let want = format!("{received:07}").into_bytes();
-                        assert_bytes_eq(&format!("datagram {received}"), &buf, &want);
+                        support::assert_bytes_eq(&format!("datagram {received}"), &buf, &want);
                         // The sender may have given up already; its verdict is checked below.
                         let _ = ack.send(received);
                         received += 1;
@@ -407,7 +389,7 @@ both_backends! {
             for (i, receiver) in receivers.into_iter().enumerate() {
                 let (got, from) = receiver.await.expect("receiver task");
                 assert_eq!(from, sender_addr, "receiver {i}: source");
-                assert_bytes_eq(&format!("receiver {i}"), &got, &receiver_message(i));
+                support::assert_bytes_eq(&format!("receiver {i}"), &got, &receiver_message(i));
             }
         });
     }
@@ -465,7 +447,7 @@ both_backends! {
             send_datagram(&first, b"still here".to_vec(), addr, "to itself").await;
             let (got, from) = recv_datagram(&first, DATAGRAM_ROOM, "from itself").await;
             assert_eq!(from, addr, "source of a datagram to itself");
-            assert_bytes_eq("datagram to itself", &got, b"still here");
+            support::assert_bytes_eq("datagram to itself", &got, b"still here");
         });
     }
 }

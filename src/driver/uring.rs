@@ -110,9 +110,9 @@ impl Uring {
                         break;
                     }
                     for (entry, _) in &self.pending[done..done + n] {
-                        // SAFETY: every SQE's buffers are owned by the op table (or by this
-                        // driver: wake read, timespecs) until its completion arrives, and
-                        // there is room (checked above).
+                        // Every SQE's buffers are owned by the op table (or by this driver:
+                        // wake read, timespecs) until its completion arrives.
+                        // SAFETY: those buffers outlive the op; there is room (checked above).
                         unsafe { sq.push(entry).expect("SQ has room") };
                     }
                     done += n;

@@ -374,3 +374,21 @@ unsafe impl IoBufMut for CountedBuf {
         }
     }
 }
+
+/// Asserts `got == want`, reporting lengths and the first differing offset rather than dumping
+/// the bytes.
+pub fn assert_bytes_eq(what: &str, got: &[u8], want: &[u8]) {
+    if got == want {
+        return;
+    }
+    let first_difference = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
+    panic!(
+        "{what}: got {} bytes, want {}; first difference at offset {first_difference}",
+        got.len(),
+        want.len()
+    );
+}
