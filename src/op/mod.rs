@@ -220,12 +220,7 @@ impl<T: Operation> Drop for Op<T> {
         if let State::InFlight { token, driver } = &self.state
             && let Some(data) = self.data.take()
         {
-            match driver.try_borrow_mut() {
-                Ok(mut d) => d.orphan(*token, Box::new(data), T::RETURNS_FD),
-                // Dropped from inside the driver (an orphan's own drop): the kernel may still
-                // use the buffers, so they are leaked rather than freed.
-                Err(_) => std::mem::forget(data),
-            }
+            orphan(driver, *token, data);
         }
     }
 }
@@ -261,6 +256,31 @@ impl<T: Operation> Future for Cancel<T> {
             State::Done => panic!("a ringloop op was cancelled after it completed"),
         }
     }
+}
+
+/// Hands the resources of an op whose future is gone to the op table, which keeps them until
+/// the kernel is done (and cancels the op).
+pub(crate) fn orphan<T: Operation>(driver: &DriverRef, token: CompletionToken, data: T) {
+    match driver.try_borrow_mut() {
+        Ok(mut d) => d.orphan(token, Box::new(data), T::RETURNS_FD),
+        // Dropped from inside the driver (an orphan's own drop): the kernel may still use the
+        // buffers, so they are leaked rather than freed.
+        Err(_) => std::mem::forget(data),
+    }
+}
+
+/// The output of a read-like op: the count, and the buffer with the received bytes marked
+/// initialised.
+pub(crate) fn filled<B: crate::buf::IoBufMut>(
+    mut buf: B,
+    done: Completion,
+) -> (io::Result<usize>, B) {
+    let res = to_result(done.result);
+    if let Ok(n) = res {
+        // SAFETY: the kernel wrote `n` bytes at the start of the spare capacity.
+        unsafe { crate::buf::mark_filled(&mut buf, n) };
+    }
+    (res, buf)
 }
 
 /// Converts a CQE-style result into `io::Result<usize>`.

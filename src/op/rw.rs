@@ -9,7 +9,7 @@ use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types::Fd};
 
-use super::{Op, sealed::OperationImpl, to_result};
+use super::{Op, filled, sealed::OperationImpl, to_result};
 use crate::buf::{self, IoBuf, IoBufMut};
 use crate::driver::{Completion, Describe, Syscall};
 
@@ -83,13 +83,8 @@ impl<B: IoBufMut> Describe for Read<B> {
 
 impl<B: IoBufMut> OperationImpl for Read<B> {
     type Output = (io::Result<usize>, B);
-    fn complete(mut self, done: Completion) -> Self::Output {
-        let res = to_result(done.result);
-        if let Ok(n) = res {
-            // SAFETY: the kernel wrote `n` bytes at the start of the spare capacity.
-            unsafe { buf::mark_filled(&mut self.buf, n) };
-        }
-        (res, self.buf)
+    fn complete(self, done: Completion) -> Self::Output {
+        filled(self.buf, done)
     }
 }
 

@@ -110,10 +110,7 @@ impl<T: Multishot> Drop for OpStream<T> {
         if let StreamState::Live { token, driver } = &self.state
             && let Some(data) = self.data.take()
         {
-            match driver.try_borrow_mut() {
-                Ok(mut d) => d.orphan(*token, Box::new(data), T::RETURNS_FD),
-                Err(_) => std::mem::forget(data),
-            }
+            super::orphan(driver, *token, data);
         }
     }
 }
