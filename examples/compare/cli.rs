@@ -1,13 +1,14 @@
 //! Command-line options of the benchmark.
 
+use crate::net::spec::{SERVER_FLAG, ServerSpec};
 use std::path::PathBuf;
 
 /// Printed for `--help` and after a bad argument.
 pub const USAGE: &str = "\
 usage: cargo run --release --example compare -- [--quick] [--filter NAME] [--json PATH]
 
-  --quick         3 rounds and smaller counts: the whole run takes a few seconds (CI smoke)
-  --filter NAME   run only the workloads whose name contains NAME (e.g. nop, sleep, yield)
+  --quick         3 rounds, smaller counts, short windows: a few seconds per group (CI smoke)
+  --filter NAME   run only the workloads whose name contains NAME (e.g. nop, echo, idle_rss)
   --json PATH     also write the results as a JSON array to PATH
   --help          print this text";
 
@@ -19,11 +20,13 @@ pub struct Options {
     pub json: Option<PathBuf>,
 }
 
-/// The outcome of parsing: run with options, or just print the usage.
+/// The outcome of parsing: run with options, just print the usage, or be a networking
+/// workload's server process (the hidden `--net-server` form the benchmark starts itself).
 #[derive(Debug)]
 pub enum Command {
     Run(Options),
     Help,
+    NetServer(ServerSpec),
 }
 
 /// Parses the arguments that follow the program name.
@@ -31,7 +34,11 @@ pub enum Command {
 /// Both `--flag VALUE` and `--flag=VALUE` are accepted.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut options = Options::default();
-    let mut args = args.into_iter();
+    let mut args = args.into_iter().peekable();
+    if args.peek().map(String::as_str) == Some(SERVER_FLAG) {
+        let rest: Vec<String> = args.skip(1).collect();
+        return ServerSpec::from_args(&rest).map(Command::NetServer);
+    }
     while let Some(arg) = args.next() {
         let (flag, inline_value) = match arg.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => {
@@ -74,6 +81,24 @@ mod tests {
         assert!(options.quick);
         assert_eq!(options.filter.as_deref(), Some("nop"));
         assert_eq!(options.json, Some(PathBuf::from("out.json")));
+    }
+
+    #[test]
+    fn hidden_server_form_parses_only_in_first_position() {
+        let Ok(Command::NetServer(spec)) = parse_strs(&[
+            SERVER_FLAG,
+            "ringloop-io_uring",
+            "idle",
+            "1000",
+            "4096",
+            "1",
+        ]) else {
+            panic!("expected a server spec");
+        };
+        assert_eq!(spec.conns, 1000);
+        assert_eq!(spec.cpu, Some(1));
+        assert!(parse_strs(&[SERVER_FLAG, "tokio"]).is_err());
+        assert!(parse_strs(&["--quick", SERVER_FLAG, "tokio", "echo", "1", "64", "-"]).is_err());
     }
 
     #[test]

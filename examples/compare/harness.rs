@@ -52,13 +52,7 @@ pub fn run(plan: &Plan) -> Outcome {
             .collect();
         let mut rows: Vec<Row> = contenders
             .iter()
-            .map(|&runtime| Row {
-                workload: workload.name,
-                runtime,
-                metric: workload.metric,
-                samples: Vec::with_capacity(plan.rounds),
-                enters_per_unit: Vec::new(),
-            })
+            .map(|&runtime| Row::new(workload.name, workload.kind, workload.metric, runtime))
             .collect();
         let header = format!("[{}/{}] {}", index + 1, plan.workloads.len(), workload.name);
         let completed = run_rounds(
@@ -129,6 +123,8 @@ fn run_rounds(
 fn record(row: &mut Row, measured: Measured) {
     row.samples.push(row.metric.value(measured));
     row.enters_per_unit.extend(measured.enters_per_unit());
+    row.cpu_us_per_unit.extend(measured.cpu_us_per_unit());
+    row.kib_per_conn.extend(measured.kib_per_conn());
 }
 
 /// The slots `0..len` starting at `round % len`, wrapping around.

@@ -1,7 +1,7 @@
 //! ringloop against tokio, monoio and a bare io_uring loop, on the same workloads in one run.
 //!
 //! ```text
-//! cargo run --release --example compare                      # 7 rounds, about a minute
+//! cargo run --release --example compare                      # 7 rounds, about two minutes
 //! cargo run --release --example compare -- --quick           # 3 rounds, small counts (CI smoke)
 //! cargo run --release --example compare -- --filter nop --json out.json
 //! ```
@@ -15,6 +15,16 @@
 //! | `sleep/10000`    | 10 000 tasks sleeping 1..=10 ms (all distinct), all awaited      | ms       |
 //! | `timeout_cancel` | 100 000 × `timeout(10 s, yield_now())`: poll once (the timer registers), drop (it is cancelled) | ns/op |
 //! | `yield`          | one task awaiting `yield_now()` 1 000 000 times                 | ns/yield |
+//! | `echo/Cconn/S`   | C = 1, 16, 128 connections, each with one S = 64 B or 4 KiB message in flight, echoed | req/s |
+//! | `stream/64KiB`   | one connection of 64 KiB writes; the server reads and discards  | MiB/s    |
+//! | `idle_rss/10000` | 10 000 idle connections (1 000 with `--quick`), each with a pending 4 KiB read | KiB/conn |
+//!
+//! The networking rows (see `net/mod.rs`) run the server in a child process on the runtime
+//! named, its loop thread pinned to one CPU, against one load generator pinned to another (a
+//! bare epoll loop, the same for every server); beside the throughput they show the server
+//! thread's CPU time per request (`us/req`, getrusage), ringloop's kernel entries per request
+//! (`enters/req`) and the server's RSS growth per connection (`KiB/conn`). Their runtimes are
+//! ringloop on both backends and tokio; monoio and raw have no server there.
 //!
 //! Runtimes: `ringloop-io_uring` and `ringloop-epoll` (ringloop with the backend forced),
 //! `tokio` (current-thread, all drivers), `monoio` (io_uring driver, timer on) and `raw`, a bare
@@ -28,7 +38,9 @@
 //! For each workload, `rounds` rounds (7, or 3 with `--quick`); in each round every runtime takes
 //! one sample, in an order rotated by one per round. A sample builds a fresh runtime on a fresh
 //! thread, runs the workload once untimed (warm-up: memory faulted in, pools and timer wheels
-//! grown), then times a second, identical run with `Instant`. The table shows median, min and max over the rounds, and the ratio of the
+//! grown), then times a second, identical run with `Instant`. A networking sample starts a fresh
+//! server process, loads it untimed for 100 ms (10 ms with `--quick`), then times a 300 ms
+//! (30 ms) window. The table shows median, min and max over the rounds, and the ratio of the
 //! median to the baseline's (tokio; `raw` for `nop/N`), oriented so that above 1.00x is better.
 //!
 //! A runtime that cannot start here (no io_uring, say) is reported and left out; a sample that
@@ -36,6 +48,7 @@
 
 mod cli;
 mod harness;
+mod net;
 mod report;
 mod runtimes;
 mod workload;
@@ -53,14 +66,18 @@ fn main() -> ExitCode {
             println!("{}", cli::USAGE);
             return ExitCode::SUCCESS;
         }
+        Ok(Command::NetServer(spec)) => return net::server_main(spec),
         Err(error) => {
             eprintln!("compare: {error}\n\n{}", cli::USAGE);
             return ExitCode::from(2);
         }
     };
-    let workloads = selected_workloads(options.filter.as_deref());
+    let workloads = selected_workloads(options.filter.as_deref(), options.quick);
     if workloads.is_empty() {
-        let names: Vec<_> = workload::all().iter().map(|w| w.name).collect();
+        let names: Vec<_> = workload::all(options.quick)
+            .iter()
+            .map(|w| w.name)
+            .collect();
         eprintln!(
             "compare: no workload matches the filter; workloads: {}",
             names.join(", ")
@@ -87,7 +104,7 @@ fn main() -> ExitCode {
     notes.extend(outcome.notes);
 
     println!(
-        "\n{} rounds{}, {:.1} s in all.\n{}\n",
+        "\n{} rounds{}, {:.1} s in all.\n",
         plan.rounds,
         if options.quick {
             " (--quick: small counts)"
@@ -95,7 +112,6 @@ fn main() -> ExitCode {
             ""
         },
         started.elapsed().as_secs_f64(),
-        report::LEGEND
     );
     report::print_table(&outcome.rows);
     print_notes(&notes);
@@ -117,8 +133,8 @@ fn main() -> ExitCode {
 }
 
 /// The workloads whose name contains `filter` (all of them without one).
-fn selected_workloads(filter: Option<&str>) -> Vec<workload::Workload> {
-    workload::all()
+fn selected_workloads(filter: Option<&str>, quick: bool) -> Vec<workload::Workload> {
+    workload::all(quick)
         .into_iter()
         .filter(|w| filter.is_none_or(|f| w.name.contains(f)))
         .collect()

@@ -31,6 +31,19 @@ pub enum Kind {
     TimeoutCancel,
     /// One task calling `yield_now().await` in a loop.
     Yield,
+    /// A networking workload: a server in a child process, a load generator in this one.
+    Net(NetKind),
+}
+
+/// The networking workloads (see `net/mod.rs` for how they run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetKind {
+    /// `conns` connections, each with one `msg`-byte message in flight, echoed back.
+    Echo { conns: usize, msg: usize },
+    /// One connection streaming `chunk`-byte writes that the server reads and discards.
+    Stream { chunk: usize },
+    /// `conns` idle connections, each with a pending 4 KiB read on the server: its RSS growth.
+    IdleRss { conns: usize },
 }
 
 /// Which direction of a number is good.
@@ -59,6 +72,12 @@ pub enum Metric {
     MillionsPerSec,
     /// Total wall time in milliseconds, lower is better.
     WallMillis,
+    /// Requests (units) per second of wall time, higher is better.
+    ReqPerSec,
+    /// MiB per second of wall time, each unit carrying `unit_bytes` bytes; higher is better.
+    MibPerSec { unit_bytes: usize },
+    /// The server's RSS growth per connection in KiB, lower is better.
+    KibPerConn,
 }
 
 impl Metric {
@@ -67,13 +86,16 @@ impl Metric {
             Metric::NanosPer(unit) => unit,
             Metric::MillionsPerSec => "Mops/s",
             Metric::WallMillis => "ms",
+            Metric::ReqPerSec => "req/s",
+            Metric::MibPerSec { .. } => "MiB/s",
+            Metric::KibPerConn => "KiB/conn",
         }
     }
 
     pub fn better(self) -> Better {
         match self {
-            Metric::MillionsPerSec => Better::Higher,
-            Metric::NanosPer(_) | Metric::WallMillis => Better::Lower,
+            Metric::MillionsPerSec | Metric::ReqPerSec | Metric::MibPerSec { .. } => Better::Higher,
+            Metric::NanosPer(_) | Metric::WallMillis | Metric::KibPerConn => Better::Lower,
         }
     }
 
@@ -85,6 +107,9 @@ impl Metric {
             Metric::NanosPer(_) => secs * 1e9 / units,
             Metric::MillionsPerSec => units / secs / 1e6,
             Metric::WallMillis => secs * 1e3,
+            Metric::ReqPerSec => units / secs,
+            Metric::MibPerSec { unit_bytes } => units * unit_bytes as f64 / secs / MIB,
+            Metric::KibPerConn => measured.kib_per_conn().unwrap_or(f64::NAN),
         }
     }
 }
@@ -97,8 +122,15 @@ pub struct Workload {
     pub metric: Metric,
 }
 
-/// Every workload, in the order the table prints them.
-pub fn all() -> Vec<Workload> {
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Idle connections in `idle_rss/N`: fewer with `--quick`, and the name says how many.
+pub const IDLE_CONNS: usize = 10_000;
+/// Idle connections in `idle_rss/N` with `--quick`.
+pub const IDLE_CONNS_QUICK: usize = 1_000;
+
+/// Every workload, in the order the table prints them; `quick` shrinks `idle_rss`.
+pub fn all(quick: bool) -> Vec<Workload> {
     let nop = |name, depth| Workload {
         name,
         kind: Kind::Nop { depth },
@@ -128,7 +160,39 @@ pub fn all() -> Vec<Workload> {
             kind: Kind::Yield,
             metric: Metric::NanosPer("ns/yield"),
         },
+        echo("echo/1conn/64B", 1, 64),
+        echo("echo/16conn/64B", 16, 64),
+        echo("echo/128conn/64B", 128, 64),
+        echo("echo/1conn/4KiB", 1, 4096),
+        echo("echo/16conn/4KiB", 16, 4096),
+        echo("echo/128conn/4KiB", 128, 4096),
+        Workload {
+            name: "stream/64KiB",
+            kind: Kind::Net(NetKind::Stream { chunk: 64 * 1024 }),
+            metric: Metric::MibPerSec {
+                unit_bytes: 64 * 1024,
+            },
+        },
+        Workload {
+            name: if quick {
+                "idle_rss/1000"
+            } else {
+                "idle_rss/10000"
+            },
+            kind: Kind::Net(NetKind::IdleRss {
+                conns: if quick { IDLE_CONNS_QUICK } else { IDLE_CONNS },
+            }),
+            metric: Metric::KibPerConn,
+        },
     ]
+}
+
+fn echo(name: &'static str, conns: usize, msg: usize) -> Workload {
+    Workload {
+        name,
+        kind: Kind::Net(NetKind::Echo { conns, msg }),
+        metric: Metric::ReqPerSec,
+    }
 }
 
 /// How much work each workload does in one timed run.
@@ -140,6 +204,10 @@ pub struct Sizes {
     pub sleep_tasks: usize,
     pub timeouts: usize,
     pub yields: usize,
+    /// Untimed load before a networking window (connections warm, buffers grown).
+    pub net_warmup: Duration,
+    /// The timed window of a networking workload.
+    pub net_window: Duration,
 }
 
 impl Sizes {
@@ -150,6 +218,8 @@ impl Sizes {
             sleep_tasks: SLEEP_TASKS,
             timeouts: 100_000,
             yields: 1_000_000,
+            net_warmup: Duration::from_millis(100),
+            net_window: Duration::from_millis(300),
         }
     }
 
@@ -160,6 +230,8 @@ impl Sizes {
             sleep_tasks: SLEEP_TASKS,
             timeouts: 10_000,
             yields: 100_000,
+            net_warmup: Duration::from_millis(10),
+            net_window: Duration::from_millis(30),
         }
     }
 }
@@ -172,12 +244,45 @@ pub struct Measured {
     /// Kernel entries (`io_uring_enter`, `epoll_wait`) the run made, where the contender counts
     /// them (ringloop's `Runtime::stats`, the raw loop); `None` elsewhere.
     pub kernel_enters: Option<u64>,
+    /// CPU time (user + system) of the server thread over the run: networking workloads only.
+    pub server_cpu: Option<Duration>,
+    /// Growth of the server process's RSS in KiB, and over how many connections.
+    pub server_rss: Option<RssGrowth>,
+}
+
+/// Growth of a server's resident memory while it held `conns` connections.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RssGrowth {
+    pub kib: i64,
+    pub conns: usize,
 }
 
 impl Measured {
+    /// A run timed by wall clock alone (the compute workloads).
+    pub fn timed(elapsed: Duration, units: u64) -> Measured {
+        Measured {
+            elapsed,
+            units,
+            kernel_enters: None,
+            server_cpu: None,
+            server_rss: None,
+        }
+    }
+
     /// Kernel entries per unit of work, where counted.
     pub fn enters_per_unit(self) -> Option<f64> {
         Some(self.kernel_enters? as f64 / self.units.max(1) as f64)
+    }
+
+    /// Microseconds of server CPU time per unit of work, where measured.
+    pub fn cpu_us_per_unit(self) -> Option<f64> {
+        Some(self.server_cpu?.as_secs_f64() * 1e6 / self.units.max(1) as f64)
+    }
+
+    /// The server's RSS growth per connection in KiB, where measured.
+    pub fn kib_per_conn(self) -> Option<f64> {
+        let rss = self.server_rss?;
+        Some(rss.kib as f64 / rss.conns.max(1) as f64)
     }
 }
 
@@ -195,11 +300,7 @@ where
     run().await;
     let start = Instant::now();
     let units = run().await;
-    Measured {
-        elapsed: start.elapsed(),
-        units,
-        kernel_enters: None,
-    }
+    Measured::timed(start.elapsed(), units)
 }
 
 /// The sleep of task `index` out of `tasks`: evenly spread from [`SLEEP_SHORTEST`] to
@@ -234,6 +335,7 @@ macro_rules! portable_workloads {
                 Kind::TimeoutCancel => timeout_cancel(sizes.timeouts).await,
                 Kind::Yield => yield_loop(sizes.yields).await,
                 Kind::Nop { .. } => unreachable!("nop is not a portable workload"),
+                Kind::Net(_) => unreachable!("networking workloads run in net/"),
             }
         }
 
@@ -306,13 +408,55 @@ mod tests {
     #[test]
     fn metric_values() {
         let measured = Measured {
-            elapsed: Duration::from_millis(2),
-            units: 1_000,
             kernel_enters: Some(10),
+            ..Measured::timed(Duration::from_millis(2), 1_000)
         };
         assert_eq!(Metric::NanosPer("ns/op").value(measured), 2_000.0);
         assert!((Metric::MillionsPerSec.value(measured) - 0.5).abs() < 1e-9);
         assert_eq!(Metric::WallMillis.value(measured), 2.0);
         assert_eq!(measured.enters_per_unit(), Some(0.01));
+        assert_eq!(measured.cpu_us_per_unit(), None);
+        assert_eq!(measured.kib_per_conn(), None);
+    }
+
+    #[test]
+    fn network_metric_values() {
+        let measured = Measured {
+            server_cpu: Some(Duration::from_millis(5)),
+            server_rss: Some(RssGrowth {
+                kib: 4_000,
+                conns: 1_000,
+            }),
+            ..Measured::timed(Duration::from_millis(500), 1_000)
+        };
+        assert_eq!(Metric::ReqPerSec.value(measured), 2_000.0);
+        // 1 000 chunks of 64 KiB in half a second: 62.5 MiB in 0.5 s.
+        let stream = Metric::MibPerSec {
+            unit_bytes: 64 * 1024,
+        };
+        assert_eq!(stream.value(measured), 125.0);
+        assert_eq!(measured.cpu_us_per_unit(), Some(5.0));
+        assert_eq!(Metric::KibPerConn.value(measured), 4.0);
+        assert_eq!(Metric::KibPerConn.better(), Better::Lower);
+        assert_eq!(Metric::ReqPerSec.better(), Better::Higher);
+    }
+
+    #[test]
+    fn names_are_unique_and_idle_rss_names_its_count() {
+        for quick in [false, true] {
+            let workloads = all(quick);
+            let mut names: Vec<_> = workloads.iter().map(|w| w.name).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), workloads.len());
+            let idle = workloads
+                .iter()
+                .find(|w| w.name.starts_with("idle_rss/"))
+                .expect("an idle_rss workload");
+            let Kind::Net(NetKind::IdleRss { conns }) = idle.kind else {
+                panic!("idle_rss is not an IdleRss workload");
+            };
+            assert_eq!(idle.name, format!("idle_rss/{conns}"));
+        }
     }
 }

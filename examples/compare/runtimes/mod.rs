@@ -32,6 +32,11 @@ impl RuntimeId {
         RuntimeId::Raw,
     ];
 
+    /// The contender called `name` in the table.
+    pub fn from_name(name: &str) -> Option<RuntimeId> {
+        RuntimeId::ALL.into_iter().find(|id| id.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             RuntimeId::RingloopIoUring => "ringloop-io_uring",
@@ -45,10 +50,12 @@ impl RuntimeId {
     /// Whether this contender has a row for `kind`.
     ///
     /// Only ringloop has an awaitable NOP (tokio has no such op; monoio keeps its NOP private),
-    /// and the raw loop only does NOPs.
+    /// the raw loop only does NOPs, and monoio has no networking server here (yet).
     pub fn runs(self, kind: Kind) -> bool {
         match (self, kind) {
             (RuntimeId::RingloopIoUring | RuntimeId::RingloopEpoll, _) => true,
+            (RuntimeId::Tokio, Kind::Net(_)) => true,
+            (RuntimeId::Monoio | RuntimeId::Raw, Kind::Net(_)) => false,
             (RuntimeId::Raw, Kind::Nop { .. }) => true,
             (RuntimeId::Tokio | RuntimeId::Monoio, Kind::Nop { .. }) => false,
             (RuntimeId::Tokio | RuntimeId::Monoio, _) => true,
@@ -69,6 +76,10 @@ impl RuntimeId {
 
     /// Builds the contender, warms it up, and times one run of `kind`.
     pub fn sample(self, kind: Kind, sizes: Sizes) -> Result<Measured, String> {
+        if let Kind::Net(net) = kind {
+            // The server runs in a child process on this runtime; the load generator here.
+            return crate::net::sample(self, net, sizes);
+        }
         match self {
             RuntimeId::RingloopIoUring => ringloop_rt::sample(Backend::IoUring, kind, sizes),
             RuntimeId::RingloopEpoll => ringloop_rt::sample(Backend::Epoll, kind, sizes),

@@ -31,9 +31,8 @@ fn nop_sample(depth: usize, sizes: Sizes) -> io::Result<Measured> {
     let start = Instant::now();
     let (units, enters) = run_nops(&mut ring, depth, sizes.nop_ops)?;
     Ok(Measured {
-        elapsed: start.elapsed(),
-        units,
         kernel_enters: Some(enters),
+        ..Measured::timed(start.elapsed(), units)
     })
 }
 

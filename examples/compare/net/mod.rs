@@ -1,0 +1,193 @@
+//! The networking workloads: a server on the runtime under test, in a child process, and one
+//! load generator, identical for every runtime, on this process's sample thread.
+//!
+//! # One sample
+//!
+//! 1. Pick two CPUs (the first two this process may use): the load generator's thread is
+//!    pinned to the first, the server's loop thread to the second. With one CPU, nothing is
+//!    pinned.
+//! 2. Start the server (the compare binary again, with the hidden `--net-server` arguments)
+//!    and open its control connection; take a snapshot (the memory baseline).
+//! 3. Open the data connections in batches, each announced by the server's hello byte.
+//! 4. Run the load untimed for `net_warmup`, snapshot, run it for `net_window` timed,
+//!    snapshot. Between the two snapshots the server did exactly the counted work: echo lets
+//!    every message in flight come back, streaming waits for the server's `DONE`.
+//! 5. Close the control connection (the server exits), then the data connections.
+//!
+//! The row's numbers: requests (or MiB) per second of the timed window; `us/req`, the server
+//! thread's CPU time (user + system, `getrusage(RUSAGE_THREAD)`) between the two snapshots
+//! per request; `enters/req`, ringloop's `Runtime::stats().kernel_enters` over the same span
+//! per request; `KiB/conn`, the growth of the server's `VmRSS` from the baseline to the end,
+//! per connection.
+
+mod child;
+mod control;
+mod loadgen;
+mod os;
+mod server;
+mod server_ringloop;
+mod server_tokio;
+pub mod spec;
+
+pub use server::main as server_main;
+
+use crate::runtimes::RuntimeId;
+use crate::workload::{Measured, NetKind, RssGrowth, Sizes};
+use child::{Control, PATIENCE, ServerProcess};
+use control::{HELLO, Snapshot};
+use loadgen::Done;
+use spec::ServerSpec;
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// Connections opened before waiting for their hellos: well below the listen backlog, so the
+/// kernel never drops a connect (whose retry would stall a second).
+const CONNECT_BATCH: usize = 256;
+
+/// Takes one sample of `kind` with the server on `runtime`.
+pub fn sample(runtime: RuntimeId, kind: NetKind, sizes: Sizes) -> Result<Measured, String> {
+    let allowed = os::allowed_cpus().map_err(|e| format!("sched_getaffinity: {e}"))?;
+    let cpus = os::cpu_pair(&allowed);
+    let spec = ServerSpec::for_kind(runtime, kind, cpus.map(|(_, server)| server));
+    os::raise_nofile(spec.conns as u64 + server::SPARE_FDS)?;
+    if let Some((client, _)) = cpus {
+        // The sample thread is fresh for every sample, so the pin goes with it.
+        os::pin_current_thread(client).map_err(|e| e.to_string())?;
+    }
+
+    let server = ServerProcess::start(spec)?;
+    let mut control = Control::connect(server.addr)?;
+    let base = control.snapshot()?;
+    let conns = connect_all(server.addr, spec.conns)?;
+    let (start, done, end) = match kind {
+        NetKind::Echo { msg, .. } => {
+            for conn in &conns {
+                conn.set_nonblocking(true)
+                    .map_err(|e| format!("set_nonblocking: {e}"))?;
+            }
+            loadgen::echo(&conns, msg, sizes.net_warmup)?;
+            let start = control.snapshot()?;
+            let done = loadgen::echo(&conns, msg, sizes.net_window)?;
+            (start, done, control.snapshot()?)
+        }
+        NetKind::Stream { chunk } => {
+            loadgen::stream(&conns[0], chunk, sizes.net_warmup)?;
+            let start = control.snapshot()?;
+            let done = loadgen::stream(&conns[1], chunk, sizes.net_window)?;
+            (start, done, control.snapshot()?)
+        }
+        NetKind::IdleRss { conns } => {
+            let idle = Done {
+                elapsed: Duration::ZERO,
+                units: conns as u64,
+            };
+            (base, idle, control.snapshot()?)
+        }
+    };
+    drop(control);
+    server.finish()?;
+    // Closed after the server exited: its side closes first and keeps the TIME_WAIT entries,
+    // so the client's ephemeral ports are free again for the next sample.
+    drop(conns);
+    Ok(measured(kind, spec.conns, [base, start, end], done))
+}
+
+/// The sample's numbers from the snapshots (baseline, window start, window end) and the load
+/// generator's count.
+fn measured(kind: NetKind, conns: usize, snapshots: [Snapshot; 3], done: Done) -> Measured {
+    let [base, start, end] = snapshots;
+    let timed = !matches!(kind, NetKind::IdleRss { .. });
+    Measured {
+        elapsed: done.elapsed,
+        units: done.units,
+        kernel_enters: match (start.enters, end.enters) {
+            (Some(start), Some(end)) if timed => Some(end.saturating_sub(start)),
+            _ => None,
+        },
+        server_cpu: timed.then(|| end.cpu.saturating_sub(start.cpu)),
+        // The stream's two connections were used one after the other: no per-connection cost.
+        server_rss: (!matches!(kind, NetKind::Stream { .. })).then(|| RssGrowth {
+            kib: end.rss_kib as i64 - base.rss_kib as i64,
+            conns,
+        }),
+    }
+}
+
+/// Opens `count` connections to `addr` (blocking, `TCP_NODELAY`), each one accepted and
+/// greeted by the server before this returns.
+fn connect_all(addr: SocketAddr, count: usize) -> Result<Vec<TcpStream>, String> {
+    let mut conns: Vec<TcpStream> = Vec::with_capacity(count);
+    while conns.len() < count {
+        let first = conns.len();
+        for _ in first..count.min(first + CONNECT_BATCH) {
+            let conn = TcpStream::connect(addr)
+                .map_err(|e| format!("connect to {addr} (connection {}): {e}", conns.len()))?;
+            conn.set_nodelay(true)
+                .and_then(|()| conn.set_read_timeout(Some(PATIENCE)))
+                .map_err(|e| format!("connection setup: {e}"))?;
+            conns.push(conn);
+        }
+        for (index, mut conn) in conns[first..].iter().enumerate() {
+            let mut hello = [0u8; 1];
+            conn.read_exact(&mut hello)
+                .map_err(|e| format!("hello on connection {}: {e}", first + index))?;
+            if hello[0] != HELLO {
+                return Err(format!("connection {}: no hello", first + index));
+            }
+        }
+    }
+    Ok(conns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(cpu_ms: u64, enters: Option<u64>, rss_kib: u64) -> Snapshot {
+        Snapshot {
+            cpu: Duration::from_millis(cpu_ms),
+            enters,
+            rss_kib,
+        }
+    }
+
+    #[test]
+    fn echo_sample_counts_the_window_and_memory_from_the_baseline() {
+        let done = Done {
+            elapsed: Duration::from_millis(100),
+            units: 1_000,
+        };
+        let snaps = [
+            snapshot(1, Some(5), 1_000),
+            snapshot(10, Some(100), 1_200),
+            snapshot(30, Some(600), 1_256),
+        ];
+        let kind = NetKind::Echo { conns: 16, msg: 64 };
+        let m = measured(kind, 16, snaps, done);
+        assert_eq!(m.cpu_us_per_unit(), Some(20.0));
+        assert_eq!(m.enters_per_unit(), Some(0.5));
+        assert_eq!(m.kib_per_conn(), Some(16.0));
+    }
+
+    #[test]
+    fn idle_and_stream_samples_leave_out_what_does_not_apply() {
+        let snaps = [
+            snapshot(1, None, 1_000),
+            snapshot(1, None, 1_000),
+            snapshot(2, None, 9_000),
+        ];
+        let done = Done {
+            elapsed: Duration::ZERO,
+            units: 1_000,
+        };
+        let idle = measured(NetKind::IdleRss { conns: 1_000 }, 1_000, snaps, done);
+        assert_eq!(idle.server_cpu, None);
+        assert_eq!(idle.kernel_enters, None);
+        assert_eq!(idle.kib_per_conn(), Some(8.0));
+        let stream = measured(NetKind::Stream { chunk: 65_536 }, 2, snaps, done);
+        assert_eq!(stream.server_rss, None);
+        assert_eq!(stream.enters_per_unit(), None); // tokio: not counted
+        assert_eq!(stream.server_cpu, Some(Duration::from_millis(1)));
+    }
+}

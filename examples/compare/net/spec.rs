@@ -1,0 +1,153 @@
+//! What a server process is asked to run: the hidden `--net-server` arguments.
+
+use crate::runtimes::RuntimeId;
+use crate::workload::NetKind;
+
+/// The hidden first argument that turns the compare binary into a server process.
+pub const SERVER_FLAG: &str = "--net-server";
+
+/// The read buffer of every idle connection.
+pub const IDLE_BUFFER: usize = 4096;
+
+/// The read buffer of an echo connection: one 4 KiB page, or the message if larger.
+pub const ECHO_BUFFER: usize = 4096;
+
+/// What each data connection's task does after writing its hello byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Read into its buffer, write back what was read, until end of stream.
+    Echo,
+    /// Read into its buffer and drop it, until end of stream; then write `DONE`.
+    Discard,
+    /// A read that stays pending (the client never writes): what an idle connection costs.
+    Idle,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Echo => "echo",
+            Mode::Discard => "discard",
+            Mode::Idle => "idle",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Mode> {
+        [Mode::Echo, Mode::Discard, Mode::Idle]
+            .into_iter()
+            .find(|mode| mode.name() == name)
+    }
+}
+
+/// One server process's job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerSpec {
+    pub runtime: RuntimeId,
+    pub mode: Mode,
+    /// Data connections to accept (the control connection comes on top).
+    pub conns: usize,
+    /// Bytes of the read buffer each data connection keeps.
+    pub buffer: usize,
+    /// The CPU to pin the server's loop thread to, if any.
+    pub cpu: Option<usize>,
+}
+
+impl ServerSpec {
+    /// The server for one sample of `kind` on `runtime`.
+    pub fn for_kind(runtime: RuntimeId, kind: NetKind, cpu: Option<usize>) -> ServerSpec {
+        let (mode, conns, buffer) = match kind {
+            NetKind::Echo { conns, msg } => (Mode::Echo, conns, msg.max(ECHO_BUFFER)),
+            // One connection to warm up on, one to time.
+            NetKind::Stream { chunk } => (Mode::Discard, 2, chunk),
+            NetKind::IdleRss { conns } => (Mode::Idle, conns, IDLE_BUFFER),
+        };
+        ServerSpec {
+            runtime,
+            mode,
+            conns,
+            buffer,
+            cpu,
+        }
+    }
+
+    /// The arguments (after the program name) that start a server process for this spec.
+    pub fn to_args(self) -> Vec<String> {
+        vec![
+            SERVER_FLAG.to_owned(),
+            self.runtime.name().to_owned(),
+            self.mode.name().to_owned(),
+            self.conns.to_string(),
+            self.buffer.to_string(),
+            self.cpu
+                .map_or_else(|| "-".to_owned(), |cpu| cpu.to_string()),
+        ]
+    }
+
+    /// Parses what follows [`SERVER_FLAG`]: `RUNTIME MODE CONNS BUFFER CPU|-`.
+    pub fn from_args(args: &[String]) -> Result<ServerSpec, String> {
+        let [runtime, mode, conns, buffer, cpu] = args else {
+            return Err(format!(
+                "{SERVER_FLAG} takes RUNTIME MODE CONNS BUFFER CPU, got {args:?}"
+            ));
+        };
+        let number = |what: &str, text: &str| {
+            text.parse::<usize>()
+                .map_err(|_| format!("{SERVER_FLAG}: {what} `{text}` is not a number"))
+        };
+        Ok(ServerSpec {
+            runtime: RuntimeId::from_name(runtime)
+                .ok_or_else(|| format!("{SERVER_FLAG}: unknown runtime `{runtime}`"))?,
+            mode: Mode::from_name(mode)
+                .ok_or_else(|| format!("{SERVER_FLAG}: unknown mode `{mode}`"))?,
+            conns: number("CONNS", conns)?,
+            buffer: number("BUFFER", buffer)?,
+            cpu: match cpu.as_str() {
+                "-" => None,
+                cpu => Some(number("CPU", cpu)?),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_round_trips_through_its_arguments() {
+        let kinds = [
+            NetKind::Echo { conns: 16, msg: 64 },
+            NetKind::Stream { chunk: 65_536 },
+            NetKind::IdleRss { conns: 10_000 },
+        ];
+        for (kind, cpu) in kinds.into_iter().zip([Some(1), None, Some(0)]) {
+            let spec = ServerSpec::for_kind(RuntimeId::RingloopEpoll, kind, cpu);
+            let args = spec.to_args();
+            assert_eq!(args[0], SERVER_FLAG);
+            assert_eq!(ServerSpec::from_args(&args[1..]), Ok(spec));
+        }
+    }
+
+    #[test]
+    fn spec_for_each_kind() {
+        let echo =
+            ServerSpec::for_kind(RuntimeId::Tokio, NetKind::Echo { conns: 1, msg: 64 }, None);
+        assert_eq!((echo.mode, echo.conns, echo.buffer), (Mode::Echo, 1, 4096));
+        let stream =
+            ServerSpec::for_kind(RuntimeId::Tokio, NetKind::Stream { chunk: 65_536 }, None);
+        assert_eq!(
+            (stream.mode, stream.conns, stream.buffer),
+            (Mode::Discard, 2, 65_536)
+        );
+    }
+
+    #[test]
+    fn bad_server_arguments_are_errors() {
+        let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(ServerSpec::from_args(&args(&["tokio", "echo", "1", "4096"])).is_err());
+        assert!(ServerSpec::from_args(&args(&["nginx", "echo", "1", "4096", "-"])).is_err());
+        assert!(ServerSpec::from_args(&args(&["tokio", "chat", "1", "4096", "-"])).is_err());
+        assert!(ServerSpec::from_args(&args(&["tokio", "echo", "x", "4096", "-"])).is_err());
+        assert!(ServerSpec::from_args(&args(&["tokio", "echo", "1", "4096", "cpu0"])).is_err());
+    }
+}
