@@ -1,7 +1,7 @@
 //! ringloop against tokio, monoio and a bare io_uring loop, on the same workloads in one run.
 //!
 //! ```text
-//! cargo run --release --example compare                      # 7 rounds, about two minutes
+//! cargo run --release --example compare                      # 7 rounds, two to three minutes
 //! cargo run --release --example compare -- --quick           # 3 rounds, small counts (CI smoke)
 //! cargo run --release --example compare -- --filter nop --json out.json
 //! ```
@@ -24,7 +24,7 @@
 //! bare epoll loop, the same for every server); beside the throughput they show the server
 //! thread's CPU time per request (`us/req`, getrusage), ringloop's kernel entries per request
 //! (`enters/req`) and the server's RSS growth per connection (`KiB/conn`). Their runtimes are
-//! ringloop on both backends and tokio; monoio and raw have no server there.
+//! ringloop on both backends, tokio and monoio (raw has no server).
 //!
 //! Runtimes: `ringloop-io_uring` and `ringloop-epoll` (ringloop with the backend forced),
 //! `tokio` (current-thread, all drivers), `monoio` (io_uring driver, timer on) and `raw`, a bare

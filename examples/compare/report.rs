@@ -119,8 +119,8 @@ for stream/64KiB, whose server reads and discards) or, for idle_rss/N, the serve
 per idle connection, each with a 4 KiB read pending (lower is better). Then, as medians:
 `us/req` = server loop thread CPU time (user + sys, getrusage) per request (stream: per 64 KiB
 write) over the timed window; `enters/req` = ringloop's Runtime::stats().kernel_enters per
-request (n/a: tokio does not count them); `KiB/conn` = growth of the server's VmRSS from before
-the first connection to the end of the window, per connection.";
+request (n/a: tokio and monoio do not count them); `KiB/conn` = growth of the server's VmRSS
+from before the first connection to the end of the window, per connection.";
 
 /// Prints the tables: one for the compute workloads, one for the networking workloads, each
 /// with its legend, one block per workload in the order of `rows`.

@@ -25,6 +25,7 @@ mod control;
 mod loadgen;
 mod os;
 mod server;
+mod server_monoio;
 mod server_ringloop;
 mod server_tokio;
 pub mod spec;
@@ -114,8 +115,8 @@ fn measured(kind: NetKind, conns: usize, snapshots: [Snapshot; 3], done: Done) -
     }
 }
 
-/// Opens `count` connections to `addr` (blocking, `TCP_NODELAY`), each one accepted and
-/// greeted by the server before this returns.
+/// Opens `count` connections to `addr` (blocking, with timeouts, `TCP_NODELAY`), each one
+/// accepted and greeted by the server before this returns.
 fn connect_all(addr: SocketAddr, count: usize) -> Result<Vec<TcpStream>, String> {
     let mut conns: Vec<TcpStream> = Vec::with_capacity(count);
     while conns.len() < count {
@@ -125,6 +126,7 @@ fn connect_all(addr: SocketAddr, count: usize) -> Result<Vec<TcpStream>, String>
                 .map_err(|e| format!("connect to {addr} (connection {}): {e}", conns.len()))?;
             conn.set_nodelay(true)
                 .and_then(|()| conn.set_read_timeout(Some(PATIENCE)))
+                .and_then(|()| conn.set_write_timeout(Some(PATIENCE)))
                 .map_err(|e| format!("connection setup: {e}"))?;
             conns.push(conn);
         }

@@ -44,6 +44,7 @@ fn run(spec: ServerSpec) -> Result<(), String> {
         RuntimeId::RingloopIoUring => super::server_ringloop::serve(Backend::IoUring, spec),
         RuntimeId::RingloopEpoll => super::server_ringloop::serve(Backend::Epoll, spec),
         RuntimeId::Tokio => super::server_tokio::serve(spec),
+        RuntimeId::Monoio => super::server_monoio::serve(spec),
         other => Err(format!("no networking server for {}", other.name())),
     }
 }

@@ -50,12 +50,10 @@ impl RuntimeId {
     /// Whether this contender has a row for `kind`.
     ///
     /// Only ringloop has an awaitable NOP (tokio has no such op; monoio keeps its NOP private),
-    /// the raw loop only does NOPs, and monoio has no networking server here (yet).
+    /// and the raw loop only does NOPs.
     pub fn runs(self, kind: Kind) -> bool {
         match (self, kind) {
             (RuntimeId::RingloopIoUring | RuntimeId::RingloopEpoll, _) => true,
-            (RuntimeId::Tokio, Kind::Net(_)) => true,
-            (RuntimeId::Monoio | RuntimeId::Raw, Kind::Net(_)) => false,
             (RuntimeId::Raw, Kind::Nop { .. }) => true,
             (RuntimeId::Tokio | RuntimeId::Monoio, Kind::Nop { .. }) => false,
             (RuntimeId::Tokio | RuntimeId::Monoio, _) => true,
