@@ -150,6 +150,7 @@ fn print_preamble() {
         .unwrap_or_else(|_| "unknown".to_owned());
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("kernel {kernel}, {cpus} CPUs");
+    println!("{}", net::placement());
     println!("ringloop backend report (Backend::Auto):");
     let report = std::panic::catch_unwind(runtimes::auto_backend_report)
         .unwrap_or_else(|_| "building the runtime panicked".to_owned());

@@ -46,6 +46,17 @@ use std::time::Duration;
 /// kernel never drops a connect (whose retry would stall a second).
 const CONNECT_BATCH: usize = 256;
 
+/// Where the networking workloads run, for the preamble.
+pub fn placement() -> String {
+    match os::allowed_cpus().as_deref().map(os::cpu_pair) {
+        Ok(Some((client, server))) => {
+            format!("networking: load generator pinned to CPU {client}, server to CPU {server}")
+        }
+        Ok(None) => "networking: one CPU, so load generator and server share it (unpinned)".into(),
+        Err(e) => format!("networking: CPUs unknown (sched_getaffinity: {e})"),
+    }
+}
+
 /// Takes one sample of `kind` with the server on `runtime`.
 pub fn sample(runtime: RuntimeId, kind: NetKind, sizes: Sizes) -> Result<Measured, String> {
     let allowed = os::allowed_cpus().map_err(|e| format!("sched_getaffinity: {e}"))?;
