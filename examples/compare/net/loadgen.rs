@@ -9,6 +9,7 @@ use super::child::PATIENCE;
 use super::os::Epoll;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 /// What a timed run of the load generator did.
@@ -44,7 +45,6 @@ fn echo_inner(conns: &[TcpStream], msg: usize, window: Duration) -> io::Result<D
     let start = Instant::now();
     let deadline = start + window;
     for (key, stream) in conns.iter().enumerate() {
-        use std::os::fd::AsRawFd;
         let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET) as u32;
         epoll.add(stream.as_raw_fd(), events, key as u64)?;
         let mut state = Echoing {
