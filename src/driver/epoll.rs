@@ -171,10 +171,12 @@ impl Epoll {
         if attempt {
             // SAFETY: the op's memory is owned by the table until completion; RWF_NOWAIT /
             // MSG_DONTWAIT keep the call from blocking.
-            match unsafe { syscall.perform(true) } {
-                r if r == -libc::EAGAIN => {}
-                r if r == -libc::EOPNOTSUPP => return self.send_to_pool(table, token, syscall),
-                r => return table.complete(token, r, 0),
+            match unsafe { syscall.perform_full(true) } {
+                (r, _) if r == -libc::EAGAIN => {}
+                (r, _) if r == -libc::EOPNOTSUPP => {
+                    return self.send_to_pool(table, token, syscall);
+                }
+                (r, flags) => return table.complete(token, r, flags),
             }
         }
         if !was_armed {
@@ -275,7 +277,7 @@ impl Epoll {
             }
             let (token, syscall, multishot) = (w.token, w.syscall, w.multishot);
             // SAFETY: the op's memory is owned by the table while it waits here.
-            let result = unsafe { syscall.perform(true) };
+            let (result, flags) = unsafe { syscall.perform_full(true) };
             if result == -libc::EAGAIN {
                 if dir.read && !dir.write {
                     q.readable = false;
@@ -288,10 +290,14 @@ impl Epoll {
                 i += 1;
                 continue;
             }
-            if multishot && result >= 0 {
-                // One result per readiness report; the waiter stays for the next one.
-                table.complete(token, result, F_MORE);
-                i += 1;
+            if multishot && !syscall.ends_stream(result) {
+                // The waiter stays for the next result. Receives and accepts repeat until
+                // EAGAIN (an edge is not reported again for data already there); a poll
+                // reports once per edge.
+                table.complete(token, result, flags | F_MORE);
+                if !syscall.drains() {
+                    i += 1;
+                }
                 continue;
             }
             q.waiters.remove(i);
@@ -299,7 +305,7 @@ impl Epoll {
             if result == -libc::EOPNOTSUPP {
                 self.send_to_pool(table, token, syscall);
             } else {
-                table.complete(token, result, 0);
+                table.complete(token, result, flags);
             }
         }
         let q = self.queue(fd);

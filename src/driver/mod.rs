@@ -20,6 +20,7 @@
 //!
 //! Completions are written into the [`OpTable`], which wakes the parked task.
 
+pub(crate) mod buf_ring;
 mod epoll;
 mod select;
 mod syscall;
@@ -27,7 +28,6 @@ mod token;
 mod uring;
 mod wake;
 
-use std::any::Any;
 use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
@@ -36,8 +36,8 @@ use std::task::Waker;
 use std::time::Duration;
 
 pub use select::{Backend, BackendKind, BackendReport};
-pub use syscall::Syscall;
-pub use token::{Completion, CompletionToken};
+pub use syscall::{BUFFER_SHIFT, BufferSource, F_BUFFER, Syscall};
+pub use token::{Completion, CompletionToken, Orphan};
 pub use wake::Unparker;
 
 use crate::blocking::Pool;
@@ -195,8 +195,8 @@ impl Driver {
     }
 
     /// The op's future is gone: keep `resources` until the kernel is done, and cancel the op.
-    pub fn orphan(&mut self, token: CompletionToken, resources: Box<dyn Any>, returns_fd: bool) {
-        if self.table.orphan(token, resources, returns_fd) {
+    pub fn orphan(&mut self, token: CompletionToken, resources: Box<dyn Orphan>) {
+        if self.table.orphan(token, resources) {
             self.cancel_op(token);
         }
     }
@@ -221,6 +221,27 @@ impl Driver {
         match &mut self.inner {
             Inner::Uring(u) => u.park(&mut self.table, timeout),
             Inner::Epoll(e) => e.park(&mut self.table, timeout),
+        }
+    }
+
+    /// Whether the io_uring backend runs.
+    pub fn is_uring(&self) -> bool {
+        matches!(self.inner, Inner::Uring(_))
+    }
+
+    /// Registers a provided-buffer ring of `len` descriptors (a power of two). `Ok(None)`
+    /// when the backend has none (epoll, or an old kernel): buffers then come from user space.
+    pub fn register_buf_ring(&mut self, len: u16) -> io::Result<Option<buf_ring::KernelBufRing>> {
+        match &mut self.inner {
+            Inner::Uring(u) if !self.closed => u.register_buf_ring(len),
+            _ => Ok(None),
+        }
+    }
+
+    /// Unregisters a ring from [`register_buf_ring`](Self::register_buf_ring).
+    pub fn unregister_buf_ring(&mut self, bgid: u16) {
+        if let Inner::Uring(u) = &mut self.inner {
+            u.unregister_buf_ring(bgid);
         }
     }
 
