@@ -1,43 +1,4 @@
-//! Provided-buffer rings: receive buffers the kernel picks at completion time.
-//!
-//! A pending receive normally owns its buffer, so 10 000 idle connections with a read each
-//! hold 10 000 buffers. With a [`BufRing`] a receive names a *group* instead; the kernel takes
-//! a buffer from the group only when data arrives, and the completion says which. An idle
-//! connection holds no buffer at all.
-//!
-//! # How it works
-//!
-//! * **io_uring** — the ring is registered with `IORING_REGISTER_PBUF_RING`. Every buffer is
-//!   in one of three places: *in the ring* (the kernel may fill it), *in a completion* (filled,
-//!   not yet handed out), or *lent* to the user as a [`RingBuf`]. Dropping a `RingBuf` writes
-//!   its descriptor back at the ring's tail. When a receive finds the ring empty it ends with
-//!   `ENOBUFS` (the data stays in the socket); the receiver then grows the ring (up to its cap)
-//!   or waits for a buffer to come back, and re-arms. Nothing is lost.
-//! * **epoll** — the same API is served from a user-space pool: when the socket is ready the
-//!   backend takes a free buffer, receives into it, and posts the completion with the buffer's
-//!   id, exactly as the kernel does. Idle connections hold no buffer here either.
-//! * **io_uring without buffer rings** (kernels before 5.19) — receives fall back to one
-//!   single-shot receive at a time into a pool buffer.
-//!
-//! ```
-//! use ringloop::buf::BufRing;
-//! use ringloop::net::{TcpListener, TcpStream};
-//! # ringloop::run(async {
-//! let ring = BufRing::builder().buf_size(4096).build().unwrap();
-//! let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-//! let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-//! let (server, _) = listener.accept().await.unwrap();
-//! let (res, _) = client.write_all(b"hello".as_slice()).await;
-//! res.unwrap();
-//! client.shutdown(std::net::Shutdown::Write).unwrap();
-//! let mut received = Vec::new();
-//! let mut recv = server.recv_multishot(&ring);
-//! while let Some(buf) = recv.next().await {
-//!     received.extend_from_slice(&buf.unwrap()); // the buffer goes back to the ring here
-//! }
-//! assert_eq!(received, b"hello");
-//! # });
-//! ```
+//! Provided-buffer rings; see [`BufRing`].
 
 use std::cell::RefCell;
 use std::fmt;
@@ -140,7 +101,46 @@ impl BufRingBuilder {
 }
 
 /// A group of receive buffers that the kernel (or the epoll backend) picks from when data
-/// arrives; see the [module docs](self). Cheap to clone: clones share the buffers.
+/// arrives. Cheap to clone: clones share the buffers.
+///
+/// A pending receive normally owns its buffer, so 10 000 idle connections with a read each
+/// hold 10 000 buffers. With a [`BufRing`] a receive names a *group* instead; the kernel takes
+/// a buffer from the group only when data arrives, and the completion says which. An idle
+/// connection holds no buffer at all.
+///
+/// # How it works
+///
+/// * **io_uring** — the ring is registered with `IORING_REGISTER_PBUF_RING`. Every buffer is
+///   in one of three places: *in the ring* (the kernel may fill it), *in a completion* (filled,
+///   not yet handed out), or *lent* to the user as a [`RingBuf`]. Dropping a `RingBuf` writes
+///   its descriptor back at the ring's tail. When a receive finds the ring empty it ends with
+///   `ENOBUFS` (the data stays in the socket); the receiver then grows the ring (up to its cap)
+///   or waits for a buffer to come back, and re-arms. Nothing is lost.
+/// * **epoll** — the same API is served from a user-space pool: when the socket is ready the
+///   backend takes a free buffer, receives into it, and posts the completion with the buffer's
+///   id, exactly as the kernel does. Idle connections hold no buffer here either.
+/// * **io_uring without buffer rings** (kernels before 5.19) — receives fall back to one
+///   single-shot receive at a time into a pool buffer.
+///
+/// ```
+/// use ringloop::buf::BufRing;
+/// use ringloop::net::{TcpListener, TcpStream};
+/// # ringloop::run(async {
+/// let ring = BufRing::builder().buf_size(4096).build().unwrap();
+/// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+/// let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+/// let (server, _) = listener.accept().await.unwrap();
+/// let (res, _) = client.write_all(b"hello".as_slice()).await;
+/// res.unwrap();
+/// client.shutdown(std::net::Shutdown::Write).unwrap();
+/// let mut received = Vec::new();
+/// let mut recv = server.recv_multishot(&ring);
+/// while let Some(buf) = recv.next().await {
+///     received.extend_from_slice(&buf.unwrap()); // the buffer goes back to the ring here
+/// }
+/// assert_eq!(received, b"hello");
+/// # });
+/// ```
 #[derive(Clone)]
 pub struct BufRing {
     shared: Rc<Shared>,
