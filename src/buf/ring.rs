@@ -207,10 +207,12 @@ impl BufRing {
     }
 
     /// The buffer group id for `IORING_OP_RECV` with buffer select (kernel rings only).
+    /// `None` also when the current runtime is not the one the ring was registered with:
+    /// its group id means nothing (or another ring) there.
     pub(crate) fn group(&self) -> Option<u16> {
         match self.shared.mode {
-            Mode::Kernel(k) => Some(k.bgid),
-            Mode::Pool => None,
+            Mode::Kernel(k) if k.driver_id == driver::current_id() => Some(k.bgid),
+            _ => None,
         }
     }
 
@@ -387,7 +389,7 @@ impl BufferSource for Shared {
 impl Drop for Shared {
     fn drop(&mut self) {
         if let Mode::Kernel(ring) = self.mode {
-            driver::buf_ring::retire(ring.bgid);
+            driver::buf_ring::retire(&ring);
         }
     }
 }

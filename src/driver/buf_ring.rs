@@ -25,6 +25,8 @@ pub struct KernelBufRing {
     pub entries: NonNull<BufRingEntry>,
     /// Number of descriptors (a power of two).
     pub len: u16,
+    /// The driver that registered it ([`Driver::id`](super::Driver::id)).
+    pub driver_id: u64,
 }
 
 /// The driver's record of one ring's memory.
@@ -60,11 +62,12 @@ impl Region {
         self.ptr.as_ptr() as u64
     }
 
-    pub fn kernel_ring(&self, len: u16) -> KernelBufRing {
+    pub fn kernel_ring(&self, len: u16, driver_id: u64) -> KernelBufRing {
         KernelBufRing {
             bgid: self.bgid,
             entries: self.ptr.cast(),
             len,
+            driver_id,
         }
     }
 }
@@ -78,29 +81,37 @@ impl Drop for Region {
 }
 
 thread_local! {
-    /// Rings whose owner went away while the driver was borrowed: unregistered at next park.
-    static RETIRED: RefCell<Vec<u16>> = const { RefCell::new(Vec::new()) };
+    /// Rings whose owner went away while their driver was borrowed: `(driver id, group id)`,
+    /// unregistered at that driver's next park.
+    static RETIRED: RefCell<Vec<(u64, u16)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Unregisters the ring `bgid` now if the driver is free, else at its next park.
-pub fn retire(bgid: u16) {
-    if let Some(driver) = super::current()
-        && let Ok(mut d) = driver.try_borrow_mut()
-    {
-        d.unregister_buf_ring(bgid);
-        return;
+/// Unregisters `ring` now if its driver is current and free, else at that driver's next park.
+/// If its driver is gone, so is the registration (closing the ring dropped it).
+pub fn retire(ring: &KernelBufRing) {
+    if let Some(driver) = super::current() {
+        match driver.try_borrow_mut() {
+            Ok(mut d) if d.id() == ring.driver_id => d.unregister_buf_ring(ring.bgid),
+            Ok(_) => {}
+            Err(_) => RETIRED.with(|r| r.borrow_mut().push((ring.driver_id, ring.bgid))),
+        }
     }
-    RETIRED.with(|r| r.borrow_mut().push(bgid));
 }
 
-/// Group ids retired while the driver was busy.
-pub fn take_retired() -> Vec<u16> {
+/// Group ids of driver `driver_id` retired while it was busy.
+pub fn take_retired(driver_id: u64) -> Vec<u16> {
     RETIRED.with(|r| {
         let mut r = r.borrow_mut();
         if r.is_empty() {
-            Vec::new()
-        } else {
-            std::mem::take(&mut *r)
+            return Vec::new();
         }
+        let mut mine = Vec::new();
+        r.retain(|&(id, bgid)| {
+            if id == driver_id {
+                mine.push(bgid);
+            }
+            id != driver_id
+        });
+        mine
     })
 }

@@ -10,6 +10,9 @@
 //! Registration is edge-triggered (`EPOLLET`) for read and write at once. A descriptor number can
 //! be closed and reused behind our back, so an fd queue that goes idle is re-registered
 //! (`EPOLL_CTL_ADD`; `EEXIST` means the same open file) the next time an op must wait on it.
+//! Descriptors whose owner tells us when they close — ringloop's own sockets, through
+//! [`Epoll::pin`] and [`Epoll::unpin`] — stay registered for their whole life instead, saving
+//! that `epoll_ctl` on every wait.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -49,6 +52,8 @@ pub struct Epoll {
 struct FdQueue {
     /// Registered with epoll since the queue last went idle.
     armed: bool,
+    /// Registered for as long as its owner keeps it open (see `pin`).
+    pinned: bool,
     readable: bool,
     writable: bool,
     waiters: VecDeque<Waiter>,
@@ -309,8 +314,36 @@ impl Epoll {
             }
         }
         let q = self.queue(fd);
-        if q.waiters.is_empty() {
+        if q.waiters.is_empty() && !q.pinned {
             q.armed = false;
+        }
+    }
+
+    /// Keeps `fd` registered until [`unpin`](Self::unpin), which its owner must call before
+    /// closing it.
+    pub fn pin(&mut self, fd: RawFd) -> io::Result<()> {
+        if fd < 0 {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
+        if !self.queue(fd).armed {
+            self.arm(fd)?;
+            let q = self.queue(fd);
+            q.armed = true;
+            q.readable = true;
+            q.writable = true;
+        }
+        self.queue(fd).pinned = true;
+        Ok(())
+    }
+
+    /// `fd` is about to be closed: back to registering it per wait.
+    pub fn unpin(&mut self, fd: RawFd) {
+        if fd >= 0 && (fd as usize) < self.fds.len() {
+            let q = &mut self.fds[fd as usize];
+            q.pinned = false;
+            if q.waiters.is_empty() {
+                q.armed = false;
+            }
         }
     }
 
@@ -318,7 +351,7 @@ impl Epoll {
         let q = self.queue(fd);
         if let Some(pos) = q.waiters.iter().position(|w| w.token == token) {
             q.waiters.remove(pos);
-            if q.waiters.is_empty() {
+            if q.waiters.is_empty() && !q.pinned {
                 q.armed = false;
             }
             self.waiting -= 1;

@@ -55,6 +55,8 @@ pub struct Uring {
     buf_rings: Vec<Region>,
     /// `IORING_REGISTER_PBUF_RING` failed once (old kernel): serve buffers from user space.
     buf_ring_unsupported: bool,
+    /// The owning driver's id: retired rings of other drivers are not ours to unregister.
+    driver_id: u64,
 }
 
 enum Wait {
@@ -65,7 +67,7 @@ enum Wait {
 }
 
 impl Uring {
-    pub fn new(ring: IoUring, unparker: &Unparker) -> Self {
+    pub fn new(ring: IoUring, unparker: &Unparker, driver_id: u64) -> Self {
         Uring {
             ring,
             wake_fd: unparker.fd(),
@@ -78,12 +80,17 @@ impl Uring {
             enters: 0,
             buf_rings: Vec::new(),
             buf_ring_unsupported: false,
+            driver_id,
         }
     }
 
     /// Maps and registers a ring of `len` buffer descriptors. `Ok(None)`: the kernel has no
     /// provided-buffer rings (the caller serves buffers from user space instead).
-    pub fn register_buf_ring(&mut self, len: u16) -> io::Result<Option<KernelBufRing>> {
+    pub fn register_buf_ring(
+        &mut self,
+        len: u16,
+        driver_id: u64,
+    ) -> io::Result<Option<KernelBufRing>> {
         if self.buf_ring_unsupported {
             return Ok(None);
         }
@@ -100,7 +107,7 @@ impl Uring {
         };
         match registered {
             Ok(()) => {
-                let ring = region.kernel_ring(len);
+                let ring = region.kernel_ring(len, driver_id);
                 self.buf_rings.push(region);
                 Ok(Some(ring))
             }
@@ -253,7 +260,7 @@ impl Uring {
     /// Submits everything queued and collects completions, sleeping up to `timeout`
     /// (None = until something completes) when the loop has nothing else to do.
     pub fn park(&mut self, table: &mut OpTable, timeout: Option<Duration>) -> io::Result<()> {
-        for bgid in super::buf_ring::take_retired() {
+        for bgid in super::buf_ring::take_retired(self.driver_id) {
             self.unregister_buf_ring(bgid);
         }
         self.arm_wake(table);
