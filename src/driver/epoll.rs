@@ -10,6 +10,9 @@
 //! Registration is edge-triggered (`EPOLLET`) for read and write at once. A descriptor number can
 //! be closed and reused behind our back, so an fd queue that goes idle is re-registered
 //! (`EPOLL_CTL_ADD`; `EEXIST` means the same open file) the next time an op must wait on it.
+//! Descriptors whose owner tells us when they close — ringloop's own sockets, through
+//! [`Epoll::pin`] and [`Epoll::unpin`] — stay registered for their whole life instead, saving
+//! that `epoll_ctl` on every wait.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -49,6 +52,8 @@ pub struct Epoll {
 struct FdQueue {
     /// Registered with epoll since the queue last went idle.
     armed: bool,
+    /// Registered for as long as its owner keeps it open (see `pin`).
+    pinned: bool,
     readable: bool,
     writable: bool,
     waiters: VecDeque<Waiter>,
@@ -171,10 +176,12 @@ impl Epoll {
         if attempt {
             // SAFETY: the op's memory is owned by the table until completion; RWF_NOWAIT /
             // MSG_DONTWAIT keep the call from blocking.
-            match unsafe { syscall.perform(true) } {
-                r if r == -libc::EAGAIN => {}
-                r if r == -libc::EOPNOTSUPP => return self.send_to_pool(table, token, syscall),
-                r => return table.complete(token, r, 0),
+            match unsafe { syscall.perform_full(true) } {
+                (r, _) if r == -libc::EAGAIN => {}
+                (r, _) if r == -libc::EOPNOTSUPP => {
+                    return self.send_to_pool(table, token, syscall);
+                }
+                (r, flags) => return table.complete(token, r, flags),
             }
         }
         if !was_armed {
@@ -275,7 +282,7 @@ impl Epoll {
             }
             let (token, syscall, multishot) = (w.token, w.syscall, w.multishot);
             // SAFETY: the op's memory is owned by the table while it waits here.
-            let result = unsafe { syscall.perform(true) };
+            let (result, flags) = unsafe { syscall.perform_full(true) };
             if result == -libc::EAGAIN {
                 if dir.read && !dir.write {
                     q.readable = false;
@@ -288,10 +295,14 @@ impl Epoll {
                 i += 1;
                 continue;
             }
-            if multishot && result >= 0 {
-                // One result per readiness report; the waiter stays for the next one.
-                table.complete(token, result, F_MORE);
-                i += 1;
+            if multishot && !syscall.ends_stream(result) {
+                // The waiter stays for the next result. Receives and accepts repeat until
+                // EAGAIN (an edge is not reported again for data already there); a poll
+                // reports once per edge.
+                table.complete(token, result, flags | F_MORE);
+                if !syscall.drains() {
+                    i += 1;
+                }
                 continue;
             }
             q.waiters.remove(i);
@@ -299,12 +310,40 @@ impl Epoll {
             if result == -libc::EOPNOTSUPP {
                 self.send_to_pool(table, token, syscall);
             } else {
-                table.complete(token, result, 0);
+                table.complete(token, result, flags);
             }
         }
         let q = self.queue(fd);
-        if q.waiters.is_empty() {
+        if q.waiters.is_empty() && !q.pinned {
             q.armed = false;
+        }
+    }
+
+    /// Keeps `fd` registered until [`unpin`](Self::unpin), which its owner must call before
+    /// closing it.
+    pub fn pin(&mut self, fd: RawFd) -> io::Result<()> {
+        if fd < 0 {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
+        if !self.queue(fd).armed {
+            self.arm(fd)?;
+            let q = self.queue(fd);
+            q.armed = true;
+            q.readable = true;
+            q.writable = true;
+        }
+        self.queue(fd).pinned = true;
+        Ok(())
+    }
+
+    /// `fd` is about to be closed: back to registering it per wait.
+    pub fn unpin(&mut self, fd: RawFd) {
+        if fd >= 0 && (fd as usize) < self.fds.len() {
+            let q = &mut self.fds[fd as usize];
+            q.pinned = false;
+            if q.waiters.is_empty() {
+                q.armed = false;
+            }
         }
     }
 
@@ -312,7 +351,7 @@ impl Epoll {
         let q = self.queue(fd);
         if let Some(pos) = q.waiters.iter().position(|w| w.token == token) {
             q.waiters.remove(pos);
-            if q.waiters.is_empty() {
+            if q.waiters.is_empty() && !q.pinned {
                 q.armed = false;
             }
             self.waiting -= 1;

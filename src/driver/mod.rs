@@ -20,6 +20,7 @@
 //!
 //! Completions are written into the [`OpTable`], which wakes the parked task.
 
+pub(crate) mod buf_ring;
 mod epoll;
 mod select;
 mod syscall;
@@ -27,7 +28,6 @@ mod token;
 mod uring;
 mod wake;
 
-use std::any::Any;
 use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
@@ -36,8 +36,8 @@ use std::task::Waker;
 use std::time::Duration;
 
 pub use select::{Backend, BackendKind, BackendReport};
-pub use syscall::Syscall;
-pub use token::{Completion, CompletionToken};
+pub use syscall::{BUFFER_SHIFT, BufferSource, F_BUFFER, Syscall};
+pub use token::{Completion, CompletionToken, Orphan};
 pub use wake::Unparker;
 
 use crate::blocking::Pool;
@@ -67,13 +67,23 @@ pub struct Driver {
     unparker: Arc<Unparker>,
     ops_submitted: u64,
     closed: bool,
+    id: u64,
 }
+
+static NEXT_DRIVER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Shared handle to the current thread's driver.
 pub type DriverRef = Rc<RefCell<Driver>>;
 
 thread_local! {
     static CURRENT: RefCell<Option<DriverRef>> = const { RefCell::new(None) };
+    /// The current driver's id (0: none), readable while the driver is borrowed.
+    static CURRENT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The id of this thread's current driver (0 when there is none).
+pub fn current_id() -> u64 {
+    CURRENT_ID.with(|c| c.get())
 }
 
 /// The driver of the runtime running on this thread.
@@ -84,6 +94,8 @@ pub fn current() -> Option<DriverRef> {
 
 /// Installs `driver` as this thread's current driver, returning the previous one.
 pub fn set_current(driver: Option<DriverRef>) -> Option<DriverRef> {
+    let id = driver.as_ref().map_or(0, |d| d.borrow().id);
+    CURRENT_ID.with(|c| c.set(id));
     CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), driver))
 }
 
@@ -104,6 +116,7 @@ impl Driver {
             },
             b => (b, "builder"),
         };
+        let id = NEXT_DRIVER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut report = BackendReport {
             backend: BackendKind::Epoll,
             requested,
@@ -118,8 +131,8 @@ impl Driver {
                     let unparker = Arc::new(Unparker::new(false)?);
                     report.backend = BackendKind::IoUring;
                     report.features = features;
-                    let inner = Inner::Uring(uring::Uring::new(ring, &unparker));
-                    return Ok((Driver::with(inner, unparker), report));
+                    let inner = Inner::Uring(uring::Uring::new(ring, &unparker, id));
+                    return Ok((Driver::with(inner, unparker, id), report));
                 }
                 Err(why) if requested == Backend::IoUring => return Err(why.into_io_error()),
                 Err(why) => {
@@ -131,17 +144,23 @@ impl Driver {
         let unparker = Arc::new(Unparker::new(true)?);
         report.features = vec![("edge_triggered", true), ("rwf_nowait", true)];
         let inner = Inner::Epoll(epoll::Epoll::new(unparker.clone(), pool)?);
-        Ok((Driver::with(inner, unparker), report))
+        Ok((Driver::with(inner, unparker, id), report))
     }
 
-    fn with(inner: Inner, unparker: Arc<Unparker>) -> Driver {
+    fn with(inner: Inner, unparker: Arc<Unparker>, id: u64) -> Driver {
         Driver {
             table: OpTable::new(),
             inner,
             unparker,
             ops_submitted: 0,
             closed: false,
+            id,
         }
+    }
+
+    /// Distinguishes drivers that lived on one thread at different times.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn unparker(&self) -> &Arc<Unparker> {
@@ -195,8 +214,8 @@ impl Driver {
     }
 
     /// The op's future is gone: keep `resources` until the kernel is done, and cancel the op.
-    pub fn orphan(&mut self, token: CompletionToken, resources: Box<dyn Any>, returns_fd: bool) {
-        if self.table.orphan(token, resources, returns_fd) {
+    pub fn orphan(&mut self, token: CompletionToken, resources: Box<dyn Orphan>) {
+        if self.table.orphan(token, resources) {
             self.cancel_op(token);
         }
     }
@@ -221,6 +240,43 @@ impl Driver {
         match &mut self.inner {
             Inner::Uring(u) => u.park(&mut self.table, timeout),
             Inner::Epoll(e) => e.park(&mut self.table, timeout),
+        }
+    }
+
+    /// Keeps `fd` registered with the readiness backend until [`unpin_fd`](Self::unpin_fd),
+    /// which the owner must call before closing it (epoll; nothing to do on io_uring).
+    pub fn pin_fd(&mut self, fd: std::os::fd::RawFd) -> io::Result<()> {
+        match &mut self.inner {
+            Inner::Epoll(e) => e.pin(fd),
+            Inner::Uring(_) => Ok(()),
+        }
+    }
+
+    /// Undoes [`pin_fd`](Self::pin_fd); call before closing `fd`.
+    pub fn unpin_fd(&mut self, fd: std::os::fd::RawFd) {
+        if let Inner::Epoll(e) = &mut self.inner {
+            e.unpin(fd);
+        }
+    }
+
+    /// Whether the io_uring backend runs.
+    pub fn is_uring(&self) -> bool {
+        matches!(self.inner, Inner::Uring(_))
+    }
+
+    /// Registers a provided-buffer ring of `len` descriptors (a power of two). `Ok(None)`
+    /// when the backend has none (epoll, or an old kernel): buffers then come from user space.
+    pub fn register_buf_ring(&mut self, len: u16) -> io::Result<Option<buf_ring::KernelBufRing>> {
+        match &mut self.inner {
+            Inner::Uring(u) if !self.closed => u.register_buf_ring(len, self.id),
+            _ => Ok(None),
+        }
+    }
+
+    /// Unregisters a ring from [`register_buf_ring`](Self::register_buf_ring).
+    pub fn unregister_buf_ring(&mut self, bgid: u16) {
+        if let Inner::Uring(u) = &mut self.inner {
+            u.unregister_buf_ring(bgid);
         }
     }
 

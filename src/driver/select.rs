@@ -252,6 +252,8 @@ pub fn probe_uring(entries: u32, cq_entries: u32) -> Result<(IoUring, Features),
                         ("fast_poll", ring.params().is_feature_fast_poll()),
                     ];
                     check_ring(&ring)?;
+                    let mut features = features;
+                    features.push(("buf_ring", probe_buf_ring(&ring)));
                     return Ok((ring, features));
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last_err = Some(e),
@@ -304,6 +306,27 @@ fn check_ring(ring: &IoUring) -> Result<(), Unavailable> {
         });
     }
     Ok(())
+}
+
+/// Whether the kernel takes a provided-buffer ring (`IORING_REGISTER_PBUF_RING`, 5.19+):
+/// registers a one-entry ring and unregisters it.
+fn probe_buf_ring(ring: &IoUring) -> bool {
+    let Ok(region) = super::buf_ring::Region::map(0, 1) else {
+        return false;
+    };
+    // SAFETY: the region is page-aligned memory for one descriptor; it is unregistered below
+    // before it is unmapped (or leaked if unregistering fails).
+    let registered = unsafe {
+        ring.submitter()
+            .register_buf_ring_with_flags(region.addr(), 1, 0, 0)
+    };
+    if registered.is_err() {
+        return false;
+    }
+    if ring.submitter().unregister_buf_ring(0).is_err() {
+        std::mem::forget(region);
+    }
+    true
 }
 
 /// Reads `RINGLOOP_BACKEND`. None when unset.

@@ -68,7 +68,27 @@ pub enum Syscall {
     SendMsg { fd: RawFd, msg: *const libc::msghdr },
     /// `recvmsg(fd, msg, 0)`.
     RecvMsg { fd: RawFd, msg: *mut libc::msghdr },
+    /// `recv(fd, ...)` into a buffer `source` picks, as io_uring's buffer select does: the
+    /// completion's flags carry `IORING_CQE_F_BUFFER` and the buffer id. No buffer free:
+    /// `-ENOBUFS`. Nothing received: the buffer goes back to `source`.
+    RecvSelect {
+        fd: RawFd,
+        source: *const (dyn BufferSource + 'static),
+    },
 }
+
+/// Lends user-space buffers to an emulated buffer-select receive ([`Syscall::RecvSelect`]).
+pub trait BufferSource {
+    /// A free buffer: its id, address and length; `None` when every buffer is lent out.
+    fn take(&self) -> Option<(u16, *mut u8, usize)>;
+    /// Returns a buffer that received nothing.
+    fn give_back(&self, bid: u16);
+}
+
+/// `IORING_CQE_F_BUFFER`: the completion's upper 16 flag bits name the buffer used.
+pub const F_BUFFER: u32 = 1;
+/// `IORING_CQE_BUFFER_SHIFT`.
+pub const BUFFER_SHIFT: u32 = 16;
 
 /// Which readiness a syscall waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +122,8 @@ impl Syscall {
             | Syscall::Readv { fd, .. }
             | Syscall::Accept { fd, .. }
             | Syscall::Recv { fd, .. }
-            | Syscall::RecvMsg { fd, .. } => Some((fd, rd)),
+            | Syscall::RecvMsg { fd, .. }
+            | Syscall::RecvSelect { fd, .. } => Some((fd, rd)),
             Syscall::Write { fd, .. }
             | Syscall::Writev { fd, .. }
             | Syscall::Connect { fd, .. }
@@ -116,6 +137,46 @@ impl Syscall {
                 },
             )),
         }
+    }
+
+    /// Whether `result` ends a multishot op: an error, or end of file for a receive.
+    pub fn ends_stream(&self, result: i32) -> bool {
+        match self {
+            Syscall::RecvSelect { .. } => result <= 0,
+            _ => result < 0,
+        }
+    }
+
+    /// Whether a multishot op repeats the call until `EAGAIN` on each readiness report
+    /// (receives and accepts drain the socket; a poll reports once per edge).
+    pub fn drains(&self) -> bool {
+        matches!(self, Syscall::RecvSelect { .. } | Syscall::Accept { .. })
+    }
+
+    /// Performs the call like [`perform`](Self::perform), also returning the completion's
+    /// flags (a buffer select names the buffer it filled).
+    ///
+    /// # Safety
+    ///
+    /// As for [`perform`](Self::perform); a `RecvSelect`'s source must be alive.
+    pub unsafe fn perform_full(&self, nowait: bool) -> (i32, u32) {
+        let Syscall::RecvSelect { fd, source } = *self else {
+            // SAFETY: forwarded from the caller.
+            return (unsafe { self.perform(nowait) }, 0);
+        };
+        // SAFETY: the caller guarantees the source outlives the op.
+        let source = unsafe { &*source };
+        let Some((bid, buf, len)) = source.take() else {
+            return (-libc::ENOBUFS, 0);
+        };
+        let recv = Syscall::Recv { fd, buf, len };
+        // SAFETY: the source lent `buf` for `len` bytes until it is given back or recycled.
+        let result = unsafe { recv.perform(nowait) };
+        if result <= 0 {
+            source.give_back(bid);
+            return (result, 0);
+        }
+        (result, F_BUFFER | (u32::from(bid) << BUFFER_SHIFT))
     }
 
     /// Performs the call. With `nowait`, never blocks: returns `-EAGAIN` instead.
@@ -232,6 +293,9 @@ impl Syscall {
                 // SAFETY: `msg` and what it points to live in the op's box (see above).
                 unsafe { libc::recvmsg(fd, msg, flags) }
             }
+            // SAFETY: forwarded from the caller; the buffer's id is dropped here, so this
+            // path is only for callers that do not need it (none in the runtime).
+            Syscall::RecvSelect { .. } => return unsafe { self.perform_full(nowait) }.0,
         };
         if ret < 0 {
             -std::io::Error::last_os_error()

@@ -17,9 +17,10 @@
 //! ```
 //!
 //! An orphan keeps everything the kernel may still touch (buffers, iovecs) until the op's own
-//! final completion arrives; an fd that arrives for an orphan is closed.
+//! final completion arrives. Every completion that reaches an orphan — and every one a dropped
+//! stream left untaken — goes through [`Orphan::release`], so what it carries is given back:
+//! an fd is closed, a provided buffer returns to its ring.
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::task::{Poll, Waker};
 
@@ -70,12 +71,9 @@ pub enum Lifecycle {
     /// The backend posted the result; the awaiting future has not collected it yet.
     Completed { result: i32, flags: u32 },
     /// The awaiting future was dropped while the kernel still owned the op. `resources` are
-    /// the buffers and structures the kernel may touch; they are dropped when the op's own
-    /// completion arrives. If `returns_fd` and the result is a descriptor, it is closed.
-    Orphaned {
-        resources: Box<dyn Any>,
-        returns_fd: bool,
-    },
+    /// the buffers and structures the kernel may touch; each completion that arrives is
+    /// released through them, and they are dropped with the op's final completion.
+    Orphaned { resources: Box<dyn Orphan> },
     /// A multishot op (boxed: rarer, and larger than the other states).
     Streaming(Box<Stream>),
 }
@@ -86,6 +84,14 @@ pub struct Stream {
     queue: VecDeque<Completion>,
     waker: Option<Waker>,
     ended: bool,
+}
+
+/// What an op whose future is gone leaves in the table: everything the kernel may still touch,
+/// and the knowledge of what a completion carries that must be given back.
+pub trait Orphan: 'static {
+    /// Gives back what `done` carries (close a returned fd, recycle a provided buffer). Called
+    /// once for each completion the op posts after its future is gone, or had posted untaken.
+    fn release(&mut self, done: Completion);
 }
 
 /// `IORING_CQE_F_MORE`: more completions will follow for this op.
@@ -200,8 +206,14 @@ impl OpTable {
                 }
                 return;
             }
-            // More completions follow: the orphan waits for the final one.
-            Lifecycle::Orphaned { .. } if more => return,
+            Lifecycle::Orphaned { resources } => {
+                resources.release(Completion { result, flags });
+                if !more {
+                    // The final completion: the kernel is done with the resources.
+                    self.slots.remove(token.index());
+                }
+                return;
+            }
             _ => {}
         }
         match std::mem::replace(&mut slot.lifecycle, Lifecycle::Completed { result, flags }) {
@@ -210,14 +222,7 @@ impl OpTable {
                     waker.wake();
                 }
             }
-            Lifecycle::Orphaned {
-                resources,
-                returns_fd,
-            } => {
-                self.slots.remove(token.index());
-                release_orphan(resources, returns_fd, result);
-            }
-            Lifecycle::Completed { .. } | Lifecycle::Streaming(_) => {}
+            Lifecycle::Orphaned { .. } | Lifecycle::Completed { .. } | Lifecycle::Streaming(_) => {}
         }
     }
 
@@ -275,41 +280,29 @@ impl OpTable {
     /// The awaiting future is gone. Returns true when the op is still in the kernel's hands
     /// (the caller must then queue a cancel); false when it had already completed and
     /// everything is released.
-    pub fn orphan(
-        &mut self,
-        token: CompletionToken,
-        resources: Box<dyn Any>,
-        returns_fd: bool,
-    ) -> bool {
+    pub fn orphan(&mut self, token: CompletionToken, mut resources: Box<dyn Orphan>) -> bool {
         let Some(slot) = self.slot_mut(token) else {
             return false;
         };
         if !slot.lifecycle.is_live() {
-            // Already finished: a completed op's fd, or a stream's queued fds, are released.
+            // Already finished: what a completed op or a stream's queue carries is released.
             let slot = self.slots.remove(token.index());
-            let results: Vec<i32> = match slot.lifecycle {
-                Lifecycle::Completed { result, .. } => vec![result],
-                Lifecycle::Streaming(stream) => stream.queue.iter().map(|c| c.result).collect(),
-                _ => Vec::new(),
-            };
-            for r in results {
-                release_orphan(Box::new(()), returns_fd, r);
+            match slot.lifecycle {
+                Lifecycle::Completed { result, flags } => {
+                    resources.release(Completion { result, flags })
+                }
+                Lifecycle::Streaming(mut stream) => {
+                    stream.queue.drain(..).for_each(|c| resources.release(c))
+                }
+                _ => {}
             }
-            drop(resources);
             return false;
         }
-        // Completions a stream had queued but nobody took (fds among them) are released now.
-        let untaken: Vec<i32> = match &mut slot.lifecycle {
-            Lifecycle::Streaming(stream) => stream.queue.drain(..).map(|c| c.result).collect(),
-            _ => Vec::new(),
-        };
-        slot.lifecycle = Lifecycle::Orphaned {
-            resources,
-            returns_fd,
-        };
-        for r in untaken {
-            release_orphan(Box::new(()), returns_fd, r);
+        // Completions a stream had queued but nobody took (fds, buffers) are released now.
+        if let Lifecycle::Streaming(stream) = &mut slot.lifecycle {
+            stream.queue.drain(..).for_each(|c| resources.release(c));
         }
+        slot.lifecycle = Lifecycle::Orphaned { resources };
         true
     }
 
@@ -365,12 +358,4 @@ impl OpTable {
             }
         }
     }
-}
-
-fn release_orphan(resources: Box<dyn Any>, returns_fd: bool, result: i32) {
-    if returns_fd && result >= 0 {
-        // SAFETY: the kernel created this descriptor for an op nobody awaits; we own it.
-        unsafe { libc::close(result) };
-    }
-    drop(resources);
 }

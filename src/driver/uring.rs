@@ -24,6 +24,7 @@ use std::time::Duration;
 use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, opcode, squeue};
 
+use super::buf_ring::{KernelBufRing, Region};
 use super::token::{CompletionToken, OpTable};
 use super::wake::Unparker;
 
@@ -50,6 +51,12 @@ pub struct Uring {
     epoch: u32,
     busy_ticks: u32,
     pub enters: u64,
+    /// Registered provided-buffer rings; their memory is unmapped only after unregistering.
+    buf_rings: Vec<Region>,
+    /// `IORING_REGISTER_PBUF_RING` failed once (old kernel): serve buffers from user space.
+    buf_ring_unsupported: bool,
+    /// The owning driver's id: retired rings of other drivers are not ours to unregister.
+    driver_id: u64,
 }
 
 enum Wait {
@@ -60,7 +67,7 @@ enum Wait {
 }
 
 impl Uring {
-    pub fn new(ring: IoUring, unparker: &Unparker) -> Self {
+    pub fn new(ring: IoUring, unparker: &Unparker, driver_id: u64) -> Self {
         Uring {
             ring,
             wake_fd: unparker.fd(),
@@ -71,6 +78,57 @@ impl Uring {
             epoch: 0,
             busy_ticks: 0,
             enters: 0,
+            buf_rings: Vec::new(),
+            buf_ring_unsupported: false,
+            driver_id,
+        }
+    }
+
+    /// Maps and registers a ring of `len` buffer descriptors. `Ok(None)`: the kernel has no
+    /// provided-buffer rings (the caller serves buffers from user space instead).
+    pub fn register_buf_ring(
+        &mut self,
+        len: u16,
+        driver_id: u64,
+    ) -> io::Result<Option<KernelBufRing>> {
+        if self.buf_ring_unsupported {
+            return Ok(None);
+        }
+        let bgid = (0..=u16::MAX)
+            .find(|id| self.buf_rings.iter().all(|r| r.bgid != *id))
+            .ok_or_else(|| io::Error::other("every buffer group id is in use"))?;
+        let region = Region::map(bgid, len)?;
+        // SAFETY: the region is page-aligned memory for `len` descriptors that stays mapped
+        // until after `unregister_buf_ring` (or until the ring is closed).
+        let registered = unsafe {
+            self.ring
+                .submitter()
+                .register_buf_ring_with_flags(region.addr(), len, bgid, 0)
+        };
+        match registered {
+            Ok(()) => {
+                let ring = region.kernel_ring(len, driver_id);
+                self.buf_rings.push(region);
+                Ok(Some(ring))
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) => {
+                self.buf_ring_unsupported = true;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Unregisters ring `bgid` and unmaps its memory.
+    pub fn unregister_buf_ring(&mut self, bgid: u16) {
+        let Some(i) = self.buf_rings.iter().position(|r| r.bgid == bgid) else {
+            return;
+        };
+        if self.ring.submitter().unregister_buf_ring(bgid).is_ok() {
+            drop(self.buf_rings.swap_remove(i));
+        } else {
+            // The kernel may still know the ring: keep its memory rather than unmap it.
+            std::mem::forget(self.buf_rings.swap_remove(i));
         }
     }
 
@@ -202,6 +260,9 @@ impl Uring {
     /// Submits everything queued and collects completions, sleeping up to `timeout`
     /// (None = until something completes) when the loop has nothing else to do.
     pub fn park(&mut self, table: &mut OpTable, timeout: Option<Duration>) -> io::Result<()> {
+        for bgid in super::buf_ring::take_retired(self.driver_id) {
+            self.unregister_buf_ring(bgid);
+        }
         self.arm_wake(table);
         self.flush(table)?;
         let queued = self.ring.submission().len();

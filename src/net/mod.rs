@@ -28,9 +28,13 @@
 //! ```
 
 mod adopt;
+mod incoming;
+mod recv;
 mod tcp;
 mod udp;
 
+pub use incoming::Incoming;
+pub use recv::RecvStream;
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 

@@ -76,6 +76,8 @@ impl ListenOptions {
 /// timeout is therefore served, not closed. Dropping the listener cancels an adopted accept
 /// (a connection it got anyway is closed, never leaked).
 pub struct TcpListener {
+    /// Keeps the socket registered with the epoll backend; dropped before `socket` closes.
+    _registration: op::Registration,
     socket: Socket,
     adopted: Adopted<io::Result<(OwnedFd, SocketAddr)>>,
 }
@@ -129,6 +131,7 @@ impl TcpListener {
 
     fn wrap(socket: Socket) -> TcpListener {
         TcpListener {
+            _registration: op::Registration::new(socket.as_raw_fd()),
             socket,
             adopted: RefCell::new(None),
         }
@@ -221,6 +224,8 @@ impl AsFd for TcpListener {
 /// # });
 /// ```
 pub struct TcpStream {
+    /// Keeps the socket registered with the epoll backend; dropped before `socket` closes.
+    _registration: op::Registration,
     socket: Socket,
     rescue: Rescue,
 }
@@ -278,6 +283,7 @@ impl TcpStream {
 
     fn wrap(socket: Socket) -> TcpStream {
         TcpStream {
+            _registration: op::Registration::new(socket.as_raw_fd()),
             socket,
             rescue: Rescue::default(),
         }

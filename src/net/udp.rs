@@ -31,6 +31,8 @@ use crate::op;
 /// # });
 /// ```
 pub struct UdpSocket {
+    /// Keeps the socket registered with the epoll backend; dropped before `socket` closes.
+    _registration: op::Registration,
     socket: Socket,
     /// A dropped receive still in flight: the datagram and its sender.
     adopted: Adopted<io::Result<(Vec<u8>, SocketAddr)>>,
@@ -79,6 +81,7 @@ impl UdpSocket {
 
     fn wrap(socket: Socket) -> UdpSocket {
         UdpSocket {
+            _registration: op::Registration::new(socket.as_raw_fd()),
             socket,
             adopted: RefCell::new(None),
         }

@@ -30,11 +30,14 @@
 //! Each file of this module defines one op family, with both backends' halves side by side:
 //! the SQE for io_uring and the plain syscall the epoll backend performs.
 
+mod accept_multi;
 mod close;
 mod msg;
 mod net;
 mod nop;
 mod poll;
+mod recv_multi;
+mod registration;
 mod rw;
 mod rwv;
 mod stream;
@@ -48,11 +51,14 @@ use std::time::Duration;
 
 use crate::driver::{self, Completion, CompletionToken, DriverRef};
 
+pub use accept_multi::{AcceptMulti, accept_multishot};
 pub use close::{Close, close};
 pub use msg::{RecvMsg, SendMsg, recvmsg_from, sendmsg_to};
 pub use net::{Accept, Connect, Recv, Send, accept, connect, recv, send};
 pub use nop::{Nop, nop};
 pub use poll::{Interest, PollAdd, PollMultishot, poll_add, poll_multishot};
+pub use recv_multi::{RecvMulti, recv_multishot};
+pub(crate) use registration::Registration;
 pub use rw::{Read, Write, read, read_at, write, write_at};
 pub use rwv::{ReadVectored, WriteVectored, readv, readv_at, writev, writev_at};
 pub use stream::{Multishot, OpStream};
@@ -68,6 +74,14 @@ pub(crate) mod sealed {
         const RETURNS_FD: bool = false;
         /// Turns the completion into the op's output, giving back owned buffers.
         fn complete(self, done: Completion) -> Self::Output;
+        /// Gives back what a completion nobody awaits carries. By default: closes the fd of
+        /// an op that [`RETURNS_FD`](Self::RETURNS_FD).
+        fn release(&mut self, done: Completion) {
+            if Self::RETURNS_FD && done.result >= 0 {
+                // SAFETY: the kernel created this descriptor for an op nobody awaits; we own it.
+                unsafe { libc::close(done.result) };
+            }
+        }
     }
 }
 
@@ -262,10 +276,19 @@ impl<T: Operation> Future for Cancel<T> {
 /// the kernel is done (and cancels the op).
 pub(crate) fn orphan<T: Operation>(driver: &DriverRef, token: CompletionToken, data: T) {
     match driver.try_borrow_mut() {
-        Ok(mut d) => d.orphan(token, Box::new(data), T::RETURNS_FD),
+        Ok(mut d) => d.orphan(token, Box::new(Abandoned(data))),
         // Dropped from inside the driver (an orphan's own drop): the kernel may still use the
         // buffers, so they are leaked rather than freed.
         Err(_) => std::mem::forget(data),
+    }
+}
+
+/// An op's data in the op table after its future is gone.
+struct Abandoned<T>(T);
+
+impl<T: Operation> driver::Orphan for Abandoned<T> {
+    fn release(&mut self, done: Completion) {
+        self.0.release(done);
     }
 }
 

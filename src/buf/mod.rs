@@ -26,7 +26,12 @@
 //! Reads fill the *spare capacity* of a buffer (`bytes_init..bytes_total`) and then call
 //! [`IoBufMut::set_init`], so `Vec::with_capacity(n)` is the natural read buffer.
 
+mod ring;
+
 use std::ops::{Bound, RangeBounds};
+
+pub(crate) use ring::PooledBuf;
+pub use ring::{BufRing, BufRingBuilder, RingBuf};
 
 /// A buffer whose bytes the kernel may read for the duration of an operation.
 ///

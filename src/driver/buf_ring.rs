@@ -1,0 +1,117 @@
+//! Provided-buffer rings (`IORING_REGISTER_PBUF_RING`): the driver's half.
+//!
+//! The kernel reads buffer descriptors from a ring of [`BufRingEntry`] that lives in memory
+//! shared with it. The driver owns that memory and the group id: it maps the ring, registers
+//! it, and unmaps it only after unregistering, so the kernel never reads freed memory. The
+//! buffers themselves belong to the user-facing `BufRing` (in `buf/`), which adds and recycles
+//! descriptors through [`KernelBufRing`].
+//!
+//! A `BufRing` can be dropped while the driver is busy (its last reference held by an orphaned
+//! op that completes inside `park`), so retiring goes through a thread-local list that the
+//! driver drains before each park.
+
+use std::cell::RefCell;
+use std::io;
+use std::ptr::NonNull;
+
+use io_uring::types::BufRingEntry;
+
+/// A registered ring: where its descriptors live and how many there are.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelBufRing {
+    /// The buffer group id ops name in `buf_group`.
+    pub bgid: u16,
+    /// The first descriptor; the kernel reads the tail from the first entry's reserved field.
+    pub entries: NonNull<BufRingEntry>,
+    /// Number of descriptors (a power of two).
+    pub len: u16,
+    /// The driver that registered it ([`Driver::id`](super::Driver::id)).
+    pub driver_id: u64,
+}
+
+/// The driver's record of one ring's memory.
+pub struct Region {
+    pub bgid: u16,
+    ptr: NonNull<libc::c_void>,
+    bytes: usize,
+}
+
+impl Region {
+    /// Maps zeroed, page-aligned memory for `len` descriptors.
+    pub fn map(bgid: u16, len: u16) -> io::Result<Region> {
+        let bytes = usize::from(len) * std::mem::size_of::<BufRingEntry>();
+        // SAFETY: an anonymous private mapping; the result is checked below.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(ptr).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        Ok(Region { bgid, ptr, bytes })
+    }
+
+    pub fn addr(&self) -> u64 {
+        self.ptr.as_ptr() as u64
+    }
+
+    pub fn kernel_ring(&self, len: u16, driver_id: u64) -> KernelBufRing {
+        KernelBufRing {
+            bgid: self.bgid,
+            entries: self.ptr.cast(),
+            len,
+            driver_id,
+        }
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is ours and the kernel no longer uses it: a region is dropped
+        // only after its ring was unregistered, or after the io_uring itself was closed.
+        unsafe { libc::munmap(self.ptr.as_ptr(), self.bytes) };
+    }
+}
+
+thread_local! {
+    /// Rings whose owner went away while their driver was borrowed: `(driver id, group id)`,
+    /// unregistered at that driver's next park.
+    static RETIRED: RefCell<Vec<(u64, u16)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Unregisters `ring` now if its driver is current and free, else at that driver's next park.
+/// If its driver is gone, so is the registration (closing the ring dropped it).
+pub fn retire(ring: &KernelBufRing) {
+    if let Some(driver) = super::current() {
+        match driver.try_borrow_mut() {
+            Ok(mut d) if d.id() == ring.driver_id => d.unregister_buf_ring(ring.bgid),
+            Ok(_) => {}
+            Err(_) => RETIRED.with(|r| r.borrow_mut().push((ring.driver_id, ring.bgid))),
+        }
+    }
+}
+
+/// Group ids of driver `driver_id` retired while it was busy.
+pub fn take_retired(driver_id: u64) -> Vec<u16> {
+    RETIRED.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.is_empty() {
+            return Vec::new();
+        }
+        let mut mine = Vec::new();
+        r.retain(|&(id, bgid)| {
+            if id == driver_id {
+                mine.push(bgid);
+            }
+            id != driver_id
+        });
+        mine
+    })
+}

@@ -1,0 +1,89 @@
+//! [`Incoming`]: a listener's connections from one multishot accept.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::{TcpListener, TcpStream};
+use crate::op::{self, AcceptMulti, OpStream};
+
+/// The connections arriving at a [`TcpListener`], from one multishot accept
+/// (`IORING_ACCEPT_MULTISHOT`; on epoll, `accept4` until `EAGAIN` on each readiness report).
+///
+/// An error (such as `EMFILE`, too many open files) is yielded and the next poll re-arms the
+/// accept, as a server loop expects. Dropping the stream cancels the accept; a connection the
+/// kernel accepted for it in the meantime is closed, never leaked.
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+    accept: Option<OpStream<AcceptMulti>>,
+}
+
+impl Incoming<'_> {
+    /// The next connection.
+    pub async fn next(&mut self) -> io::Result<TcpStream> {
+        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for the next connection.
+    pub fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<TcpStream>> {
+        loop {
+            let accept = self
+                .accept
+                .get_or_insert_with(|| op::accept_multishot(self.listener.as_raw_fd()));
+            match std::task::ready!(accept.poll_next_item(cx)) {
+                Some(Ok(fd)) => return Poll::Ready(stream_from(fd)),
+                Some(Err(e)) => {
+                    // The error ended the multishot accept: re-arm on the next poll.
+                    self.accept = None;
+                    return Poll::Ready(Err(e));
+                }
+                // Ended without an error (the kernel may stop a multishot op): re-arm.
+                None => self.accept = None,
+            }
+        }
+    }
+}
+
+fn stream_from(fd: OwnedFd) -> io::Result<TcpStream> {
+    TcpStream::from_std(std::net::TcpStream::from(fd))
+}
+
+impl futures_core::Stream for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_accept(cx).map(Some)
+    }
+}
+
+impl TcpListener {
+    /// The connections arriving, from one multishot accept; see [`Incoming`].
+    ///
+    /// ```
+    /// use ringloop::net::{TcpListener, TcpStream};
+    /// # ringloop::run(async {
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let addr = listener.local_addr().unwrap();
+    /// let clients = ringloop::spawn(async move {
+    ///     let mut v = Vec::new();
+    ///     for _ in 0..3 {
+    ///         v.push(TcpStream::connect(addr).await.unwrap());
+    ///     }
+    ///     v
+    /// });
+    /// let mut incoming = listener.incoming();
+    /// for _ in 0..3 {
+    ///     let stream = incoming.next().await.unwrap();
+    ///     assert_eq!(stream.local_addr().unwrap(), addr);
+    /// }
+    /// clients.await.unwrap();
+    /// # });
+    /// ```
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming {
+            listener: self,
+            accept: None,
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! [`RecvStream`]: a socket's incoming bytes as a stream of [`RingBuf`]s from a [`BufRing`].
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::buf::{BufRing, PooledBuf, RingBuf};
+use crate::op::{self, Cancel, Op, OpStream, Recv, RecvMulti};
+
+/// A socket's incoming bytes, each chunk in a buffer the kernel picked from a [`BufRing`]
+/// when the data arrived (see [`TcpStream::recv_multishot`](super::TcpStream::recv_multishot)).
+///
+/// One multishot receive runs for as long as the stream is polled; a waiting stream holds no
+/// buffer. When every buffer is in use the receive ends with `ENOBUFS` inside the kernel; the
+/// stream then grows the ring (up to its cap) or waits until a [`RingBuf`] is dropped, and
+/// re-arms. The bytes wait in the socket meanwhile, so nothing is lost — the peer is slowed
+/// down by TCP flow control instead.
+///
+/// # Stopping without losing data
+///
+/// [`stop`](Self::stop) cancels the receive; chunks the kernel had already received are still
+/// yielded, then the stream ends. [`resume`](Self::resume) starts receiving again. Dropping a
+/// stream that is receiving cancels it too, but bytes that arrive before the cancel takes
+/// effect are dropped with it: stop and drain first where that matters.
+pub struct RecvStream<'a> {
+    fd: BorrowedFd<'a>,
+    ring: BufRing,
+    state: RecvState,
+    /// `stop` was called: the receive in flight is being cancelled and drained.
+    stopping: bool,
+}
+
+enum RecvState {
+    /// Nothing in flight; the next poll arms a receive.
+    Idle,
+    /// A multishot receive (kernel ring, or the epoll backend's pool).
+    Multishot(OpStream<RecvMulti>),
+    /// io_uring without buffer rings: one receive into a pool buffer at a time.
+    Single(Op<Recv<PooledBuf>>),
+    /// A single receive being cancelled by `stop`; its real outcome is still delivered.
+    Cancelling(Cancel<Recv<PooledBuf>>),
+    /// Every buffer is in use: waiting for one to come back.
+    WaitBuffer,
+    /// Stopped, and everything received before the stop was yielded.
+    Stopped,
+    /// End of file or an error: nothing more will come.
+    Finished,
+}
+
+impl<'a> RecvStream<'a> {
+    pub(crate) fn new(fd: BorrowedFd<'a>, ring: &BufRing) -> Self {
+        RecvStream {
+            fd,
+            ring: ring.clone(),
+            state: RecvState::Idle,
+            stopping: false,
+        }
+    }
+
+    /// The next chunk of bytes; `None` at end of file, after an error was yielded, or once
+    /// a [`stop`](Self::stop) has drained.
+    pub async fn next(&mut self) -> Option<io::Result<RingBuf>> {
+        std::future::poll_fn(|cx| self.poll_next_chunk(cx)).await
+    }
+
+    /// Cancels the receive. Chunks already received are still yielded by [`next`](Self::next),
+    /// which then returns `None` until [`resume`](Self::resume).
+    pub fn stop(&mut self) {
+        self.stopping = true;
+        self.state = match std::mem::replace(&mut self.state, RecvState::Stopped) {
+            RecvState::Multishot(mut s) => {
+                s.cancel();
+                RecvState::Multishot(s)
+            }
+            RecvState::Single(op) => RecvState::Cancelling(op.cancel()),
+            RecvState::Idle | RecvState::WaitBuffer => RecvState::Stopped,
+            other => other,
+        };
+    }
+
+    /// Receives again after [`stop`](Self::stop). No effect after end of file or an error.
+    pub fn resume(&mut self) {
+        self.stopping = false;
+        if let RecvState::Stopped = self.state {
+            self.state = RecvState::Idle;
+        }
+    }
+
+    /// Whether the stream is receiving (not stopped, not finished).
+    pub fn is_receiving(&self) -> bool {
+        !self.stopping && !matches!(self.state, RecvState::Stopped | RecvState::Finished)
+    }
+
+    /// Polls for the next chunk; see [`next`](Self::next).
+    pub fn poll_next_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<RingBuf>>> {
+        loop {
+            match &mut self.state {
+                RecvState::Idle => {
+                    let fd = self.fd.as_raw_fd();
+                    self.state = if !self.ring.single_shot() {
+                        RecvState::Multishot(op::recv_multishot(fd, &self.ring))
+                    } else if let Some(buf) = self.ring.take_pooled() {
+                        RecvState::Single(op::recv(fd, buf))
+                    } else {
+                        RecvState::WaitBuffer
+                    };
+                }
+                RecvState::Multishot(s) => match std::task::ready!(s.poll_next_item(cx)) {
+                    Some(Ok(Some(buf))) => return Poll::Ready(Some(Ok(buf))),
+                    Some(Ok(None)) => return self.finish(None),
+                    Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                        // The data waits in the socket; get a buffer, then re-arm.
+                        self.state = self.after_receive(RecvState::WaitBuffer);
+                    }
+                    Some(Err(e)) if self.stopping && e.raw_os_error() == Some(libc::ECANCELED) => {
+                        self.state = RecvState::Stopped;
+                    }
+                    Some(Err(e)) => return self.finish(Some(e)),
+                    // Ended without a final error (the kernel may end a multishot receive,
+                    // e.g. under CQ pressure): re-arm unless stopping.
+                    None => self.state = self.after_receive(RecvState::Idle),
+                },
+                RecvState::Single(op) => {
+                    let (res, buf) = std::task::ready!(Pin::new(op).poll(cx));
+                    self.state = RecvState::Idle;
+                    return self.single_outcome(res, buf);
+                }
+                RecvState::Cancelling(c) => {
+                    let (res, buf) = std::task::ready!(Pin::new(c).poll(cx));
+                    self.state = RecvState::Stopped;
+                    if matches!(&res, Err(e) if e.raw_os_error() == Some(libc::ECANCELED)) {
+                        continue;
+                    }
+                    return self.single_outcome(res, buf);
+                }
+                RecvState::WaitBuffer => {
+                    if !self.ring.replenish(cx.waker()) {
+                        return Poll::Pending;
+                    }
+                    self.state = RecvState::Idle;
+                }
+                RecvState::Stopped | RecvState::Finished => return Poll::Ready(None),
+            }
+        }
+    }
+
+    /// The state after a receive ended without data: `next` unless `stop` was called.
+    fn after_receive(&self, next: RecvState) -> RecvState {
+        if self.stopping {
+            RecvState::Stopped
+        } else {
+            next
+        }
+    }
+
+    fn single_outcome(
+        &mut self,
+        res: io::Result<usize>,
+        buf: PooledBuf,
+    ) -> Poll<Option<io::Result<RingBuf>>> {
+        match res {
+            Ok(0) => self.finish(None),
+            Ok(_) => Poll::Ready(Some(Ok(buf.into_ring_buf()))),
+            Err(e) => self.finish(Some(e)),
+        }
+    }
+
+    fn finish(&mut self, error: Option<io::Error>) -> Poll<Option<io::Result<RingBuf>>> {
+        self.state = RecvState::Finished;
+        Poll::Ready(error.map(Err))
+    }
+}
+
+impl futures_core::Stream for RecvStream<'_> {
+    type Item = io::Result<RingBuf>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_next_chunk(cx)
+    }
+}
+
+impl super::TcpStream {
+    /// Receives with a multishot receive into buffers `ring` picks when data arrives; see
+    /// [`RecvStream`] and [`BufRing`](crate::buf::BufRing) (whose docs have an example).
+    /// Bytes a dropped [`read`](Self::read) left behind are not seen here: use one way of
+    /// reading per stream.
+    pub fn recv_multishot(&self, ring: &BufRing) -> RecvStream<'_> {
+        RecvStream::new(self.as_fd(), ring)
+    }
+}
