@@ -1,9 +1,13 @@
-//! The ringloop server: `ringloop::net`, one task per connection, owned-buffer reads and
-//! writes reusing one buffer per connection.
+//! The ringloop server: `ringloop::net`, one task per connection, written as a ringloop user
+//! would for throughput: every connection receives with a multishot receive into one shared
+//! [`BufRing`] (io_uring: a registered provided-buffer ring; epoll: the same API from a
+//! user-space pool), and echoes the very buffer it received. An idle connection holds no
+//! buffer. (tokio's and monoio's servers keep one buffer per connection, their idiom.)
 
 use super::control::{DONE, HELLO};
-use super::server::{BACKLOG, LOOPBACK, announce, finish, snapshot_line, touched_buffer};
+use super::server::{BACKLOG, LOOPBACK, announce, finish, snapshot_line};
 use super::spec::{Mode, ServerSpec};
+use ringloop::buf::BufRing;
 use ringloop::net::{ListenOptions, TcpListener, TcpStream};
 use ringloop::{Backend, Runtime, spawn};
 
@@ -25,7 +29,13 @@ pub fn serve(backend: Backend, spec: ServerSpec) -> Result<(), String> {
             .accept()
             .await
             .map_err(|e| format!("accepting the control connection: {e}"))?;
-        spawn(accept_all(listener, spec, backend));
+        let ring = BufRing::builder()
+            .buf_size(spec.buffer)
+            .initial(64)
+            .max(4096)
+            .build()
+            .map_err(|e| format!("buffer ring: {e}"))?;
+        spawn(accept_all(listener, spec, ring));
         // The control loop runs in `block_on`'s own future, so it may read the runtime's stats.
         let enters = || Some(runtime.stats().kernel_enters);
         loop {
@@ -42,74 +52,52 @@ pub fn serve(backend: Backend, spec: ServerSpec) -> Result<(), String> {
 }
 
 /// Accepts the data connections and starts a task for each.
-async fn accept_all(listener: TcpListener, spec: ServerSpec, backend: Backend) {
+async fn accept_all(listener: TcpListener, spec: ServerSpec, ring: BufRing) {
+    let mut incoming = listener.incoming();
     for _ in 0..spec.conns {
-        let (stream, _) = listener.accept().await.expect("accept failed");
+        let stream = incoming.next().await.expect("accept failed");
         stream.set_nodelay(true).expect("TCP_NODELAY failed");
-        spawn(connection(stream, spec, backend));
+        spawn(connection(stream, spec, ring.clone()));
     }
 }
 
 /// One data connection, from hello to the client's end of stream. An I/O error ends it
 /// quietly: the client sees the connection close and reports the failure.
-async fn connection(stream: TcpStream, spec: ServerSpec, backend: Backend) {
+async fn connection(stream: TcpStream, spec: ServerSpec, ring: BufRing) {
     let (hello, _) = stream.write_all(HELLO_BYTE).await;
     if hello.is_err() {
         return;
     }
-    match (spec.mode, backend) {
-        (Mode::Echo, _) => echo(&stream, spec.buffer).await,
-        (Mode::Discard, _) => {
-            if discard(&stream, spec.buffer).await {
+    match spec.mode {
+        // An idle connection is an echo connection that receives nothing: its multishot
+        // receive waits in the kernel (or the epoll queue) holding no buffer.
+        Mode::Echo | Mode::Idle => echo(&stream, &ring).await,
+        Mode::Discard => {
+            if discard(&stream, &ring).await {
                 let _ = stream.write_all(DONE_BYTE).await;
             }
         }
-        (Mode::Idle, Backend::IoUring) => idle_connection_io_uring(&stream, spec.buffer).await,
-        (Mode::Idle, _) => echo(&stream, spec.buffer).await,
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// LEAD: the ringloop/io_uring idle server. This is the one function to change when the buffer
-// ring lands: replace the owned 4 KiB Vec read with the buffer-ring recv, so an idle
-// connection holds no buffer while its read is pending. `idle_rss/N` on ringloop-io_uring then
-// shows the saving next to ringloop-epoll and tokio, which keep their 4 KiB read.
-// ---------------------------------------------------------------------------------------------
-/// An idle connection on io_uring: a read pending in the kernel until the client closes.
-async fn idle_connection_io_uring(stream: &TcpStream, buffer: usize) {
-    echo(stream, buffer).await
-}
-
-/// Reads and writes back what was read, until end of stream.
-async fn echo(stream: &TcpStream, size: usize) {
-    let mut buffer = touched_buffer(size);
-    loop {
-        buffer.clear();
-        let (read, returned) = stream.read(buffer).await;
-        buffer = returned;
-        match read {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let (wrote, returned) = stream.write_all(buffer).await;
-        buffer = returned;
+/// Writes back each received buffer as it is, until end of stream.
+async fn echo(stream: &TcpStream, ring: &BufRing) {
+    let mut chunks = stream.recv_multishot(ring);
+    while let Some(Ok(chunk)) = chunks.next().await {
+        let (wrote, _) = stream.write_all(chunk).await;
         if wrote.is_err() {
             return;
         }
     }
 }
 
-/// Reads and drops everything until end of stream; `true` if it got there without an error.
-async fn discard(stream: &TcpStream, size: usize) -> bool {
-    let mut buffer = touched_buffer(size);
-    loop {
-        buffer.clear();
-        let (read, returned) = stream.read(buffer).await;
-        buffer = returned;
-        match read {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(_) => return false,
+/// Receives and drops everything until end of stream; `true` if it got there without an error.
+async fn discard(stream: &TcpStream, ring: &BufRing) -> bool {
+    let mut chunks = stream.recv_multishot(ring);
+    while let Some(chunk) = chunks.next().await {
+        if chunk.is_err() {
+            return false;
         }
     }
+    true
 }
