@@ -28,11 +28,20 @@
 //! ```
 
 mod adopt;
+pub mod ancillary;
+mod resolve;
+mod split;
+mod stream;
 mod tcp;
 mod udp;
+mod unix;
 
+pub use ancillary::{ControlMessage, PacketInfo, ReceivedDatagram};
+pub use resolve::{ToSocketAddrs, lookup_host};
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, SplitStream};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 use std::io;
 use std::net::SocketAddr;
@@ -40,39 +49,4 @@ use std::net::SocketAddr;
 /// Adds the address to an error's message, keeping its kind.
 pub(crate) fn with_addr(e: io::Error, what: &str, addr: SocketAddr) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {addr}: {e}"))
-}
-
-/// Resolves `"host:port"` (or `"ip:port"`) to socket addresses. Resolution can block, so it
-/// runs on the blocking pool, never on the loop thread.
-///
-/// ```
-/// # ringloop::run(async {
-/// let addrs = ringloop::net::lookup_host("127.0.0.1:8080").await.unwrap();
-/// assert_eq!(addrs, ["127.0.0.1:8080".parse().unwrap()]);
-/// # });
-/// ```
-///
-/// # Errors
-///
-/// A malformed input or a failed lookup; the message names `host`. No address found is
-/// [`io::ErrorKind::NotFound`].
-pub async fn lookup_host(host: &str) -> io::Result<Vec<SocketAddr>> {
-    // An address needs no resolver: answer at once.
-    if let Ok(addr) = host.parse::<SocketAddr>() {
-        return Ok(vec![addr]);
-    }
-    let name = host.to_owned();
-    let resolved = crate::spawn_blocking(move || {
-        std::net::ToSocketAddrs::to_socket_addrs(&name).map(|it| it.collect::<Vec<_>>())
-    })
-    .await
-    .map_err(|e| io::Error::other(format!("lookup of {host} did not finish: {e}")))?;
-    let addrs = resolved.map_err(|e| io::Error::new(e.kind(), format!("lookup of {host}: {e}")))?;
-    if addrs.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("lookup of {host}: no addresses"),
-        ));
-    }
-    Ok(addrs)
 }
