@@ -3,7 +3,35 @@
 //!
 //! A socket type is thin: a descriptor (set up through `socket2`) plus methods that build ops.
 //! Sockets are created non-blocking and close-on-exec; on io_uring the kernel waits for
-//! readiness itself, on epoll the ops wait in the fd's queue.
+//! readiness itself, on epoll the ops wait in the fd's queue. Methods take `&self` and owned
+//! buffers, and give the buffers back with the result.
+//!
+//! # Types
+//!
+//! * TCP: [`TcpListener`] (with [`ListenOptions`]) and [`TcpStream`], which connects to
+//!   anything [`ToSocketAddrs`] names (`"host:port"` is resolved by [`lookup_host`] on the
+//!   blocking pool) and has vectored reads and writes.
+//! * UDP: [`UdpSocket`], whose `sendmsg`/`recvmsg` carry ancillary data
+//!   ([`ControlMessage`], [`ReceivedDatagram`], [`PacketInfo`]; see [`ancillary`]).
+//! * Unix: [`UnixListener`], [`UnixStream`] and [`UnixDatagram`], on filesystem paths or
+//!   Linux abstract names, passing descriptors with `send_with_fds`/`recv_with_fds`.
+//! * Halves: [`TcpStream::into_split`] and [`UnixStream::into_split`] give an
+//!   [`OwnedReadHalf`] and an [`OwnedWriteHalf`] that two tasks can own
+//!   ([`ReuniteError`] when reuniting halves of different streams).
+//!
+//! # Cancelling by drop loses nothing
+//!
+//! A read, accept or receive future dropped while the kernel owns its op (a `timeout` gave up
+//! on it) is *adopted* by its socket (`adopt.rs`): the op stays in flight, and the socket's
+//! next call of that kind takes its result first — bytes, a connection, a datagram, passed
+//! descriptors. Dropping the socket cancels an adopted op; whatever it received then is
+//! closed or freed, never leaked.
+//!
+//! # Implementation
+//!
+//! `stream.rs` is the byte-stream core both stream types wrap (reads with adoption, writes,
+//! fd passing); `split.rs` shares it between halves through an `Rc` (the loop is
+//! single-threaded); `resolve.rs` turns [`ToSocketAddrs`] values into addresses.
 //!
 //! ```
 //! use ringloop::net::{TcpListener, TcpStream};
