@@ -213,4 +213,25 @@ both_backends! {
             assert_fd_count_returns_to(before, "after 50 dropped receives").await;
         });
     }
+
+    /// A stream cannot carry descriptors without a byte: `send_with_fds` of an empty buffer
+    /// fails with `InvalidInput`, sends nothing and leaves no descriptor open.
+    fn empty_stream_message_cannot_carry_fds(backend: Backend) {
+        let fx = fixture(backend, "empty_stream_message_cannot_carry_fds");
+        fx.rt.block_on(async {
+            let before = open_fds();
+            let (rx, tx) = support::pipe();
+            let (a, b) = UnixStream::pair().expect("pair");
+            let (res, _) = a.send_with_fds(b"".as_slice(), &[tx.as_fd()]).await;
+            let err = res.expect_err("descriptors with no byte");
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+            drop((tx, a));
+            let (res, _) = b.recv_with_fds(Vec::with_capacity(8), 1).await;
+            let (n, fds) = res.expect("recv after the peer closed");
+            assert_eq!((n, fds.len()), (0, 0), "EOF, no descriptor");
+            assert!(read_pipe_to_eof(&rx).await.is_empty());
+            drop((rx, b));
+            assert_fd_count_returns_to(before, "after a refused empty send").await;
+        });
+    }
 }

@@ -277,4 +277,24 @@ both_backends! {
             assert!(err.to_string().contains(host), "{err:?} should name {host}");
         });
     }
+
+    /// A host name that resolves but whose every address refuses fails with
+    /// `ConnectionRefused`, and the message names both the host and the address tried.
+    fn refused_host_name_names_host_and_address(backend: Backend) {
+        let fx = fixture(backend, "refused_host_name_names_host_and_address");
+        fx.rt.block_on(async {
+            let port = {
+                let free = std::net::TcpListener::bind(any_loopback_port()).expect("std bind");
+                free.local_addr().expect("std local_addr").port()
+            };
+            let err = match TcpStream::connect(format!("localhost:{port}")).await {
+                Ok(_) => panic!("connected to localhost:{port}, where nobody listens"),
+                Err(err) => err,
+            };
+            assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+            let message = err.to_string();
+            assert!(message.contains(&format!("localhost:{port}")), "{message} names the host");
+            assert!(message.contains(&format!(":{port}: ")), "{message} names the address");
+        });
+    }
 }

@@ -302,16 +302,13 @@ impl TcpStream {
             }
         }
         let last = last.expect("resolve returns at least one address");
-        if addrs.len() == 1 && name == addrs[0].to_string() {
-            return Err(last);
-        }
-        Err(io::Error::new(
-            last.kind(),
-            format!(
-                "connect to {name} (tried {} addresses): {last}",
-                addrs.len()
-            ),
-        ))
+        // The last error names the address it tried; add the host (and the count) if needed.
+        let context = match addrs.len() {
+            1 if name == addrs[0].to_string() => return Err(last),
+            1 => format!("connect to {name}"),
+            n => format!("connect to {name} (tried {n} addresses, the last said)"),
+        };
+        Err(io::Error::new(last.kind(), format!("{context}: {last}")))
     }
 
     async fn connect_one(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {

@@ -12,7 +12,6 @@ use super::{local_addr, new_socket, path_addr, peer_addr, to_sockaddr, with_unix
 use crate::buf::{IoBuf, IoBufMut};
 use crate::net::split::{self, OwnedReadHalf, OwnedWriteHalf};
 use crate::net::stream::StreamSocket;
-use crate::op;
 
 /// A connected Unix stream socket. Reads, writes and their guarantees are those of
 /// [`TcpStream`](crate::net::TcpStream): methods take `&self`, a dropped read is adopted so no
@@ -47,7 +46,8 @@ impl UnixStream {
     ///
     /// # Errors
     ///
-    /// The connection's error (no such file, refused...); the message names the path.
+    /// The connection's error (no such file, refused, `WouldBlock` when the listener's backlog
+    /// is full); the message names the path.
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let addr = path_addr(path.as_ref(), "connect to")?;
         UnixStream::connect_addr(&addr).await
@@ -60,13 +60,15 @@ impl UnixStream {
     ///
     /// As [`connect`](Self::connect); the message names the path or `@name`.
     pub async fn connect_addr(addr: &SocketAddr) -> io::Result<UnixStream> {
-        let setup = || -> io::Result<(Socket, socket2::SockAddr)> {
-            Ok((new_socket(Type::STREAM)?, to_sockaddr(addr)?))
+        // A Unix connect never waits: it succeeds, or fails at once (`EAGAIN` when the
+        // listener's backlog is full, as with std and tokio). Readiness cannot tell when a
+        // full backlog frees up, so there is nothing to hand to the backend.
+        let setup = || -> io::Result<Socket> {
+            let socket = new_socket(Type::STREAM)?;
+            socket.connect(&to_sockaddr(addr)?)?;
+            Ok(socket)
         };
-        let (socket, to) = setup().map_err(|e| with_unix_addr(e, "connect to", addr))?;
-        op::connect(socket.as_raw_fd(), to)
-            .await
-            .map_err(|e| with_unix_addr(e, "connect to", addr))?;
+        let socket = setup().map_err(|e| with_unix_addr(e, "connect to", addr))?;
         Ok(UnixStream::wrap(socket))
     }
 
@@ -145,11 +147,23 @@ impl UnixStream {
     /// assert_eq!(got, "via fd");
     /// # });
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `buf` is empty while `fds` is not (a stream sends descriptors with
+    /// a byte); else the send's error.
     pub async fn send_with_fds<B: IoBuf>(
         &self,
         buf: B,
         fds: &[BorrowedFd<'_>],
     ) -> (io::Result<usize>, B) {
+        if buf.bytes_init() == 0 && !fds.is_empty() {
+            let e = io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "send_with_fds on a stream needs at least one byte to carry the descriptors",
+            );
+            return (Err(e), buf);
+        }
         self.inner.send_with_fds(buf, fds).await
     }
 
