@@ -295,4 +295,35 @@ both_backends! {
         let want: Vec<u8> = (0..sent).map(|i| (i % 251) as u8).collect();
         support::assert_bytes_eq("numbered bytes read around random timeouts", &received, &want);
     }
+
+    /// 20 rounds of: a read submitted (polled once), the peer's bytes consumed by it in the
+    /// kernel, then the read future dropped without being polled again. The bytes it received
+    /// reach the next read in full: the stream adopted the dropped read instead of letting
+    /// its buffer go with the data in it.
+    fn read_dropped_after_it_completed_loses_nothing(backend: Backend) {
+        let fx = fixture(backend, "read_dropped_after_it_completed_loses_nothing");
+        fx.rt.block_on(async {
+            let (client, server) = connected_pair().await;
+            for round in 0..20 {
+                let mut read = Box::pin(client.read(Vec::with_capacity(64)));
+                assert!(poll_once(&mut read).await.is_none(), "round {round}: nothing sent yet");
+                let msg = format!("round {round:02}").into_bytes();
+                let (written, _) = server.write_all(msg.clone()).await;
+                written.expect("server write_all");
+                // No event says a read completed for a future nobody polls: wait on the loop
+                // (timers park it in the kernel, where the read completes) until the bytes have
+                // left the socket's queue.
+                let deadline = std::time::Instant::now() + READ_LIMIT;
+                while bytes_waiting(&client) > 0 && std::time::Instant::now() < deadline {
+                    time::sleep(Duration::from_millis(1)).await;
+                }
+                assert_eq!(bytes_waiting(&client), 0, "round {round}: the read took the bytes");
+                // Let the completion reach the op table too.
+                time::sleep(Duration::from_millis(1)).await;
+                drop(read);
+                let got = read_exactly(&client, msg.len(), &format!("round {round}")).await;
+                support::assert_bytes_eq(&format!("round {round}"), &got, &msg);
+            }
+        });
+    }
 }

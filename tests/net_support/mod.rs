@@ -146,7 +146,7 @@ pub fn peer_has_closed(client: &std::net::TcpStream) -> bool {
 
 /// Bytes waiting in `stream`'s receive queue, seen with a non-blocking `MSG_PEEK` (consumes
 /// nothing).
-pub fn bytes_waiting(stream: &TcpStream) -> usize {
+pub fn bytes_waiting(stream: &impl std::os::fd::AsFd) -> usize {
     let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 256];
     match socket2::SockRef::from(stream).peek(&mut buf) {
         Ok(n) => n,
