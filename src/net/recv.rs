@@ -189,3 +189,11 @@ impl super::TcpStream {
         RecvStream::new(self.as_fd(), ring)
     }
 }
+
+impl super::UnixStream {
+    /// Receives with a multishot receive into buffers `ring` picks when data arrives; see
+    /// [`RecvStream`] and [`TcpStream::recv_multishot`](super::TcpStream::recv_multishot).
+    pub fn recv_multishot(&self, ring: &BufRing) -> RecvStream<'_> {
+        RecvStream::new(self.as_fd(), ring)
+    }
+}

@@ -32,6 +32,7 @@
 
 mod accept_multi;
 mod close;
+mod cmsg;
 mod msg;
 mod net;
 mod nop;
@@ -53,7 +54,12 @@ use crate::driver::{self, Completion, CompletionToken, DriverRef};
 
 pub use accept_multi::{AcceptMulti, accept_multishot};
 pub use close::{Close, close};
-pub use msg::{RecvMsg, SendMsg, recvmsg_from, sendmsg_to};
+pub(crate) use cmsg::set_int_option;
+pub use cmsg::{Control, ControlMessage};
+pub use msg::{
+    Received, RecvMsg, SendMsg, SendMsgVectored, control_space, fds_space, recvmsg, sendmsg,
+    sendmsg_vectored,
+};
 pub use net::{Accept, Connect, Recv, Send, accept, connect, recv, send};
 pub use nop::{Nop, nop};
 pub use poll::{Interest, PollAdd, PollMultishot, poll_add, poll_multishot};
