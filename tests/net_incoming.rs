@@ -279,6 +279,63 @@ both_backends! {
         });
     }
 
+    /// A runtime dropped while a task's `Incoming` holds connections the kernel accepted for
+    /// it (untaken) closes them: the clients see EOF or a reset, and once the runtime is gone
+    /// exactly the fds open before it are open.
+    fn runtime_shutdown_closes_untaken_connections(backend: Backend) {
+        const CLIENTS: usize = 5;
+        let _serial = support::serial();
+        let _watchdog = support::watchdog(
+            TEST_LIMIT,
+            &format!("runtime_shutdown_closes_untaken_connections on {backend:?}"),
+        );
+        let before = open_fds();
+        let rt = support::runtime(backend);
+        let clients = rt.block_on(async {
+            let (listener, addr) = listen();
+            let accepting = ringloop::spawn(async move {
+                let mut incoming = listener.incoming();
+                assert!(poll_once(incoming.next()).await.is_none(), "a connection before any client");
+                // Never polled again: what the kernel accepts waits untaken in the stream.
+                std::future::pending::<()>().await;
+                drop(incoming);
+            });
+            yield_turns(10).await;
+            let clients: Vec<_> = (0..CLIENTS)
+                .map(|_| std::net::TcpStream::connect(addr).expect("std connect"))
+                .collect();
+            // Each accepted connection is one more open fd in this process.
+            let with_clients = open_fds();
+            support::yield_until_deadline("the kernel accepted every connection", || {
+                open_fds() == with_clients + CLIENTS
+            })
+            .await;
+            assert!(!accepting.is_finished(), "the accepting task ended");
+            clients
+        });
+        drop(rt);
+        for (i, client) in clients.iter().enumerate() {
+            client.set_read_timeout(Some(WAIT_LIMIT)).expect("set_read_timeout");
+            let mut byte = [0u8; 1];
+            match (&*client).read(&mut byte) {
+                Ok(0) => {}
+                Ok(_) => panic!("client {i}: the server never writes, yet data arrived"),
+                Err(err) => assert!(
+                    matches!(err.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe),
+                    "client {i}: want EOF or a reset after the runtime's shutdown, got {err}"
+                ),
+            }
+        }
+        drop(clients);
+        let after = open_fds();
+        assert_eq!(
+            after,
+            before,
+            "fds open before the runtime: {before}, after: {after}:\n{}",
+            describe_open_fds().join("\n")
+        );
+    }
+
     /// `incoming()` after an `accept()` that timed out (which the listener adopts) still
     /// delivers the connections that follow, whether a client connects before `incoming()` is
     /// first polled or while it waits: a connection is never stranded in an adopted accept
