@@ -541,12 +541,26 @@ both_backends! {
     }
 }
 
-/// Runs the `backend` variant of test `name` in a child process, asserting it passed.
+/// Runs the `backend` variant of test `name` in a child process, asserting it passed. Like
+/// `support::run_child`, plus `--include-ignored`, so that an ignored parent run with
+/// `--ignored` runs its (equally ignored) child instead of finding no test to run.
 fn run_as_child(name: &str, backend: Backend) {
     // Command::output opens pipes: hold the fd lock while the child runs.
     let _serial = support::serial();
     let name = format!("{name}::{}", variant_name(backend));
-    let output = support::run_child(&name, &[(support::CHILD_ENV, CHILD_ROLE)]);
+    let exe = std::env::current_exe().expect("current test executable");
+    let output = std::process::Command::new(exe)
+        .args([
+            &name,
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "--include-ignored",
+        ])
+        .env_remove("RINGLOOP_BACKEND")
+        .env(support::CHILD_ENV, CHILD_ROLE)
+        .output()
+        .unwrap_or_else(|e| panic!("re-executing the test binary for `{name}`: {e}"));
     support::assert_child_passed(&name, &output);
 }
 
