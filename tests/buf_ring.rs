@@ -577,9 +577,6 @@ both_backends! {
     /// busy-loop; see [`receive_waiting_for_a_buffer_does_not_spin_with`]. (Kernel ring on
     /// io_uring, user-space pool on epoll. The single-shot fallback never has untaken
     /// completions: it receives one buffer at a time.)
-    #[ignore = "BUG io_uring: BufRing::replenish counts buffers the kernel consumed into \
-                untaken completions as in the ring (in_ring), so the receive re-arms on \
-                every turn and gets ENOBUFS again: ~20 000 ops in 100 ms"]
     fn receive_waiting_for_a_buffer_does_not_spin(backend: Backend) {
         receive_waiting_for_a_buffer_does_not_spin_with(backend);
     }

@@ -282,9 +282,6 @@ both_backends! {
     /// `in_use()` counts, as documented, the buffers waiting in completions the stream has not
     /// taken yet: 4 KiB received into 1 KiB buffers and left untaken count 4, and none once
     /// the chunks have been taken and dropped.
-    #[ignore = "BUG io_uring: with a kernel ring in_use() is bufs - in_ring, and in_ring drops \
-                only when a chunk is lent, so buffers the kernel filled for untaken \
-                completions count as free (in_use() is 0 here)"]
     fn in_use_counts_untaken_completions(backend: Backend) {
         let fx = fixture(backend, "in_use_counts_untaken_completions");
         fx.rt.block_on(async {
@@ -472,9 +469,6 @@ both_backends! {
     /// A `RingBuf` taken out of its runtime and dropped after the runtime is gone neither
     /// crashes nor corrupts memory: its bytes are still readable and the drop is harmless.
     /// Runs in a child process, as a crash here would take the test binary down.
-    #[ignore = "BUG io_uring: RingBuf::drop -> Shared::recycle -> provide() writes a \
-                descriptor into the kernel ring's memory, which the dropped runtime's Uring \
-                already unmapped (Region::drop): SIGSEGV"]
     fn ring_buf_dropped_after_its_runtime(backend: Backend) {
         let Some(role) = support::child_role() else {
             run_as_child("ring_buf_dropped_after_its_runtime", backend);

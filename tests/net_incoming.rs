@@ -341,9 +341,6 @@ both_backends! {
     /// delivers the connections that follow, whether a client connects before `incoming()` is
     /// first polled or while it waits: a connection is never stranded in an adopted accept
     /// that only `accept()` would collect.
-    #[ignore = "BUG epoll: the listener's adopted accept is the older waiter on the fd and \
-                takes the connection, which Incoming never looks at; it stays there until an \
-                accept() or the listener's drop (io_uring passes)"]
     fn incoming_after_a_timed_out_accept_gets_the_connections(backend: Backend) {
         let fx = fixture(backend, "incoming_after_a_timed_out_accept_gets_the_connections");
         fx.rt.block_on(async {

@@ -199,10 +199,47 @@ impl BufRing {
 
     /// Buffers lent out as [`RingBuf`]s or waiting in completions.
     pub fn in_use(&self) -> usize {
+        let available = self.available();
+        self.shared.state.borrow().bufs.len() - available
+    }
+
+    /// Buffers the kernel (or the pool) can fill right now.
+    fn available(&self) -> usize {
+        if let Some(n) = self.kernel_available() {
+            return n;
+        }
         let state = self.shared.state.borrow();
         match self.shared.mode {
-            Mode::Kernel(_) => state.bufs.len() - state.in_ring,
-            Mode::Pool => state.bufs.len() - state.free.len(),
+            // An estimate: buffers filled for completions nobody has taken yet still count.
+            Mode::Kernel(_) => state.in_ring,
+            Mode::Pool => state.free.len(),
+        }
+    }
+
+    /// Kernel mode: the descriptors between the kernel's head and our tail, asked of the
+    /// kernel (`None` on kernels before 6.8, or off the ring's runtime).
+    fn kernel_available(&self) -> Option<usize> {
+        let Mode::Kernel(k) = &self.shared.mode else {
+            return None;
+        };
+        if k.driver_id != driver::current_id() {
+            return None;
+        }
+        let driver = driver::current()?;
+        let head = driver.try_borrow().ok()?.buf_ring_head(k.bgid).ok()?;
+        Some(usize::from(
+            self.shared.state.borrow().tail.wrapping_sub(head),
+        ))
+    }
+
+    /// An error if the ring is registered with another runtime than the current one.
+    pub(crate) fn check_runtime(&self) -> io::Result<()> {
+        match &self.shared.mode {
+            Mode::Kernel(k) if k.driver_id != driver::current_id() => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "this BufRing is registered with another runtime's io_uring; build one per runtime",
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -210,7 +247,7 @@ impl BufRing {
     /// `None` also when the current runtime is not the one the ring was registered with:
     /// its group id means nothing (or another ring) there.
     pub(crate) fn group(&self) -> Option<u16> {
-        match self.shared.mode {
+        match &self.shared.mode {
             Mode::Kernel(k) if k.driver_id == driver::current_id() => Some(k.bgid),
             _ => None,
         }
@@ -267,14 +304,7 @@ impl BufRing {
     /// After `ENOBUFS`: true if a receive can be re-armed now (buffers are back in the ring,
     /// or the ring grew); false if the caller must wait, with `waker` registered.
     pub(crate) fn replenish(&self, waker: &Waker) -> bool {
-        let available = {
-            let state = self.shared.state.borrow();
-            match self.shared.mode {
-                Mode::Kernel(_) => state.in_ring > 0,
-                Mode::Pool => !state.free.is_empty(),
-            }
-        };
-        if available {
+        if self.available() > 0 {
             return true;
         }
         let have = self.buffers();
@@ -331,16 +361,20 @@ impl Shared {
 
     /// Makes buffer `bid` available: at the kernel ring's tail, or in the free list.
     fn provide(&self, state: &mut State, bid: u16) {
-        match self.mode {
+        match &self.mode {
             Mode::Kernel(ring) => {
                 let mask = ring.len - 1;
                 let addr = state.bufs[usize::from(bid)].as_mut_ptr() as u64;
                 // SAFETY: the ring memory holds `ring.len` descriptors and stays mapped while
-                // this ring is registered; the slot at `tail & mask` is ours to write because
+                // we hold `ring.region`; the slot at `tail & mask` is ours to write because
                 // the kernel only reads slots between its head and the published tail, and at
                 // most `len` buffers exist.
                 unsafe {
-                    let entry = &mut *ring.entries.as_ptr().add(usize::from(state.tail & mask));
+                    let entry = &mut *ring
+                        .region
+                        .entries()
+                        .as_ptr()
+                        .add(usize::from(state.tail & mask));
                     entry.set_addr(addr);
                     entry.set_len(self.buf_size as u32);
                     entry.set_bid(bid);
@@ -350,7 +384,7 @@ impl Shared {
                 // u16 the kernel reads; publishing it with Release makes the descriptor
                 // written above visible first.
                 unsafe {
-                    let tail = io_uring::types::BufRingEntry::tail(ring.entries.as_ptr())
+                    let tail = io_uring::types::BufRingEntry::tail(ring.region.entries().as_ptr())
                         as *const AtomicU16;
                     (*tail).store(state.tail, Ordering::Release);
                 }
@@ -388,8 +422,8 @@ impl BufferSource for Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        if let Mode::Kernel(ring) = self.mode {
-            driver::buf_ring::retire(&ring);
+        if let Mode::Kernel(ring) = &self.mode {
+            driver::buf_ring::retire(ring);
         }
     }
 }

@@ -1,10 +1,12 @@
 //! Provided-buffer rings (`IORING_REGISTER_PBUF_RING`): the driver's half.
 //!
 //! The kernel reads buffer descriptors from a ring of [`BufRingEntry`] that lives in memory
-//! shared with it. The driver owns that memory and the group id: it maps the ring, registers
-//! it, and unmaps it only after unregistering, so the kernel never reads freed memory. The
-//! buffers themselves belong to the user-facing `BufRing` (in `buf/`), which adds and recycles
-//! descriptors through [`KernelBufRing`].
+//! shared with it. The driver maps the ring ([`Region`]), registers it and owns the group id;
+//! the memory is shared (`Rc`) between the driver and the user-facing `BufRing` (in `buf/`),
+//! which adds and recycles descriptors through [`KernelBufRing`]. It is unmapped when both let
+//! go: the driver lets go only after unregistering (or when the ring closes), so the kernel
+//! never reads freed memory, and a `BufRing` that outlives its runtime still writes into
+//! mapped memory, which nobody reads any more.
 //!
 //! A `BufRing` can be dropped while the driver is busy (its last reference held by an orphaned
 //! op that completes inside `park`), so retiring goes through a thread-local list that the
@@ -13,16 +15,17 @@
 use std::cell::RefCell;
 use std::io;
 use std::ptr::NonNull;
+use std::rc::Rc;
 
 use io_uring::types::BufRingEntry;
 
 /// A registered ring: where its descriptors live and how many there are.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct KernelBufRing {
     /// The buffer group id ops name in `buf_group`.
     pub bgid: u16,
-    /// The first descriptor; the kernel reads the tail from the first entry's reserved field.
-    pub entries: NonNull<BufRingEntry>,
+    /// The descriptors' memory.
+    pub region: Rc<Region>,
     /// Number of descriptors (a power of two).
     pub len: u16,
     /// The driver that registered it ([`Driver::id`](super::Driver::id)).
@@ -62,10 +65,17 @@ impl Region {
         self.ptr.as_ptr() as u64
     }
 
-    pub fn kernel_ring(&self, len: u16, driver_id: u64) -> KernelBufRing {
+    /// The first descriptor; the kernel reads the tail from the first entry's reserved field.
+    pub fn entries(&self) -> NonNull<BufRingEntry> {
+        self.ptr.cast()
+    }
+}
+
+impl KernelBufRing {
+    pub fn new(region: Rc<Region>, len: u16, driver_id: u64) -> KernelBufRing {
         KernelBufRing {
-            bgid: self.bgid,
-            entries: self.ptr.cast(),
+            bgid: region.bgid,
+            region,
             len,
             driver_id,
         }
@@ -74,8 +84,8 @@ impl Region {
 
 impl Drop for Region {
     fn drop(&mut self) {
-        // SAFETY: the mapping is ours and the kernel no longer uses it: a region is dropped
-        // only after its ring was unregistered, or after the io_uring itself was closed.
+        // SAFETY: the mapping is ours and the kernel no longer uses it: the driver lets go of a
+        // region only after unregistering it, or when the io_uring itself is closed.
         unsafe { libc::munmap(self.ptr.as_ptr(), self.bytes) };
     }
 }

@@ -273,6 +273,14 @@ impl Driver {
         }
     }
 
+    /// The kernel's head of buffer ring `bgid` (io_uring, Linux 6.8+).
+    pub fn buf_ring_head(&self, bgid: u16) -> io::Result<u16> {
+        match &self.inner {
+            Inner::Uring(u) => u.buf_ring_head(bgid),
+            Inner::Epoll(_) => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        }
+    }
+
     /// Unregisters a ring from [`register_buf_ring`](Self::register_buf_ring).
     pub fn unregister_buf_ring(&mut self, bgid: u16) {
         if let Inner::Uring(u) = &mut self.inner {

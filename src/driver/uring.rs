@@ -19,6 +19,8 @@
 //!   starved by ready tasks.
 
 use std::io;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
 use std::time::Duration;
 
 use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
@@ -52,7 +54,7 @@ pub struct Uring {
     busy_ticks: u32,
     pub enters: u64,
     /// Registered provided-buffer rings; their memory is unmapped only after unregistering.
-    buf_rings: Vec<Region>,
+    buf_rings: Vec<Rc<Region>>,
     /// `IORING_REGISTER_PBUF_RING` failed once (old kernel): serve buffers from user space.
     buf_ring_unsupported: bool,
     /// The owning driver's id: retired rings of other drivers are not ours to unregister.
@@ -107,9 +109,9 @@ impl Uring {
         };
         match registered {
             Ok(()) => {
-                let ring = region.kernel_ring(len, driver_id);
-                self.buf_rings.push(region);
-                Ok(Some(ring))
+                let region = Rc::new(region);
+                self.buf_rings.push(region.clone());
+                Ok(Some(KernelBufRing::new(region, len, driver_id)))
             }
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) => {
                 self.buf_ring_unsupported = true;
@@ -130,6 +132,37 @@ impl Uring {
             // The kernel may still know the ring: keep its memory rather than unmap it.
             std::mem::forget(self.buf_rings.swap_remove(i));
         }
+    }
+
+    /// The kernel's head of ring `bgid` (`IORING_REGISTER_PBUF_STATUS`, Linux 6.8+): the
+    /// descriptors from there to the tail are still available to it.
+    pub fn buf_ring_head(&self, bgid: u16) -> io::Result<u16> {
+        #[repr(C)]
+        struct BufStatus {
+            buf_group: u32,
+            head: u32,
+            resv: [u32; 8],
+        }
+        const IORING_REGISTER_PBUF_STATUS: libc::c_long = 26;
+        let mut status = BufStatus {
+            buf_group: u32::from(bgid),
+            head: 0,
+            resv: [0; 8],
+        };
+        // SAFETY: `status` is a valid io_uring_buf_status the kernel fills in; one argument.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                self.ring.as_raw_fd() as libc::c_long,
+                IORING_REGISTER_PBUF_STATUS,
+                &raw mut status,
+                1 as libc::c_long,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(status.head as u16)
     }
 
     /// Queues one SQE, or a linked pair, in the local queue (flushing it first when it holds

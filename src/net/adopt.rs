@@ -104,6 +104,17 @@ impl<O: Operation, T: 'static, F: FnOnce(O::Output) -> T + Unpin + 'static> Drop
     }
 }
 
+/// Polls the adopted op in `slot`, if there is one: `Ready(None)` when the slot is empty.
+pub(crate) fn poll_adopted<T>(slot: &Adopted<T>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    let mut adopted = slot.borrow_mut();
+    let Some(op) = adopted.as_mut() else {
+        return Poll::Ready(None);
+    };
+    let out = std::task::ready!(op.as_mut().poll(cx));
+    *adopted = None;
+    Poll::Ready(Some(out))
+}
+
 /// A listener's slot for an adopted accept.
 pub(crate) type AdoptedAccept = Adopted<io::Result<(OwnedFd, SockAddr)>>;
 

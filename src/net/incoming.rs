@@ -27,6 +27,15 @@ impl Incoming<'_> {
 
     /// Polls for the next connection.
     pub fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<TcpStream>> {
+        // An accept a timed-out `accept()` left in flight comes first: it may be the older
+        // waiter for the next connection (the epoll backend serves waiters in order).
+        match self.listener.poll_adopted_accept(cx) {
+            Poll::Ready(Some(Ok((fd, _)))) => return Poll::Ready(stream_from(fd)),
+            // Cancelled by runtime shutdown: nothing was accepted.
+            Poll::Ready(Some(Err(e))) if e.raw_os_error() == Some(libc::ECANCELED) => {}
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+            Poll::Ready(None) | Poll::Pending => {}
+        }
         loop {
             let accept = self
                 .accept

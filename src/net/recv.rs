@@ -97,6 +97,9 @@ impl<'a> RecvStream<'a> {
         loop {
             match &mut self.state {
                 RecvState::Idle => {
+                    if let Err(e) = self.ring.check_runtime() {
+                        return self.finish(Some(e));
+                    }
                     let fd = self.fd.as_raw_fd();
                     self.state = if !self.ring.single_shot() {
                         RecvState::Multishot(op::recv_multishot(fd, &self.ring))

@@ -164,6 +164,15 @@ impl TcpListener {
         Ok((stream, peer))
     }
 
+    /// Polls an accept that an earlier, dropped `accept` left in flight (see the type's
+    /// docs); `Ready(None)` when there is none.
+    pub(crate) fn poll_adopted_accept(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<io::Result<(OwnedFd, socket2::SockAddr)>>> {
+        adopt::poll_adopted(&self.adopted, cx)
+    }
+
     /// Wraps a std listener (switched to non-blocking).
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
