@@ -15,16 +15,18 @@
 //! | `sleep/10000`    | 10 000 tasks sleeping 1..=10 ms (all distinct), all awaited      | ms       |
 //! | `timeout_cancel` | 100 000 × `timeout(10 s, yield_now())`: poll once (the timer registers), drop (it is cancelled) | ns/op |
 //! | `yield`          | one task awaiting `yield_now()` 1 000 000 times                 | ns/yield |
-//! | `echo/Cconn/S`   | C = 1, 16, 128 connections, each with one S = 64 B or 4 KiB message in flight, echoed | req/s |
-//! | `stream/64KiB`   | one connection of 64 KiB writes; the server reads and discards  | MiB/s    |
+//! | `echo/Cconn/S`   | C = 1, 16, 128 connections, each with one S = 64 B or 4 KiB message in flight, echoed | req/s, us/req, enters/req, KiB/conn |
+//! | `stream/64KiB`   | one connection of 64 KiB writes; the server reads and discards  | bytes/s, us/req, enters/req |
 //! | `idle_rss/10000` | 10 000 idle connections (1 000 with `--quick`), each with a pending 4 KiB read | KiB/conn |
 //!
 //! The networking rows (see `net/mod.rs`) run the server in a child process on the runtime
 //! named, its loop thread pinned to one CPU, against one load generator pinned to another (a
-//! bare epoll loop, the same for every server); beside the throughput they show the server
-//! thread's CPU time per request (`us/req`, getrusage), ringloop's kernel entries per request
-//! (`enters/req`) and the server's RSS growth per connection (`KiB/conn`). Their runtimes are
-//! ringloop on both backends, tokio and monoio (raw has no server).
+//! bare epoll loop, the same for every server). Each of their numbers is a line of its own,
+//! with its own unit, median, min, max and ratio: the throughput (`req/s`, `bytes/s`), the
+//! server thread's CPU time per request (`us/req`, getrusage), ringloop's kernel entries per
+//! request (`enters/req`) and the server's RSS growth per connection (`KiB/conn`, the only line
+//! of `idle_rss/N`). Their runtimes are ringloop on both backends, tokio and monoio (raw has no
+//! server).
 //!
 //! Runtimes: `ringloop-io_uring` and `ringloop-epoll` (ringloop with the backend forced),
 //! `tokio` (current-thread, all drivers), `monoio` (io_uring driver, timer on) and `raw`, a bare
@@ -40,8 +42,9 @@
 //! thread, runs the workload once untimed (warm-up: memory faulted in, pools and timer wheels
 //! grown), then times a second, identical run with `Instant`. A networking sample starts a fresh
 //! server process, loads it untimed for 100 ms (10 ms with `--quick`), then times a 300 ms
-//! (30 ms) window. The table shows median, min and max over the rounds, and the ratio of the
-//! median to the baseline's (tokio; `raw` for `nop/N`), oriented so that above 1.00x is better.
+//! (30 ms) window. The tables show median, min and max over the rounds, and the ratio of the
+//! median to the baseline's (tokio; `raw` for `nop/N`) in the same unit, oriented so that above
+//! 1.00x is better whether the unit is better higher or lower.
 //!
 //! A runtime that cannot start here (no io_uring, say) is reported and left out; a sample that
 //! panics drops its row with a note; a sample that hangs for a minute stops the run.

@@ -1,10 +1,20 @@
-//! Turning samples into the printed table and the JSON file.
+//! Turning samples into the printed tables and the JSON file.
+//!
+//! A [`Row`] holds every sample of one runtime on one workload: the workload's own number and,
+//! from the same runs, the side numbers that were measured (kernel entries, server CPU time,
+//! server memory). Each of these is a series with its own unit (`lines.rs`), summarized over the
+//! rounds on its own and set against the baseline's series of the same unit. The compute table
+//! prints one line per row, with the kernel entries as a column; the networking table and the
+//! JSON file print one line per series.
+
+mod json;
+mod lines;
+
+pub use json::write_json;
 
 use crate::runtimes::RuntimeId;
 use crate::workload::{Better, Kind, Metric};
-use std::fmt::Write as _;
-use std::io;
-use std::path::Path;
+use lines::print_net_table;
 
 /// Every sample of one runtime on one workload.
 #[derive(Debug)]
@@ -88,9 +98,11 @@ fn baseline<'a>(group: &[&'a Row]) -> Option<&'a Row> {
     find(RuntimeId::Tokio).or_else(|| find(RuntimeId::Raw))
 }
 
-/// Three significant digits or so, whatever the magnitude.
+/// Three significant digits or so, whatever the magnitude; from a million up in exponent form
+/// (`1.61e9`), which stays short and readable in a column of bytes per second.
 fn number(value: f64) -> String {
     match value.abs() {
+        v if v >= 1e6 => format!("{value:.2e}"),
         v if v >= 1000.0 => format!("{value:.0}"),
         v if v >= 100.0 => format!("{value:.1}"),
         v if v >= 10.0 => format!("{value:.2}"),
@@ -110,18 +122,6 @@ io_uring loop: the limit, so ringloop-io_uring's `x raw` is the share of the lim
 `enters/unit` = kernel entries (io_uring_enter / epoll_wait) per unit of work, median over the
 rounds, where counted: ringloop's Runtime::stats and the raw loop; `-` elsewhere.";
 
-/// The networking table explained, printed above it.
-const NET_LEGEND: &str = "\
-Networking: the server runs on the runtime named, in a child process, its loop thread pinned
-to one CPU; one load generator (a bare epoll loop, the same for every server) on another.
-`median`/`min`/`max`/`ratio` are the throughput (`req/s`: echo round trips per second; `MiB/s`
-for stream/64KiB, whose server reads and discards) or, for idle_rss/N, the server's RSS growth
-per idle connection, each with a 4 KiB read pending (lower is better). Then, as medians:
-`us/req` = server loop thread CPU time (user + sys, getrusage) per request (stream: per 64 KiB
-write) over the timed window; `enters/req` = ringloop's Runtime::stats().kernel_enters per
-request (n/a: tokio and monoio do not count them); `KiB/conn` = growth of the server's VmRSS
-from before the first connection to the end of the window, per connection.";
-
 /// Prints the tables: one for the compute workloads, one for the networking workloads, each
 /// with its legend, one block per workload in the order of `rows`.
 pub fn print_table(rows: &[Row]) {
@@ -134,7 +134,6 @@ pub fn print_table(rows: &[Row]) {
         if !compute.is_empty() {
             println!();
         }
-        println!("{NET_LEGEND}\n");
         print_net_table(&net);
     }
 }
@@ -179,44 +178,6 @@ fn print_compute_table(rows: &[&Row]) {
     }
 }
 
-fn print_net_table(rows: &[&Row]) {
-    println!(
-        "{:<18} {:<18} {:>10} {:>10} {:>10}  {:<8} {:>12} {:>8} {:>10} {:>9}",
-        "workload",
-        "runtime",
-        "median",
-        "min",
-        "max",
-        "unit",
-        "ratio",
-        "us/req",
-        "enters/req",
-        "KiB/conn"
-    );
-    let cell = |values: &[f64]| median(values).map_or_else(|| "n/a".to_owned(), number);
-    for group in group_by_workload(rows) {
-        let base = baseline(&group).and_then(|row| Some((row.runtime, row.summary()?)));
-        for row in group {
-            let Some(summary) = row.summary() else {
-                continue;
-            };
-            println!(
-                "{:<18} {:<18} {:>10} {:>10} {:>10}  {:<8} {:>12} {:>8} {:>10} {:>9}",
-                row.workload,
-                row.runtime.name(),
-                number(summary.median),
-                number(summary.min),
-                number(summary.max),
-                row.metric.unit(),
-                ratio(row, summary, base),
-                cell(&row.cpu_us_per_unit),
-                cell(&row.enters_per_unit),
-                cell(&row.kib_per_conn),
-            );
-        }
-    }
-}
-
 /// Rows split into consecutive runs of the same workload.
 fn group_by_workload<'a>(rows: &[&'a Row]) -> Vec<Vec<&'a Row>> {
     let mut groups: Vec<Vec<&Row>> = Vec::new();
@@ -227,76 +188,6 @@ fn group_by_workload<'a>(rows: &[&'a Row]) -> Vec<Vec<&'a Row>> {
         }
     }
     groups
-}
-
-/// Writes every row with samples as a JSON array of `{"workload","runtime","median","min",
-/// "max","unit","better","enters_per_unit","us_per_unit","kib_per_conn"}` objects; the last
-/// three are medians, `null` where not measured.
-pub fn write_json(path: &Path, rows: &[Row]) -> io::Result<()> {
-    std::fs::write(path, to_json(rows))
-}
-
-pub fn to_json(rows: &[Row]) -> String {
-    let objects: Vec<String> = rows
-        .iter()
-        .filter_map(|row| Some((row, row.summary()?)))
-        .map(|(row, summary)| {
-            format!(
-                "  {{\"workload\": {}, \"runtime\": {}, \"median\": {}, \"min\": {}, \"max\": {}, \"unit\": {}, \"better\": {}, \"enters_per_unit\": {}, \"us_per_unit\": {}, \"kib_per_conn\": {}}}",
-                json_string(row.workload),
-                json_string(row.runtime.name()),
-                json_number(summary.median),
-                json_number(summary.min),
-                json_number(summary.max),
-                json_string(row.metric.unit()),
-                json_string(row.metric.better().as_str()),
-                json_median(&row.enters_per_unit),
-                json_median(&row.cpu_us_per_unit),
-                json_median(&row.kib_per_conn),
-            )
-        })
-        .collect();
-    if objects.is_empty() {
-        "[]\n".to_owned()
-    } else {
-        format!("[\n{}\n]\n", objects.join(",\n"))
-    }
-}
-
-/// A JSON string literal: quotes, backslashes and control characters escaped.
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// The median of `values` as JSON, `null` if there are none.
-fn json_median(values: &[f64]) -> String {
-    median(values).map_or_else(|| "null".to_owned(), json_number)
-}
-
-/// JSON has no NaN or infinity; those become `null`. Rust's `Display` for `f64` never uses an
-/// exponent, so finite values are valid JSON numbers as printed.
-fn json_number(value: f64) -> String {
-    if value.is_finite() {
-        format!("{value}")
-    } else {
-        "null".to_owned()
-    }
 }
 
 #[cfg(test)]
@@ -318,25 +209,11 @@ mod tests {
     }
 
     #[test]
-    fn json_carries_the_network_medians_and_null_where_unmeasured() {
-        use crate::workload::NetKind;
-        let kind = Kind::Net(NetKind::Echo { conns: 1, msg: 64 });
-        let mut row = Row::new("echo/1conn/64B", kind, Metric::ReqPerSec, RuntimeId::Tokio);
-        row.samples = vec![100.0, 300.0, 200.0];
-        row.cpu_us_per_unit = vec![5.0, 7.0, 6.0];
-        row.kib_per_conn = vec![8.0];
-        let json = to_json(&[row]);
-        assert!(json.contains("\"median\": 200,"), "{json}");
-        assert!(json.contains("\"enters_per_unit\": null"), "{json}");
-        assert!(json.contains("\"us_per_unit\": 6,"), "{json}");
-        assert!(json.contains("\"kib_per_conn\": 8}"), "{json}");
-        assert!(json.contains("\"better\": \"higher\""), "{json}");
-    }
-
-    #[test]
-    fn json_escapes_strings_and_nonfinite_numbers() {
-        assert_eq!(json_string("a\"b\\c\nd\u{1}"), r#""a\"b\\c\nd\u0001""#);
-        assert_eq!(json_number(f64::NAN), "null");
-        assert_eq!(json_number(1.5), "1.5");
+    fn numbers_keep_three_digits_and_big_ones_use_an_exponent() {
+        assert_eq!(number(1_610_612_736.0), "1.61e9");
+        assert_eq!(number(2_500_000.0), "2.50e6");
+        assert_eq!(number(191_145.4), "191145");
+        assert_eq!(number(27.84), "27.84");
+        assert_eq!(number(0.351), "0.351");
     }
 }

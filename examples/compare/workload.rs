@@ -74,8 +74,8 @@ pub enum Metric {
     WallMillis,
     /// Requests (units) per second of wall time, higher is better.
     ReqPerSec,
-    /// MiB per second of wall time, each unit carrying `unit_bytes` bytes; higher is better.
-    MibPerSec { unit_bytes: usize },
+    /// Bytes per second of wall time, each unit carrying `unit_bytes` bytes; higher is better.
+    BytesPerSec { unit_bytes: usize },
     /// The server's RSS growth per connection in KiB, lower is better.
     KibPerConn,
 }
@@ -87,14 +87,16 @@ impl Metric {
             Metric::MillionsPerSec => "Mops/s",
             Metric::WallMillis => "ms",
             Metric::ReqPerSec => "req/s",
-            Metric::MibPerSec { .. } => "MiB/s",
+            Metric::BytesPerSec { .. } => "bytes/s",
             Metric::KibPerConn => "KiB/conn",
         }
     }
 
     pub fn better(self) -> Better {
         match self {
-            Metric::MillionsPerSec | Metric::ReqPerSec | Metric::MibPerSec { .. } => Better::Higher,
+            Metric::MillionsPerSec | Metric::ReqPerSec | Metric::BytesPerSec { .. } => {
+                Better::Higher
+            }
             Metric::NanosPer(_) | Metric::WallMillis | Metric::KibPerConn => Better::Lower,
         }
     }
@@ -108,7 +110,7 @@ impl Metric {
             Metric::MillionsPerSec => units / secs / 1e6,
             Metric::WallMillis => secs * 1e3,
             Metric::ReqPerSec => units / secs,
-            Metric::MibPerSec { unit_bytes } => units * unit_bytes as f64 / secs / MIB,
+            Metric::BytesPerSec { unit_bytes } => units * unit_bytes as f64 / secs,
             Metric::KibPerConn => measured.kib_per_conn().unwrap_or(f64::NAN),
         }
     }
@@ -121,8 +123,6 @@ pub struct Workload {
     pub kind: Kind,
     pub metric: Metric,
 }
-
-const MIB: f64 = 1024.0 * 1024.0;
 
 /// Idle connections in `idle_rss/N`: fewer with `--quick`, and the name says how many.
 pub const IDLE_CONNS: usize = 10_000;
@@ -169,7 +169,7 @@ pub fn all(quick: bool) -> Vec<Workload> {
         Workload {
             name: "stream/64KiB",
             kind: Kind::Net(NetKind::Stream { chunk: 64 * 1024 }),
-            metric: Metric::MibPerSec {
+            metric: Metric::BytesPerSec {
                 unit_bytes: 64 * 1024,
             },
         },
@@ -430,11 +430,13 @@ mod tests {
             ..Measured::timed(Duration::from_millis(500), 1_000)
         };
         assert_eq!(Metric::ReqPerSec.value(measured), 2_000.0);
-        // 1 000 chunks of 64 KiB in half a second: 62.5 MiB in 0.5 s.
-        let stream = Metric::MibPerSec {
+        // 1 000 chunks of 64 KiB in half a second: 65 536 000 bytes in 0.5 s.
+        let stream = Metric::BytesPerSec {
             unit_bytes: 64 * 1024,
         };
-        assert_eq!(stream.value(measured), 125.0);
+        assert_eq!(stream.value(measured), 131_072_000.0);
+        assert_eq!(stream.unit(), "bytes/s");
+        assert_eq!(stream.better(), Better::Higher);
         assert_eq!(measured.cpu_us_per_unit(), Some(5.0));
         assert_eq!(Metric::KibPerConn.value(measured), 4.0);
         assert_eq!(Metric::KibPerConn.better(), Better::Lower);

@@ -14,11 +14,11 @@
 //!    every message in flight come back, streaming waits for the server's `DONE`.
 //! 5. Close the control connection (the server exits), then the data connections.
 //!
-//! The row's numbers: requests (or MiB) per second of the timed window; `us/req`, the server
-//! thread's CPU time (user + system, `getrusage(RUSAGE_THREAD)`) between the two snapshots
-//! per request; `enters/req`, ringloop's `Runtime::stats().kernel_enters` over the same span
-//! per request; `KiB/conn`, the growth of the server's `VmRSS` from the baseline to the end,
-//! per connection.
+//! The sample's numbers, each a line of its own in the table: requests (or bytes) per second
+//! of the timed window; `us/req`, the server thread's CPU time (user + system,
+//! `getrusage(RUSAGE_THREAD)`) between the two snapshots per request; `enters/req`, ringloop's
+//! `Runtime::stats().kernel_enters` over the same span per request; `KiB/conn`, the growth of
+//! the server's `VmRSS` from the baseline to the end, per connection.
 
 mod child;
 mod control;
