@@ -22,6 +22,29 @@ async fn assert_read_was_cancelled(r: &OwnedFd, w: &OwnedFd) {
 }
 
 both_backends! {
+    /// A timer that falls due while other tasks run wakes the main future even when nothing
+    /// else will ever happen: the loop fires it before deciding how long to wait in the
+    /// kernel. (Regression: the main future's wake-up was read before the timers fired, so
+    /// the loop waited forever in epoll_wait / io_uring_enter.)
+    fn timer_due_while_tasks_run_wakes_the_main_future(rt) {
+        let _wd = support::watchdog(
+            Duration::from_secs(10),
+            "timer_due_while_tasks_run_wakes_the_main_future",
+        );
+        rt.block_on(async {
+            for _ in 0..20 {
+                // A CPU-bound task that runs past the main future's timer.
+                ringloop::spawn(async {
+                    let start = Instant::now();
+                    while start.elapsed() < Duration::from_millis(1) {
+                        std::hint::spin_loop();
+                    }
+                });
+                time::sleep(Duration::from_micros(50)).await;
+            }
+        });
+    }
+
     /// `sleep(d)` returns no earlier than `d` after it was called; `sleep_until(t)` no earlier
     /// than `t`; a zero sleep and a deadline in the past return promptly.
     fn sleep_waits_at_least_the_duration(rt) {

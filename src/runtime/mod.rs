@@ -227,7 +227,7 @@ impl Runtime {
                 }
             }
             self.cx.run_ready(BUDGET);
-            self.cx.turn(main.woken.load(Ordering::Acquire));
+            self.cx.turn(&main.woken);
         }
     }
 }
@@ -253,12 +253,15 @@ impl LoopContext {
         next
     }
 
-    /// Steps 3 and 4 of a tick: remote work, timers, then the driver.
-    fn turn(&self, main_woken: bool) {
+    /// Steps 3 and 4 of a tick: remote work, timers, then the driver. `main_woken` is read
+    /// only after the timers fired: a timer due now may wake the main future, which must then
+    /// not wait in the kernel for an event that will never come.
+    fn turn(&self, main_woken: &AtomicBool) {
         if self.shared.unparker.take_notification() {
             self.drain_remote();
         }
         let next = self.fire_timers();
+        let main_woken = main_woken.load(Ordering::Acquire);
         let timeout = if main_woken || !self.ready.borrow().is_empty() {
             Some(Duration::ZERO)
         } else {
