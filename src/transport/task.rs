@@ -35,6 +35,10 @@ use crate::buf::IoBuf;
 /// protocol across an await (the callback is postponed, never skipped).
 const BORROWED_RETRY: Duration = Duration::from_millis(1);
 
+/// Largest buffer the writer keeps for reuse after a write: a connection that once sent a
+/// burst of megabytes should not hold that much memory while idle.
+const MAX_SPARE: usize = 256 * 1024;
+
 /// What one wait of the task ended with.
 enum Event {
     Received(Received),
@@ -270,7 +274,7 @@ impl<S: StreamSocket> Writer<S> {
                 let chunk = slice.into_inner();
                 if begin < end {
                     self.send(chunk.slice(begin..end));
-                } else {
+                } else if chunk.capacity() <= MAX_SPARE {
                     let mut chunk = chunk;
                     chunk.clear();
                     self.spare = chunk;
