@@ -195,4 +195,35 @@ both_backends! {
             server.wait_closed().await;
         });
     }
+
+    /// A protocol factory that panics for one connection ends only that connection (its
+    /// client sees EOF or a reset); the server goes on accepting and serving others.
+    fn panicking_factory_ends_only_its_connection(rt) {
+        let _watchdog = support::watchdog(TEST_LIMIT, "panicking_factory_ends_only_its_connection");
+        rt.block_on(async {
+            let made = std::rc::Rc::new(std::cell::Cell::new(0));
+            let count = std::rc::Rc::clone(&made);
+            let server = transport::create_server(
+                move || {
+                    count.set(count.get() + 1);
+                    assert!(count.get() != 1, "test: the first protocol fails to build");
+                    Recorder::echoing()
+                },
+                any_loopback_port(),
+            )
+            .await
+            .unwrap();
+            let addr = server.local_addrs()[0].as_inet().unwrap();
+            let first = TcpStream::connect(addr).await.unwrap();
+            let (res, _) = first.read(Vec::with_capacity(8)).await;
+            assert!(matches!(res, Ok(0) | Err(_)), "the failed connection is closed: {res:?}");
+            let (t, r) = transport::create_connection(Recorder::default, addr).await.unwrap();
+            t.write(b"second").unwrap();
+            wait_until("the second connection echoes", || r.borrow().received == b"second").await;
+            assert_eq!(made.get(), 2);
+            t.close();
+            server.close();
+            server.wait_closed().await;
+        });
+    }
 }

@@ -339,12 +339,16 @@ where
     P: Protocol,
     F: Fn() -> P + 'static,
 {
+    let factory = Rc::new(factory);
     Server::start(listeners, move |stream, clients| {
-        let (transport, _protocol, run) = stream::start(stream, factory());
-        let registration = clients.register(transport);
+        let factory = Rc::clone(&factory);
+        let clients = Rc::clone(clients);
+        // The protocol is made inside the connection task: a factory or `connection_made`
+        // that panics ends that connection (its socket closes), not the accept loop.
         async move {
+            let (transport, _protocol, run) = stream::start(stream, factory());
+            let _registration = clients.register(transport);
             run.await;
-            drop(registration);
         }
     })
 }
