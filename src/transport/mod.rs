@@ -127,6 +127,9 @@ use crate::net::{self, ListenOptions, TcpListener, TcpStream, UdpSocket, UnixStr
 /// let a: HostAddr = "localhost:7000".into();
 /// let b: HostAddr = "127.0.0.1:7000".parse::<std::net::SocketAddr>().unwrap().into();
 /// assert!(matches!(a, HostAddr::Host(_)) && matches!(b, HostAddr::Addr(_)));
+/// // asyncio's (host, port) pairs too:
+/// assert!(matches!(HostAddr::from(("localhost", 7000)), HostAddr::Host(h) if h == "localhost:7000"));
+/// assert!(matches!(HostAddr::from(("::1", 7000)), HostAddr::Addr(a) if a.port() == 7000));
 /// ```
 #[derive(Clone, Debug)]
 pub enum HostAddr {
@@ -151,6 +154,23 @@ impl From<&str> for HostAddr {
 impl From<String> for HostAddr {
     fn from(host: String) -> HostAddr {
         HostAddr::Host(host)
+    }
+}
+
+impl From<(&str, u16)> for HostAddr {
+    fn from((host, port): (&str, u16)) -> HostAddr {
+        match host.parse::<IpAddr>() {
+            Ok(ip) => HostAddr::Addr(SocketAddr::new(ip, port)),
+            // A bare IPv6 literal needs brackets once joined with the port.
+            Err(_) if host.contains(':') => HostAddr::Host(format!("[{host}]:{port}")),
+            Err(_) => HostAddr::Host(format!("{host}:{port}")),
+        }
+    }
+}
+
+impl From<(IpAddr, u16)> for HostAddr {
+    fn from(addr: (IpAddr, u16)) -> HostAddr {
+        HostAddr::Addr(addr.into())
     }
 }
 
