@@ -86,6 +86,17 @@
 //! never dropped, and nothing panics). A [`create_server`] factory can hand each protocol a
 //! shared handle (an `Rc`) if the server's owner needs to reach connections.
 //!
+//! # Lifetimes and failures
+//!
+//! - A transport lives until it is closed, aborted or lost, even if every handle is dropped
+//!   (its task holds the socket, as asyncio's loop holds its transports). A [`Server`] serves
+//!   until [`Server::close`].
+//! - A protocol callback that panics ends its own transport: the task stops, the socket
+//!   closes, and no further callback (not even `connection_lost`) is made. Other connections
+//!   and the server's accept loop go on.
+//! - Dropping the runtime drops the transport tasks with it: their sockets close without
+//!   `connection_lost`.
+//!
 //! # Reading and buffers
 //!
 //! All socket reading of a stream transport is in one place (`reader.rs`), one owned-buffer
