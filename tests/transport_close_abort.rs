@@ -1,6 +1,7 @@
 //! Closing and aborting on both backends: writes after `close`/`abort`/a lost connection fail
 //! with `NotConnected`; `close` flushes the buffer first; `abort` drops it and closes at once;
-//! a peer's reset reaches `connection_lost(Some(err))`, never a panic.
+//! a peer's reset reaches `connection_lost(Some(err))`, never a panic; a protocol callback that
+//! panics ends only its own transport, which then refuses writes.
 
 mod support;
 mod transport_support;
@@ -134,6 +135,30 @@ both_backends! {
                 matches!(kind, Some(ErrorKind::BrokenPipe | ErrorKind::ConnectionReset)),
                 "want BrokenPipe or ConnectionReset, got {kind:?}"
             );
+        });
+    }
+
+    /// A `data_received` that panics ends its transport: the handle reports it closing, writes
+    /// fail with `NotConnected`, the descriptor is gone, and the peer reads EOF. The loop (and
+    /// this test) go on.
+    fn panicking_callback_closes_its_transport(rt) {
+        let _watchdog = support::watchdog(TEST_LIMIT, "panicking_callback_closes_its_transport");
+        rt.block_on(async {
+            struct Explodes;
+            impl ringloop::transport::Protocol for Explodes {
+                fn data_received(&mut self, _data: &[u8]) {
+                    panic!("test: a protocol bug");
+                }
+            }
+            let listener = TcpListener::bind(any_loopback_port()).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (t, _protocol) = transport::create_connection(|| Explodes, addr).await.unwrap();
+            let (peer, _) = listener.accept().await.unwrap();
+            peer.write_all(b"boom".as_slice()).await.0.unwrap();
+            wait_until("the transport is closed", || t.is_closing()).await;
+            assert_eq!(t.write(b"x").unwrap_err().kind(), ErrorKind::NotConnected);
+            assert_eq!(t.fd(), None);
+            assert_eq!(read_until_end(&peer).await, b"");
         });
     }
 }

@@ -37,7 +37,8 @@ enum Phase {
     /// `abort` was called or the socket failed: queued datagrams are dropped; the task's next
     /// step is `connection_lost` with this error. Taken once, by the task.
     Aborting(Option<io::Error>),
-    /// `connection_lost` was delivered and the socket closed. Final.
+    /// The socket is closed: `connection_lost` was delivered, or the task ended without it (a
+    /// callback panicked, the runtime was dropped). Final.
     Closed,
 }
 
@@ -53,6 +54,22 @@ struct Core {
     info: SocketInfo,
     changed: bool,
     waker: Option<Waker>,
+}
+
+/// The task's hold on the shared state: however the task ends, the handles then see a
+/// closed endpoint (see the stream task's `TaskCore`).
+struct TaskCore(Rc<RefCell<Core>>);
+
+impl Drop for TaskCore {
+    fn drop(&mut self) {
+        if let Ok(mut core) = self.0.try_borrow_mut() {
+            core.phase = Phase::Closed;
+            core.queue.clear();
+            core.buffered = 0;
+            core.flow.notes.clear();
+            core.waker = None;
+        }
+    }
 }
 
 impl Core {
@@ -130,7 +147,7 @@ pub(crate) fn start<P: DatagramProtocol>(
     protocol.borrow_mut().connection_made(transport.clone());
     crate::spawn(run(
         Rc::new(socket),
-        Rc::clone(&transport.core),
+        TaskCore(Rc::clone(&transport.core)),
         Rc::clone(&protocol),
     ));
     (transport, protocol)
@@ -265,11 +282,8 @@ enum Event {
 }
 
 /// Runs the endpoint until `connection_lost` was delivered.
-async fn run<P: DatagramProtocol>(
-    socket: Rc<UdpSocket>,
-    core: Rc<RefCell<Core>>,
-    protocol: Rc<RefCell<P>>,
-) {
+async fn run<P: DatagramProtocol>(socket: Rc<UdpSocket>, core: TaskCore, protocol: Rc<RefCell<P>>) {
+    let core: &RefCell<Core> = &core.0;
     let mut receiving: Option<LocalBoxFuture<RecvResult>> = None;
     let mut sending: Option<LocalBoxFuture<SendResult>> = None;
     let mut spare = Some(Vec::with_capacity(DATAGRAM_BUFFER));
@@ -323,7 +337,7 @@ async fn run<P: DatagramProtocol>(
         let event = poll_fn(|cx| {
             wait(
                 cx,
-                &core,
+                core,
                 open,
                 &mut receiving,
                 &mut sending,
@@ -335,11 +349,11 @@ async fn run<P: DatagramProtocol>(
             Event::Changed => {}
             Event::Received((res, mut buf)) => {
                 match res {
-                    Ok((n, from)) if open_now(&core) => {
+                    Ok((n, from)) if open_now(core) => {
                         call(&protocol, |p| p.datagram_received(&buf[..n], from)).await;
                     }
                     Ok(_) => {}
-                    Err(e) => report(&core, &protocol, e).await,
+                    Err(e) => report(core, &protocol, e).await,
                 }
                 buf.clear();
                 spare = Some(buf);
@@ -352,7 +366,7 @@ async fn run<P: DatagramProtocol>(
                     core.flow.after_drain(size);
                 }
                 if let Err(e) = res {
-                    report(&core, &protocol, e).await;
+                    report(core, &protocol, e).await;
                 }
             }
         }

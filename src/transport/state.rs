@@ -33,7 +33,8 @@ pub(crate) enum Phase {
     /// `abort` was called or I/O failed: the buffer is dropped and the task's next step is
     /// `connection_lost` with this error (`None` for `abort`). Taken once, by the task.
     Aborting(Option<io::Error>),
-    /// `connection_lost` was delivered and the socket closed. Final.
+    /// The socket is closed: `connection_lost` was delivered, or the task ended without it (a
+    /// callback panicked, the runtime was dropped). Final.
     Closed,
 }
 
@@ -232,9 +233,13 @@ impl Core {
         self.flow.after_drain(self.buffer_size());
     }
 
-    /// The write in flight was dropped unfinished (abort): its bytes no longer count.
-    pub(crate) fn write_dropped(&mut self) {
+    /// The end: the socket is closed (or about to be); nothing buffered will be sent.
+    pub(crate) fn mark_closed(&mut self) {
+        self.phase = Phase::Closed;
+        self.buffer = Vec::new();
         self.in_flight = 0;
+        self.flow.notes.clear();
+        self.waker = None;
     }
 
     pub(crate) fn set_write_buffer_limits(

@@ -84,7 +84,7 @@ pub(crate) fn start<S: StreamSocket, P: Protocol>(
     protocol.borrow_mut().connection_made(transport.clone());
     let run = task::run(
         Rc::new(socket),
-        Rc::clone(&transport.core),
+        task::TaskCore(Rc::clone(&transport.core)),
         Rc::clone(&protocol),
     );
     (transport, protocol, run)

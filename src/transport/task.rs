@@ -55,9 +55,10 @@ enum PhaseStep {
 /// Runs a stream transport until `connection_lost` was delivered.
 pub(crate) async fn run<S: StreamSocket, P: Protocol>(
     socket: Rc<S>,
-    core: Rc<RefCell<Core>>,
+    core: TaskCore,
     protocol: Rc<RefCell<P>>,
 ) {
+    let core: &RefCell<Core> = &core.0;
     let mut reader = Reader::new(Rc::clone(&socket));
     let mut writer = Writer::new(Rc::clone(&socket));
     // A read that completed while reading was paused, delivered on resume.
@@ -81,12 +82,7 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
             Some(PhaseStep::Lost(err)) => {
                 reader.stop();
                 writer.stop();
-                {
-                    let mut core = core.borrow_mut();
-                    core.phase = Phase::Closed;
-                    core.write_dropped();
-                    core.flow.notes.clear();
-                }
+                core.borrow_mut().mark_closed();
                 // Close the socket before telling the protocol, as asyncio does.
                 drop((reader, writer, socket));
                 call(&protocol, |p| p.connection_lost(err)).await;
@@ -106,7 +102,7 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
         if delivers_reads(&core.borrow())
             && let Some(received) = held.take()
         {
-            deliver(received, &core, &protocol, &mut reader).await;
+            deliver(received, core, &protocol, &mut reader).await;
             continue;
         }
         if writer.is_idle() {
@@ -119,7 +115,7 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
             let held = &held;
             wait(
                 cx,
-                &core,
+                core,
                 &mut reader,
                 &mut writer,
                 eof_seen,
@@ -133,7 +129,7 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
             Event::Received(received) => {
                 eof_seen |= matches!(received, Received::Eof);
                 if delivers_reads(&core.borrow()) {
-                    deliver(received, &core, &protocol, &mut reader).await;
+                    deliver(received, core, &protocol, &mut reader).await;
                 } else if core.borrow().phase.reads() {
                     held = Some(received);
                 } else if let Received::Data(buf) = received {
@@ -146,7 +142,21 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
     }
 }
 
-/// Step 1 of a turn (see the module docs).
+/// The task's hold on the shared state. However the task ends (finished, a callback
+/// panicked, or the runtime dropped it) the handles then see a closed transport, so `write`
+/// fails instead of buffering bytes nobody will send. An argument of [`run`], so it is in the
+/// future from the start, even if the task is dropped before it first runs.
+pub(crate) struct TaskCore(pub(crate) Rc<RefCell<Core>>);
+
+impl Drop for TaskCore {
+    fn drop(&mut self) {
+        if let Ok(mut core) = self.0.try_borrow_mut() {
+            core.mark_closed();
+        }
+    }
+}
+
+/// Step 2 of a turn (see the module docs).
 fn phase_step(core: &mut Core, write_idle: bool) -> Option<PhaseStep> {
     let drained = write_idle && core.buffer.is_empty();
     match &mut core.phase {
