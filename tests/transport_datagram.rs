@@ -1,7 +1,7 @@
 //! Datagram transports on both backends: an echo endpoint returns every datagram to its
 //! sender, whole and in order; ICMP errors reach `error_received` without ending the
-//! endpoint; `sendto` checks its address and refuses once closing; `close` ends with
-//! `connection_lost(None)`.
+//! endpoint; `sendto` checks its address and refuses once closing; flow control pauses and
+//! resumes the protocol around queued datagrams; `close` ends with `connection_lost(None)`.
 
 mod support;
 mod transport_support;
@@ -20,6 +20,8 @@ struct Endpoint {
     datagrams: Vec<(Vec<u8>, SocketAddr)>,
     errors: Vec<ErrorKind>,
     lost: Option<Option<ErrorKind>>,
+    /// `pause_writing`/`resume_writing`, in order (`true` = pause).
+    flow: Vec<bool>,
 }
 
 impl DatagramProtocol for Endpoint {
@@ -39,6 +41,12 @@ impl DatagramProtocol for Endpoint {
     }
     fn error_received(&mut self, err: io::Error) {
         self.errors.push(err.kind());
+    }
+    fn pause_writing(&mut self) {
+        self.flow.push(true);
+    }
+    fn resume_writing(&mut self) {
+        self.flow.push(false);
     }
     fn connection_lost(&mut self, err: Option<io::Error>) {
         assert!(self.lost.is_none(), "connection_lost twice");
@@ -134,6 +142,31 @@ both_backends! {
                 transport::create_datagram_endpoint(Endpoint::default, None, None),
                 Err(e) if e.kind() == ErrorKind::InvalidInput
             ));
+        });
+    }
+
+    /// With both water marks at 0, each queued datagram raises the buffer above the high mark
+    /// (`pause_writing`) and sending it drains it to the low mark (`resume_writing`); the
+    /// datagrams still arrive, and the buffer size is back to 0.
+    fn datagram_flow_control_pauses_and_resumes(rt) {
+        let _watchdog = support::watchdog(TEST_LIMIT, "datagram_flow_control_pauses_and_resumes");
+        rt.block_on(async {
+            let (server, server_side) =
+                transport::create_datagram_endpoint(Endpoint::default, Some(any_loopback_port()), None).unwrap();
+            let to = server.sockname().unwrap().as_inet().unwrap();
+            let (client, client_side) =
+                transport::create_datagram_endpoint(Endpoint::default, None, Some(to)).unwrap();
+            client.set_write_buffer_limits(Some(0), Some(0)).unwrap();
+            assert_eq!(client.get_write_buffer_limits(), (0, 0));
+            client.sendto(b"one", None).unwrap();
+            client.sendto(b"two", None).unwrap();
+            assert_eq!(client.get_write_buffer_size(), 6);
+            wait_until("both datagrams arrived", || server_side.borrow().datagrams.len() == 2).await;
+            wait_until("resume_writing", || client_side.borrow().flow.len() == 2).await;
+            assert_eq!(client_side.borrow().flow, [true, false]);
+            assert_eq!(client.get_write_buffer_size(), 0);
+            client.close();
+            server.close();
         });
     }
 }

@@ -1,6 +1,7 @@
 //! Stream transports echo on both backends: a `Protocol` server and a `BufferedProtocol`
 //! server (whose `get_buffer` hands out small slices) send back every byte, in order, and the
-//! callbacks arrive in asyncio's order without re-entering the protocol.
+//! callbacks arrive in asyncio's order without re-entering the protocol; a `get_buffer` that
+//! offers no room fails the connection instead of losing bytes silently.
 
 mod support;
 mod transport_support;
@@ -120,6 +121,37 @@ both_backends! {
             assert!(*calls.borrow() >= data.len() / 7, "get_buffer called {} times", calls.borrow());
             server.close();
             server.wait_closed().await;
+        });
+    }
+
+    /// A `BufferedProtocol` whose `get_buffer` returns an empty slice cannot take the bytes:
+    /// the transport ends with `connection_lost(Some(InvalidData))` rather than dropping them.
+    fn buffered_protocol_empty_buffer_fails_the_connection(rt) {
+        let _watchdog = support::watchdog(TEST_LIMIT, "buffered_protocol_empty_buffer_fails_the_connection");
+        rt.block_on(async {
+            #[derive(Default)]
+            struct NoRoom {
+                lost: Option<Option<std::io::ErrorKind>>,
+            }
+            impl BufferedProtocol for NoRoom {
+                fn get_buffer(&mut self, _size_hint: usize) -> &mut [u8] {
+                    &mut []
+                }
+                fn buffer_updated(&mut self, _n: usize) {
+                    panic!("buffer_updated without a buffer");
+                }
+                fn connection_lost(&mut self, err: Option<std::io::Error>) {
+                    self.lost = Some(err.map(|e| e.kind()));
+                }
+            }
+            let listener = ringloop::net::TcpListener::bind(transport_support::any_loopback_port()).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (t, protocol) = transport::create_connection(NoRoom::default, addr).await.unwrap();
+            let (peer, _) = listener.accept().await.unwrap();
+            peer.write_all(b"data".as_slice()).await.0.unwrap();
+            wait_until("connection_lost", || protocol.borrow().lost.is_some()).await;
+            assert_eq!(protocol.borrow().lost, Some(Some(std::io::ErrorKind::InvalidData)));
+            assert!(t.is_closing());
         });
     }
 }
