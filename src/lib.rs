@@ -33,6 +33,7 @@
 //! * [`net`] — TCP, UDP and Unix sockets built on those operations.
 //! * the runtime — [`Runtime`], [`spawn`], [`Handle`] (asyncio's loop methods), [`LoopFuture`].
 //! * [`time`] — sleep, timeout, interval.
+//! * [`transport`] — asyncio's Transports and Protocols over those sockets.
 //! * [`buf`] — the owned-buffer traits.
 //!
 //! # Choosing a backend
@@ -47,6 +48,7 @@ pub mod net;
 pub mod op;
 mod runtime;
 pub mod time;
+pub mod transport;
 
 pub use driver::{Backend, BackendKind, BackendReport};
 pub use runtime::{
