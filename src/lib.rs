@@ -32,6 +32,7 @@
 //! * [`op`] — owned-buffer operations; each describes itself to both backends.
 //! * [`net`] — TCP sockets built on those operations.
 //! * the runtime — [`Runtime`], [`spawn`], [`Handle`] (asyncio's loop methods), [`LoopFuture`].
+//! * [`streams`] — asyncio's streams: `StreamReader`, `StreamWriter`, `open_connection`.
 //! * [`time`] — sleep, timeout, interval.
 //! * [`buf`] — the owned-buffer traits.
 //!
@@ -46,6 +47,7 @@ mod driver;
 pub mod net;
 pub mod op;
 mod runtime;
+pub mod streams;
 pub mod time;
 
 pub use driver::{Backend, BackendKind, BackendReport};
