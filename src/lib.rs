@@ -34,6 +34,7 @@
 //! * the runtime — [`Runtime`], [`spawn`], [`Handle`] (asyncio's loop methods), [`LoopFuture`].
 //! * [`streams`] — asyncio's streams: `StreamReader`, `StreamWriter`, `open_connection`.
 //! * [`time`] — sleep, timeout, interval.
+//! * [`transport`] — asyncio's Transports and Protocols over those sockets.
 //! * [`buf`] — the owned-buffer traits.
 //!
 //! # Choosing a backend
@@ -49,6 +50,7 @@ pub mod op;
 mod runtime;
 pub mod streams;
 pub mod time;
+pub mod transport;
 
 pub use driver::{Backend, BackendKind, BackendReport};
 pub use runtime::{

@@ -1,0 +1,281 @@
+//! asyncio's Transports and Protocols: callback-style networking on top of [`crate::net`].
+//!
+//! A *protocol* ([`Protocol`], [`BufferedProtocol`], [`DatagramProtocol`]) is your type with
+//! callbacks; a *transport* ([`Transport`], [`DatagramTransport`]) is the handle you write
+//! through. The loop functions connect the two: [`create_connection`], [`create_server`]
+//! (giving a [`Server`]) and [`create_datagram_endpoint`].
+//!
+//! ```
+//! use ringloop::transport::{self, Protocol, Transport};
+//!
+//! /// Upper-cases what it receives and sends it back.
+//! struct Shout(Option<Transport>);
+//! impl Protocol for Shout {
+//!     fn connection_made(&mut self, t: Transport) { self.0 = Some(t); }
+//!     fn data_received(&mut self, data: &[u8]) {
+//!         let _ = self.0.as_ref().unwrap().write(&data.to_ascii_uppercase());
+//!     }
+//! }
+//!
+//! #[derive(Default)]
+//! struct Collect(Vec<u8>);
+//! impl Protocol for Collect {
+//!     fn data_received(&mut self, data: &[u8]) { self.0.extend_from_slice(data); }
+//! }
+//!
+//! # ringloop::run(async {
+//! let server = transport::create_server(|| Shout(None), "127.0.0.1:0").await.unwrap();
+//! let addr = server.local_addrs()[0].as_inet().unwrap();
+//! let (t, collected) = transport::create_connection(Collect::default, addr).await.unwrap();
+//! t.write(b"hi there").unwrap();
+//! # while collected.borrow().0.len() < 8 { ringloop::time::sleep(std::time::Duration::from_millis(1)).await; }
+//! assert_eq!(collected.borrow().0, b"HI THERE");
+//! t.close();
+//! server.close();
+//! server.wait_closed().await;
+//! # });
+//! ```
+//!
+//! # How a stream transport works
+//!
+//! Each transport has one task that owns the socket and the protocol. It does all the I/O
+//! (one read op and one write op in flight at most) and makes every protocol callback. The
+//! [`Transport`] handle only changes shared state and wakes the task.
+//!
+//! The lifecycle is one enum (`state::Phase`); the read direction adds a pause switch and the
+//! peer's EOF, which do not decide when the socket closes:
+//!
+//! ```text
+//!            write_eof                 buffer sent: shutdown(SHUT_WR)
+//!   Open ──────────────▶ EofPending ─────────────────────────────────▶ WriteShut
+//!    │                       │                                             │
+//!    │ close / eof_received  │ close                                close  │
+//!    ▼ returned false        ▼                                             ▼
+//!  Closing ◀──────────────────────────────────────────────────────────────┘
+//!    │ buffer sent                        abort / I/O error (from any phase but Closed)
+//!    ▼                                          │ buffer dropped
+//!  Closed ◀──────── connection_lost(err) ◀── Aborting(err)
+//!    ▲
+//!    └──────────── connection_lost(None) ◀── (from Closing)
+//! ```
+//!
+//! - `write` is accepted only in `Open`: it fails with `InvalidInput` after `write_eof` and
+//!   with `NotConnected` once closing or closed (a Rust caller learns that its bytes will not
+//!   be sent, where asyncio would log and drop them).
+//! - Reads are issued in `Open`, `EofPending` and `WriteShut`, unless paused
+//!   ([`Transport::pause_reading`]) or the peer's EOF arrived. `eof_received` is called once;
+//!   returning `false` closes the transport, `true` keeps it open for writing.
+//! - A reset or other I/O error moves to `Aborting(Some(err))`: the protocol sees
+//!   `connection_lost(Some(err))`, never a panic.
+//!
+//! # Callbacks never re-enter
+//!
+//! A protocol may call any transport method from inside any callback. Those methods never
+//! call the protocol: `pause_writing` caused by a `write` inside `data_received`, for
+//! example, is queued and delivered by the task after `data_received` returns. So a protocol
+//! never sees one of its callbacks start while another is running.
+//!
+//! # Who owns the protocol
+//!
+//! The transport's task does: it needs `&mut` access for every callback, for as long as the
+//! connection lives. [`create_connection`] and [`create_datagram_endpoint`] also return the
+//! protocol as `Rc<RefCell<P>>`, like asyncio's `(transport, protocol)` pair, so the caller can
+//! read what the protocol collected. Borrow it between awaits; if a borrow is held across an
+//! await while a callback is due, the callback waits for the borrow to end (it is postponed,
+//! never dropped, and nothing panics). A [`create_server`] factory can hand each protocol a
+//! shared handle (an `Rc`) if the server's owner needs to reach connections.
+//!
+//! # Reading and buffers
+//!
+//! All socket reading of a stream transport is in one place (`reader.rs`), one owned-buffer
+//! read op at a time; that is where a multishot receive on a provided buffer ring will go.
+//! Writes are copied into the transport's buffer and sent by the task with owned-buffer write
+//! ops; `get_write_buffer_size` counts bytes buffered or in flight.
+
+mod datagram;
+mod extra;
+mod protocol;
+mod reader;
+mod server;
+mod socket;
+mod state;
+mod stream;
+mod task;
+
+pub use datagram::DatagramTransport;
+pub use extra::{ExtraInfo, TransportAddr};
+pub use protocol::{BufferedProtocol, DatagramProtocol, Protocol};
+pub use server::Server;
+pub use stream::Transport;
+
+use std::cell::RefCell;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::rc::Rc;
+
+use crate::net::{self, TcpListener, TcpStream, UdpSocket};
+
+/// Where to connect or listen: a socket address, or a `"host:port"` to resolve (on the
+/// blocking pool, as [`net::lookup_host`] does).
+///
+/// ```
+/// use ringloop::transport::HostAddr;
+/// let a: HostAddr = "localhost:7000".into();
+/// let b: HostAddr = "127.0.0.1:7000".parse::<std::net::SocketAddr>().unwrap().into();
+/// assert!(matches!(a, HostAddr::Host(_)) && matches!(b, HostAddr::Addr(_)));
+/// ```
+#[derive(Clone, Debug)]
+pub enum HostAddr {
+    /// A resolved address.
+    Addr(SocketAddr),
+    /// `"host:port"`.
+    Host(String),
+}
+
+impl From<SocketAddr> for HostAddr {
+    fn from(addr: SocketAddr) -> HostAddr {
+        HostAddr::Addr(addr)
+    }
+}
+
+impl From<&str> for HostAddr {
+    fn from(host: &str) -> HostAddr {
+        HostAddr::Host(host.to_owned())
+    }
+}
+
+impl From<String> for HostAddr {
+    fn from(host: String) -> HostAddr {
+        HostAddr::Host(host)
+    }
+}
+
+impl HostAddr {
+    async fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
+        match self {
+            HostAddr::Addr(addr) => Ok(vec![*addr]),
+            HostAddr::Host(host) => net::lookup_host(host).await,
+        }
+    }
+}
+
+/// Connects to `addr` (each resolved address in turn, until one answers), creates the
+/// protocol with `protocol_factory`, and starts its transport; `connection_made` has been
+/// called when this returns.
+///
+/// Returns the transport and the protocol (see the module docs on why the protocol comes back
+/// as `Rc<RefCell<P>>`).
+///
+/// ```
+/// use ringloop::transport::{self, Protocol};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// # ringloop::run(async {
+/// let listener = ringloop::net::TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// let (transport, _protocol) = transport::create_connection(|| Quiet, addr).await.unwrap();
+/// assert_eq!(transport.peername().unwrap().as_inet(), Some(addr));
+/// transport.close();
+/// # });
+/// ```
+///
+/// # Errors
+///
+/// A failed lookup, or the last address's connect error (which names the address).
+pub async fn create_connection<P, F>(
+    protocol_factory: F,
+    addr: impl Into<HostAddr>,
+) -> io::Result<(Transport, Rc<RefCell<P>>)>
+where
+    P: Protocol,
+    F: FnOnce() -> P,
+{
+    let addrs = addr.into().resolve().await?;
+    let mut last_err = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                let (transport, protocol, run) = stream::start(stream, protocol_factory());
+                crate::spawn(run);
+                return Ok((transport, protocol));
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")))
+}
+
+/// Listens on every address `addr` resolves to and serves each connection with a new protocol
+/// from `protocol_factory`. Serving starts at once (asyncio's `start_serving=True`).
+///
+/// See [`Server`] for an example.
+///
+/// # Errors
+///
+/// A failed lookup, or a bind/listen error (which names the address).
+pub async fn create_server<P, F>(
+    protocol_factory: F,
+    addr: impl Into<HostAddr>,
+) -> io::Result<Server>
+where
+    P: Protocol,
+    F: Fn() -> P + 'static,
+{
+    let addrs = addr.into().resolve().await?;
+    let listeners = addrs
+        .into_iter()
+        .map(TcpListener::bind)
+        .collect::<io::Result<Vec<_>>>()?;
+    Ok(serve(listeners, protocol_factory))
+}
+
+/// A server of `listeners` whose connections run transports with protocols from `factory`.
+fn serve<L, P, F>(listeners: Vec<L>, factory: F) -> Server
+where
+    L: socket::SocketListener,
+    P: Protocol,
+    F: Fn() -> P + 'static,
+{
+    Server::start(listeners, move |stream| {
+        let (_transport, _protocol, run) = stream::start(stream, factory());
+        run
+    })
+}
+
+/// Creates a UDP endpoint bound to `local_addr` (default: any port on the unspecified
+/// address of `remote_addr`'s family) and, with `remote_addr`, connected to it; creates the
+/// protocol and starts the transport. `connection_made` has been called when this returns.
+///
+/// See [`DatagramTransport`] for an example.
+///
+/// # Errors
+///
+/// `InvalidInput` when both addresses are `None`; bind or connect errors (naming the address).
+pub fn create_datagram_endpoint<P, F>(
+    protocol_factory: F,
+    local_addr: Option<SocketAddr>,
+    remote_addr: Option<SocketAddr>,
+) -> io::Result<(DatagramTransport, Rc<RefCell<P>>)>
+where
+    P: DatagramProtocol,
+    F: FnOnce() -> P,
+{
+    let local = match (local_addr, remote_addr) {
+        (Some(local), _) => local,
+        (None, Some(SocketAddr::V4(_))) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        (None, Some(SocketAddr::V6(_))) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+        (None, None) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "create_datagram_endpoint needs a local or a remote address",
+            ));
+        }
+    };
+    let socket = UdpSocket::bind(local)?;
+    if let Some(remote) = remote_addr {
+        socket.connect(remote)?;
+    }
+    Ok(datagram::start(socket, protocol_factory()))
+}

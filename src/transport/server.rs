@@ -1,0 +1,278 @@
+//! [`Server`]: listening sockets that turn connections into transports (asyncio's `Server`).
+//!
+//! Each listener has an accept task; each accepted connection runs in a connection task the
+//! server counts. `close` cancels the accept tasks (their listeners close when the tasks are
+//! dropped, on the loop's next turn); `wait_closed` waits for those tasks and, as in Python
+//! 3.12+, for every connection task to finish.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use super::extra::{SocketInfo, TransportAddr};
+use super::socket::SocketListener;
+use crate::JoinHandle;
+
+/// How long an accept loop waits after an error such as `EMFILE` before accepting again, so a
+/// process out of descriptors does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// A running server. Clones share it; dropping every clone does not stop it (call
+/// [`close`](Self::close)), as an asyncio server lives on in its loop.
+///
+/// ```
+/// use ringloop::transport::{self, Protocol};
+///
+/// struct Silent;
+/// impl Protocol for Silent {}
+///
+/// # ringloop::run(async {
+/// let server = transport::create_server(|| Silent, "127.0.0.1:0").await.unwrap();
+/// assert!(server.is_serving());
+/// let addr = server.local_addrs()[0].as_inet().unwrap();
+/// assert_eq!(addr.ip().to_string(), "127.0.0.1");
+/// server.close();
+/// server.wait_closed().await;
+/// assert!(!server.is_serving());
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Server {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    addrs: Vec<TransportAddr>,
+    state: RefCell<State>,
+}
+
+struct State {
+    /// Until `close`.
+    serving: bool,
+    accept_tasks: Vec<JoinHandle<()>>,
+    /// Accept tasks not yet dropped (each holds its listener open).
+    listeners_open: usize,
+    /// Connection tasks not yet finished.
+    connections: usize,
+    /// Tasks in `wait_closed` or `serve_forever`.
+    waiters: Vec<Waker>,
+}
+
+impl State {
+    fn wake_all(&mut self) {
+        for waker in self.waiters.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.inner.state.borrow();
+        f.debug_struct("Server")
+            .field("addrs", &self.inner.addrs)
+            .field("serving", &state.serving)
+            .field("connections", &state.connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Starts serving `listeners`: every accepted connection is passed to `on_connection`, and
+    /// the future it returns runs as a connection task that the server waits for in
+    /// [`wait_closed`](Self::wait_closed).
+    ///
+    /// This is the crate's way to build a server of any kind of connection handler:
+    /// [`create_server`](super::create_server) passes a function that starts a transport with
+    /// a new protocol; `streams::start_server` can pass one that runs the client callback.
+    pub(crate) fn start<L, F, Fut>(listeners: Vec<L>, on_connection: F) -> Server
+    where
+        L: SocketListener,
+        F: Fn(L::Stream) -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let addrs = listeners
+            .iter()
+            .filter_map(|l| SocketInfo::capture(l).sockname)
+            .collect();
+        let inner = Rc::new(Inner {
+            addrs,
+            state: RefCell::new(State {
+                serving: true,
+                accept_tasks: Vec::new(),
+                listeners_open: listeners.len(),
+                connections: 0,
+                waiters: Vec::new(),
+            }),
+        });
+        let on_connection = Rc::new(on_connection);
+        let tasks = listeners
+            .into_iter()
+            .map(|listener| {
+                // The guard is an argument, so it is inside the future from the start: a task
+                // cancelled before its first poll still closes and uncounts its listener.
+                let open = OpenListener {
+                    listener: Some(listener),
+                    inner: Rc::clone(&inner),
+                };
+                crate::spawn(accept_loop(open, Rc::clone(&on_connection)))
+            })
+            .collect();
+        inner.state.borrow_mut().accept_tasks = tasks;
+        Server { inner }
+    }
+
+    /// Stops accepting: the listening sockets close (on the loop's next turn). Connections
+    /// already accepted go on. Idempotent.
+    pub fn close(&self) {
+        let mut state = self.inner.state.borrow_mut();
+        if !state.serving {
+            return;
+        }
+        state.serving = false;
+        for task in state.accept_tasks.drain(..) {
+            task.cancel();
+        }
+        state.wake_all();
+    }
+
+    /// Waits until the server is closed, its listening sockets are closed, and every
+    /// connection it accepted has finished (Python 3.12+ semantics). Before `close`, it waits
+    /// for `close` too.
+    pub async fn wait_closed(&self) {
+        poll_fn(|cx| {
+            let mut state = self.inner.state.borrow_mut();
+            if !state.serving && state.listeners_open == 0 && state.connections == 0 {
+                return Poll::Ready(());
+            }
+            state.waiters.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+    }
+
+    /// Serves until [`close`](Self::close) is called. Serving starts when the server is
+    /// created, so this only waits; dropping the future (a cancelled task) closes the server,
+    /// as cancelling asyncio's `serve_forever` does.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the server is already closed.
+    pub async fn serve_forever(&self) -> io::Result<()> {
+        if !self.is_serving() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "serve_forever on a closed server",
+            ));
+        }
+        let close_on_drop = CloseOnDrop(self.clone());
+        poll_fn(|cx| {
+            let mut state = self.inner.state.borrow_mut();
+            if !state.serving {
+                return Poll::Ready(());
+            }
+            state.waiters.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        std::mem::forget(close_on_drop);
+        Ok(())
+    }
+
+    /// asyncio's `start_serving`: serving already started when the server was created, so
+    /// this does nothing. Kept so code ported from Python finds it.
+    pub async fn start_serving(&self) {}
+
+    /// Whether the server accepts connections (until `close`).
+    pub fn is_serving(&self) -> bool {
+        self.inner.state.borrow().serving
+    }
+
+    /// The addresses of the listening sockets, with the ports the system chose for port 0
+    /// (asyncio's `sockets()`, as addresses).
+    #[doc(alias = "sockets")]
+    pub fn local_addrs(&self) -> Vec<TransportAddr> {
+        self.inner.addrs.clone()
+    }
+
+    /// Connections accepted and not yet finished.
+    pub fn active_connections(&self) -> usize {
+        self.inner.state.borrow().connections
+    }
+}
+
+/// Closes the server if `serve_forever` is dropped before it returns.
+struct CloseOnDrop(Server);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// Counts a connection task from accept until the task ends (finished or cancelled).
+struct ConnectionGuard(Rc<Inner>);
+
+impl ConnectionGuard {
+    fn new(inner: &Rc<Inner>) -> ConnectionGuard {
+        inner.state.borrow_mut().connections += 1;
+        ConnectionGuard(Rc::clone(inner))
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let mut state = self.0.state.borrow_mut();
+        state.connections -= 1;
+        state.wake_all();
+    }
+}
+
+async fn accept_loop<L, F, Fut>(open: OpenListener<L>, on_connection: Rc<F>)
+where
+    L: SocketListener,
+    F: Fn(L::Stream) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    let Some(listener) = &open.listener else {
+        return;
+    };
+    loop {
+        match listener.accept_stream().await {
+            Ok(stream) => {
+                let connection = ConnectionGuard::new(&open.inner);
+                let handler = on_connection(stream);
+                crate::spawn(async move {
+                    let _connection = connection;
+                    handler.await;
+                });
+            }
+            // The peer gave up before we accepted: nothing to do.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // Out of descriptors or memory, or an unexpected error: the listener stays, and
+            // accepting resumes after a pause rather than spinning.
+            Err(_) => crate::time::sleep(ACCEPT_ERROR_PAUSE).await,
+        }
+    }
+}
+
+/// A listener counted in `listeners_open` until its accept task is dropped; it closes the
+/// listener first, so `wait_closed` returning means the port is released.
+struct OpenListener<L> {
+    listener: Option<L>,
+    inner: Rc<Inner>,
+}
+
+impl<L> Drop for OpenListener<L> {
+    fn drop(&mut self) {
+        drop(self.listener.take());
+        let mut state = self.inner.state.borrow_mut();
+        state.listeners_open -= 1;
+        state.wake_all();
+    }
+}

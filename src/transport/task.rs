@@ -1,0 +1,286 @@
+//! The task of a stream transport: it owns the socket and the protocol, does every read and
+//! write, and makes every protocol callback, one at a time.
+//!
+//! One turn of [`run`] takes the first of these that applies:
+//!
+//! 1. the [`Phase`] asks for an end (`Aborting`, or `Closing` with nothing left to send):
+//!    stop I/O, deliver `connection_lost`, finish (the socket closes with the task);
+//!    `EofPending` with nothing left to send: shut down the write half;
+//! 2. a [`Note`] is queued: deliver `pause_writing`/`resume_writing`;
+//! 3. a read held back while reading was paused can now be delivered: deliver it;
+//! 4. otherwise start a write if bytes wait and none is in flight, then wait for the first of:
+//!    the read completing, the write completing, or a handle method changing the state.
+//!
+//! Callbacks run only in steps 1–3 and in the handling of a completed read, never from inside
+//! a handle method, so a protocol calling `write` (or `close`, `pause_reading`...) from a
+//! callback never re-enters itself.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io;
+use std::net::Shutdown;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use socket2::SockRef;
+
+use super::protocol::Protocol;
+use super::reader::{Reader, Received};
+use super::socket::{LocalBoxFuture, StreamSocket, WriteResult};
+use super::state::{Core, Note, Phase};
+use crate::buf::IoBuf;
+
+/// How long the task waits before trying again when the caller holds a borrow of the
+/// protocol across an await (the callback is postponed, never skipped).
+const BORROWED_RETRY: Duration = Duration::from_millis(1);
+
+/// What one wait of the task ended with.
+enum Event {
+    Received(Received),
+    Wrote(WriteResult),
+    Changed,
+}
+
+/// What the phase asks the task to do before anything else.
+enum PhaseStep {
+    Lost(Option<io::Error>),
+    ShutdownWrite,
+}
+
+/// Runs a stream transport until `connection_lost` was delivered.
+pub(crate) async fn run<S: StreamSocket, P: Protocol>(
+    socket: Rc<S>,
+    core: Rc<RefCell<Core>>,
+    protocol: Rc<RefCell<P>>,
+) {
+    let mut reader = Reader::new(Rc::clone(&socket));
+    let mut writer = Writer::new(Rc::clone(&socket));
+    // A read that completed while reading was paused, delivered on resume.
+    let mut held: Option<Received> = None;
+    let mut eof_seen = false;
+    loop {
+        let step = phase_step(&mut core.borrow_mut(), writer.is_idle());
+        match step {
+            Some(PhaseStep::Lost(err)) => {
+                reader.stop();
+                writer.stop();
+                {
+                    let mut core = core.borrow_mut();
+                    core.phase = Phase::Closed;
+                    core.write_dropped();
+                    core.flow.notes.clear();
+                }
+                // Close the socket before telling the protocol, as asyncio does.
+                drop((reader, writer, socket));
+                call(&protocol, |p| p.connection_lost(err)).await;
+                return;
+            }
+            Some(PhaseStep::ShutdownWrite) => {
+                let shut = SockRef::from(&*socket).shutdown(Shutdown::Write);
+                let mut core = core.borrow_mut();
+                match shut {
+                    Ok(()) => core.phase = Phase::WriteShut,
+                    Err(e) => core.abort(Some(e)),
+                }
+                continue;
+            }
+            None => {}
+        }
+        let note = core.borrow_mut().flow.notes.pop_front();
+        if let Some(note) = note {
+            call(&protocol, |p| match note {
+                Note::PauseWriting => p.pause_writing(),
+                Note::ResumeWriting => p.resume_writing(),
+            })
+            .await;
+            continue;
+        }
+        if delivers_reads(&core.borrow())
+            && let Some(received) = held.take()
+        {
+            deliver(received, &core, &protocol, &mut reader).await;
+            continue;
+        }
+        if writer.is_idle() {
+            let chunk = core.borrow_mut().take_buffer(writer.take_spare());
+            if let Some(chunk) = chunk {
+                writer.start(chunk);
+            }
+        }
+        let event = poll_fn(|cx| wait(cx, &core, &mut reader, &mut writer, eof_seen, &held)).await;
+        match event {
+            Event::Changed => {}
+            Event::Received(received) => {
+                eof_seen |= matches!(received, Received::Eof);
+                if delivers_reads(&core.borrow()) {
+                    deliver(received, &core, &protocol, &mut reader).await;
+                } else if core.borrow().phase.reads() {
+                    held = Some(received);
+                } else if let Received::Data(buf) = received {
+                    // Closing: asyncio stops reading at `close`; late bytes are not delivered.
+                    reader.recycle(buf);
+                }
+            }
+            Event::Wrote(result) => writer.finish(result, &mut core.borrow_mut()),
+        }
+    }
+}
+
+/// Step 1 of a turn (see the module docs).
+fn phase_step(core: &mut Core, write_idle: bool) -> Option<PhaseStep> {
+    let drained = write_idle && core.buffer.is_empty();
+    match &mut core.phase {
+        Phase::Aborting(err) => Some(PhaseStep::Lost(err.take())),
+        Phase::Closing if drained => Some(PhaseStep::Lost(None)),
+        Phase::EofPending if drained => Some(PhaseStep::ShutdownWrite),
+        _ => None,
+    }
+}
+
+/// Whether received bytes go to the protocol now (not paused, not closing).
+fn delivers_reads(core: &Core) -> bool {
+    core.reading && core.phase.reads()
+}
+
+/// Step 4's wait: the first of a completed read, a completed write, or a state change.
+fn wait<S: StreamSocket>(
+    cx: &mut Context<'_>,
+    core: &RefCell<Core>,
+    reader: &mut Reader<S>,
+    writer: &mut Writer<S>,
+    eof_seen: bool,
+    held: &Option<Received>,
+) -> Poll<Event> {
+    let (phase_reads, reading) = {
+        let core = core.borrow();
+        (core.phase.reads(), core.reading)
+    };
+    // Paused: no new read is issued, but one already in flight is allowed to finish.
+    let poll_reader = phase_reads && !eof_seen && held.is_none();
+    if poll_reader
+        && (reading || reader.is_in_flight())
+        && let Poll::Ready(received) = reader.poll_receive(cx)
+    {
+        return Poll::Ready(Event::Received(received));
+    }
+    if let Poll::Ready(result) = writer.poll(cx) {
+        return Poll::Ready(Event::Wrote(result));
+    }
+    let mut core = core.borrow_mut();
+    if core.changed {
+        core.changed = false;
+        return Poll::Ready(Event::Changed);
+    }
+    core.waker = Some(cx.waker().clone());
+    Poll::Pending
+}
+
+/// Hands one read's outcome to the protocol.
+async fn deliver<S: StreamSocket, P: Protocol>(
+    received: Received,
+    core: &RefCell<Core>,
+    protocol: &RefCell<P>,
+    reader: &mut Reader<S>,
+) {
+    match received {
+        Received::Data(buf) => {
+            let delivered = call(protocol, |p| p.deliver(&buf)).await;
+            reader.recycle(buf);
+            if let Err(e) = delivered {
+                core.borrow_mut().abort(Some(e));
+            }
+        }
+        Received::Eof => {
+            let keep_open = call(protocol, |p| p.eof_received()).await;
+            if !keep_open {
+                core.borrow_mut().close();
+            }
+        }
+        Received::Failed(e) => core.borrow_mut().abort(Some(e)),
+    }
+}
+
+/// Calls `f` on the protocol. If the caller of `create_connection` holds a borrow of it across
+/// an await, the call waits for the borrow to end instead of panicking.
+pub(crate) async fn call<P, R>(protocol: &RefCell<P>, f: impl FnOnce(&mut P) -> R) -> R {
+    loop {
+        if let Ok(mut p) = protocol.try_borrow_mut() {
+            return f(&mut p);
+        }
+        crate::time::sleep(BORROWED_RETRY).await;
+    }
+}
+
+/// The write side: at most one write op in flight, sending one chunk of the buffer.
+struct Writer<S> {
+    socket: Rc<S>,
+    in_flight: Option<LocalBoxFuture<WriteResult>>,
+    /// The buffer of the last finished chunk, emptied, to swap in for the next.
+    spare: Vec<u8>,
+}
+
+impl<S: StreamSocket> Writer<S> {
+    fn new(socket: Rc<S>) -> Writer<S> {
+        Writer {
+            socket,
+            in_flight: None,
+            spare: Vec::new(),
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.in_flight.is_none()
+    }
+
+    fn take_spare(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.spare)
+    }
+
+    fn start(&mut self, chunk: Vec<u8>) {
+        let len = chunk.len();
+        self.send(chunk.slice(..len));
+    }
+
+    fn send(&mut self, slice: crate::buf::Slice<Vec<u8>>) {
+        self.in_flight = Some(Rc::clone(&self.socket).write_owned(slice));
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<WriteResult> {
+        let Some(write) = &mut self.in_flight else {
+            return Poll::Pending;
+        };
+        let result = std::task::ready!(write.as_mut().poll(cx));
+        self.in_flight = None;
+        Poll::Ready(result)
+    }
+
+    /// Accounts for a finished write op and sends the rest of its chunk, if any.
+    fn finish(&mut self, (res, slice): WriteResult, core: &mut Core) {
+        match res {
+            Ok(0) => core.abort(Some(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "the socket accepted no bytes",
+            ))),
+            Ok(n) => {
+                core.sent(n);
+                let (begin, end) = (slice.begin() + n, slice.end());
+                let chunk = slice.into_inner();
+                if begin < end {
+                    self.send(chunk.slice(begin..end));
+                } else {
+                    let mut chunk = chunk;
+                    chunk.clear();
+                    self.spare = chunk;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => self.send(slice),
+            Err(e) => core.abort(Some(e)),
+        }
+    }
+
+    /// Drops the write in flight (abort).
+    fn stop(&mut self) {
+        self.in_flight = None;
+    }
+}
