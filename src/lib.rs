@@ -32,9 +32,10 @@
 //! * [`op`] — owned-buffer operations; each describes itself to both backends.
 //! * [`net`] — TCP sockets built on those operations.
 //! * the runtime — [`Runtime`], [`spawn`], [`Handle`] (asyncio's loop methods), [`LoopFuture`].
-//! * [`streams`] — asyncio's streams: `StreamReader`, `StreamWriter`, `open_connection`.
 //! * [`time`] — sleep, timeout, interval.
 //! * [`transport`] — asyncio's Transports and Protocols over those sockets.
+//! * [`streams`] — asyncio's Streams on those transports: `open_connection`, `start_server`,
+//!   `StreamReader`, `StreamWriter`.
 //! * [`buf`] — the owned-buffer traits.
 //!
 //! # Choosing a backend

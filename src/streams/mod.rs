@@ -1,29 +1,162 @@
-//! asyncio's Streams: [`StreamReader`] (buffered, framed reads: `readline`, `readuntil`,
-//! `readexactly`) and, on top of the transport layer, `StreamWriter`, `open_connection` and
-//! `start_server`.
+//! asyncio's Streams: [`open_connection`] and [`start_server`] give a [`StreamReader`]
+//! (buffered, framed reads: `readline`, `readuntil`, `readexactly`) and a [`StreamWriter`]
+//! (`write`, then `drain` for backpressure) for each connection.
+//!
+//! ```
+//! use ringloop::streams::{open_connection, start_server};
+//! # ringloop::run(async {
+//! // An upper-casing line server.
+//! let server = start_server(
+//!     |mut reader, writer| async move {
+//!         while let Ok(line) = reader.readline().await {
+//!             if line.is_empty() {
+//!                 break; // EOF
+//!             }
+//!             let _ = writer.write(&line.to_ascii_uppercase());
+//!         }
+//!     },
+//!     "127.0.0.1:0",
+//! )
+//! .await
+//! .unwrap();
+//! let addr = server.local_addrs()[0].as_inet().unwrap();
+//!
+//! let (mut reader, writer) = open_connection(addr).await.unwrap();
+//! writer.write(b"hello\n").unwrap();
+//! assert_eq!(reader.readline().await.unwrap(), b"HELLO\n");
+//! writer.close();
+//! server.close();
+//! server.wait_closed().await;
+//! # });
+//! ```
 //!
 //! # How it works
 //!
-//! As in asyncio, streams are a protocol on a transport. The connection's protocol feeds
-//! every received chunk into the reader through a [`StreamFeeder`], the end of the stream
-//! into `feed_eof` and a connection error into `set_exception`. The reader's buffer is
-//! bounded by flow control: past twice its limit the protocol pauses the transport's reading,
-//! and resumes it when the reader has drained the buffer to the limit.
+//! As in asyncio, streams are a protocol on a [`Transport`](crate::transport::Transport).
+//! The connection's protocol feeds every received chunk into the reader through a
+//! [`StreamFeeder`], the peer's EOF into `feed_eof` and a connection error into
+//! `set_exception`; `pause_writing`/`resume_writing` and `connection_lost` wake the writer's
+//! `drain` and `wait_closed`.
 //!
-//! ```
-//! use ringloop::streams::StreamReader;
-//! # ringloop::run(async {
-//! let mut reader = StreamReader::new();
-//! reader.feed_data(b"one\ntwo\n");
-//! reader.feed_eof();
-//! assert_eq!(reader.readline().await.unwrap(), b"one\n");
-//! assert_eq!(reader.readline().await.unwrap(), b"two\n");
-//! assert!(reader.at_eof());
-//! # });
-//! ```
+//! Both directions are bounded. Reading: past twice the reader's limit the protocol pauses
+//! the transport's reading, and resumes it once the reader has drained to the limit. Writing:
+//! `drain` waits while the transport's write buffer is above its high-water mark (64 KiB by
+//! default, see [`Transport::set_write_buffer_limits`](crate::transport::Transport::set_write_buffer_limits)).
+//!
+//! The reader and the writer share the connection: it closes when the writer is closed or
+//! when both are dropped. The peer's EOF does not close it (the writer may go on writing).
+//!
+//! # Differences from asyncio
+//!
+//! Rust has no exceptions to raise and no garbage collector to finalise a stream, so:
+//! - framed reads return [`ReadError`]; a line over the limit leaves its bytes in the reader
+//!   (asyncio's `readline` discards them), and bytes received before a connection error are
+//!   read before the error is reported;
+//! - `read(-1)` is [`StreamReader::read_until_eof`];
+//! - `write` returns an error once the writer is closing, where asyncio drops the bytes.
+//!
+//! The asyncio names `read`, `close` are inherent methods, so they win over the futures-io
+//! extension methods of the same name: call those as `AsyncReadExt::read(&mut reader, buf)`
+//! and `AsyncWriteExt::close(&mut writer)`.
 
 mod error;
+mod feeder;
+mod protocol;
 mod reader;
+mod writer;
 
 pub use error::{IncompleteReadError, LimitOverrunError, ReadError};
-pub use reader::{DEFAULT_LIMIT, StreamFeeder, StreamReader};
+pub use feeder::StreamFeeder;
+pub use reader::{DEFAULT_LIMIT, StreamReader};
+pub use writer::StreamWriter;
+
+use std::future::Future;
+use std::io;
+use std::rc::Rc;
+
+use crate::transport::{self, HostAddr, Server};
+use protocol::StreamProtocol;
+
+/// Connects to `addr` (a [`SocketAddr`](std::net::SocketAddr) or `"host:port"`, trying each
+/// resolved address in turn) and returns the connection's reader and writer, with the
+/// [`DEFAULT_LIMIT`].
+///
+/// ```
+/// use ringloop::streams::open_connection;
+/// # ringloop::run(async {
+/// let listener = ringloop::net::TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// let (_reader, writer) = open_connection(addr).await.unwrap();
+/// let peer = writer.get_extra_info("peername").unwrap();
+/// assert_eq!(peer.as_addr().unwrap().as_inet(), Some(addr));
+/// # });
+/// ```
+///
+/// # Errors
+///
+/// A failed lookup, or the connect error (naming the address).
+pub async fn open_connection(
+    addr: impl Into<HostAddr>,
+) -> io::Result<(StreamReader, StreamWriter)> {
+    open_connection_with_limit(addr, DEFAULT_LIMIT).await
+}
+
+/// [`open_connection`] with the reader's limit (asyncio's `limit=`).
+///
+/// # Errors
+///
+/// As [`open_connection`].
+pub async fn open_connection_with_limit(
+    addr: impl Into<HostAddr>,
+    limit: usize,
+) -> io::Result<(StreamReader, StreamWriter)> {
+    let (_transport, protocol) =
+        transport::create_connection(|| StreamProtocol::new(limit, None), addr).await?;
+    let pair = protocol.borrow_mut().take_pair();
+    pair.ok_or_else(|| io::Error::other("open_connection: the transport made no connection"))
+}
+
+/// Listens on `addr` and runs `client_connected_cb(reader, writer)` as a new task for each
+/// connection (asyncio's `start_server`). Serving starts at once; stop it with
+/// [`Server::close`].
+///
+/// See the [module docs](self) for an example.
+///
+/// # Errors
+///
+/// A failed lookup, or a bind/listen error (naming the address).
+pub async fn start_server<F, Fut>(
+    client_connected_cb: F,
+    addr: impl Into<HostAddr>,
+) -> io::Result<Server>
+where
+    F: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    start_server_with_limit(client_connected_cb, addr, DEFAULT_LIMIT).await
+}
+
+/// [`start_server`] with the readers' limit (asyncio's `limit=`).
+///
+/// # Errors
+///
+/// As [`start_server`].
+pub async fn start_server_with_limit<F, Fut>(
+    client_connected_cb: F,
+    addr: impl Into<HostAddr>,
+    limit: usize,
+) -> io::Result<Server>
+where
+    F: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    let callback = Rc::new(client_connected_cb);
+    let factory = move || {
+        let callback = Rc::clone(&callback);
+        let on_connect = Box::new(move |reader, writer| {
+            crate::spawn(callback(reader, writer));
+        });
+        StreamProtocol::new(limit, Some(on_connect))
+    };
+    transport::create_server(factory, addr).await
+}

@@ -1,161 +1,20 @@
-//! [`StreamReader`]: asyncio's buffered reading end of a connection, and [`StreamFeeder`], the
-//! handle that puts data into it.
-//!
-//! # How it works
-//!
-//! The feeding side (a protocol's `data_received`, or a test) appends to a shared *inbox*;
-//! the reader moves the inbox into its own buffer whenever it looks for data. Keeping the
-//! buffer the reader searches out of the shared cell is what lets [`AsyncBufRead`] hand out
-//! a plain `&[u8]`.
-//!
-//! One count, `buffered` (inbox + the reader's unread bytes), drives flow control: past
-//! 2 × `limit` the feeder asks the transport to pause reading; once the reader has consumed
-//! down to `limit` it asks it to resume. A reader that must wait for more data while paused
-//! (a `readexactly` larger than the window) resumes the transport first, so a large frame can
-//! never deadlock against the pause.
+//! [`StreamReader`]: asyncio's buffered reading end of a connection. The feeding side and
+//! flow control are in `feeder.rs`.
 
-use std::cell::RefCell;
+use std::any::Any;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker, ready};
+use std::task::{Context, Poll, ready};
 
 use futures_io::{AsyncBufRead, AsyncRead};
 
 use super::error::{IncompleteReadError, LimitOverrunError, ReadError, copy_error};
+use super::feeder::{self, Incoming, Shared, StreamFeeder};
 
 /// The default limit of a [`StreamReader`]: 64 KiB, as in asyncio.
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
-
-/// What a reader asks of the transport that feeds it (implemented by the stream protocol).
-pub(crate) trait ReadFlowControl {
-    /// Stop delivering data until `resume_reading`.
-    fn pause_reading(&self);
-    /// Deliver data again.
-    fn resume_reading(&self);
-}
-
-/// State shared by a reader and its feeders.
-struct Incoming {
-    /// Bytes fed and not yet moved into the reader's buffer.
-    inbox: Vec<u8>,
-    /// Inbox plus the reader's unread bytes: the measure of flow control.
-    buffered: usize,
-    /// `feed_eof` was called.
-    eof: bool,
-    /// Set by `set_exception`; every read reports it once the buffered bytes are gone.
-    exception: Option<io::Error>,
-    /// The reader waiting for data.
-    waker: Option<Waker>,
-    limit: usize,
-    flow: Option<Rc<dyn ReadFlowControl>>,
-    /// The transport was asked to pause and has not been asked to resume.
-    paused: bool,
-}
-
-type Shared = Rc<RefCell<Incoming>>;
-
-/// A feeding handle of a [`StreamReader`]: what a protocol's `data_received`, `eof_received`
-/// and `connection_lost` call. Clones feed the same reader.
-///
-/// ```
-/// use ringloop::streams::StreamReader;
-/// # ringloop::run(async {
-/// let mut reader = StreamReader::new();
-/// let feeder = reader.feeder();
-/// ringloop::spawn(async move {
-///     feeder.feed_data(b"hello ");
-///     ringloop::yield_now().await;
-///     feeder.feed_data(b"world\n");
-///     feeder.feed_eof();
-/// });
-/// assert_eq!(reader.readline().await.unwrap(), b"hello world\n");
-/// assert_eq!(reader.readline().await.unwrap(), b"");
-/// assert!(reader.at_eof());
-/// # });
-/// ```
-#[derive(Clone)]
-pub struct StreamFeeder {
-    shared: Shared,
-}
-
-impl std::fmt::Debug for StreamFeeder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let st = self.shared.borrow();
-        f.debug_struct("StreamFeeder")
-            .field("buffered", &st.buffered)
-            .field("eof", &st.eof)
-            .finish_non_exhaustive()
-    }
-}
-
-impl StreamFeeder {
-    /// Appends `data` to the reader's buffer and wakes a waiting read. Past 2 × limit buffered
-    /// bytes, asks the transport (if any) to pause reading.
-    ///
-    /// Data fed after [`feed_eof`](Self::feed_eof) is still delivered: the end of the stream
-    /// takes effect once the buffer is empty.
-    pub fn feed_data(&self, data: &[u8]) {
-        if data.is_empty() {
-            return;
-        }
-        let mut st = self.shared.borrow_mut();
-        st.inbox.extend_from_slice(data);
-        st.buffered += data.len();
-        let waker = st.waker.take();
-        let pause = if !st.paused && st.buffered > 2 * st.limit {
-            st.flow.clone().inspect(|_| st.paused = true)
-        } else {
-            None
-        };
-        drop(st);
-        if let Some(flow) = pause {
-            flow.pause_reading();
-        }
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    /// Marks the end of the stream and wakes a waiting read.
-    pub fn feed_eof(&self) {
-        let waker = {
-            let mut st = self.shared.borrow_mut();
-            st.eof = true;
-            st.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    /// Makes every read fail with `error` once the bytes already buffered have been read
-    /// (asyncio's `set_exception`; a later call replaces the error). Wakes a waiting read.
-    pub fn set_exception(&self, error: io::Error) {
-        let waker = {
-            let mut st = self.shared.borrow_mut();
-            st.exception = Some(error);
-            st.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    /// Connects flow control: the reader pauses and resumes `flow` from now on.
-    #[allow(dead_code)] // Until the stream protocol (which calls it) lands.
-    pub(crate) fn set_flow_control(&self, flow: Rc<dyn ReadFlowControl>) {
-        let mut st = self.shared.borrow_mut();
-        let pause = !st.paused && st.buffered > 2 * st.limit;
-        st.paused = pause;
-        st.flow = Some(Rc::clone(&flow));
-        drop(st);
-        if pause {
-            flow.pause_reading();
-        }
-    }
-}
 
 /// The reading end of a connection (asyncio's `StreamReader`): a buffer with framed reads.
 ///
@@ -190,6 +49,8 @@ pub struct StreamReader {
     buf: Vec<u8>,
     pos: usize,
     limit: usize,
+    /// Keeps the connection open while the reader lives (see the stream protocol).
+    _keep_alive: Option<Rc<dyn Any>>,
 }
 
 impl std::fmt::Debug for StreamReader {
@@ -221,22 +82,19 @@ impl StreamReader {
     /// taken as 1). The transport is paused past 2 × `limit` buffered bytes.
     pub fn with_limit(limit: usize) -> StreamReader {
         let limit = limit.max(1);
-        let shared = Rc::new(RefCell::new(Incoming {
-            inbox: Vec::new(),
-            buffered: 0,
-            eof: false,
-            exception: None,
-            waker: None,
-            limit,
-            flow: None,
-            paused: false,
-        }));
+        let shared = Incoming::new_shared(limit);
         StreamReader {
             shared,
             buf: Vec::new(),
             pos: 0,
             limit,
+            _keep_alive: None,
         }
+    }
+
+    /// Holds `owner` for as long as the reader lives.
+    pub(crate) fn keep_alive(&mut self, owner: Rc<dyn Any>) {
+        self._keep_alive = Some(owner);
     }
 
     /// The limit of framed reads.
@@ -471,53 +329,18 @@ impl StreamReader {
         out
     }
 
-    /// Marks `n` unread bytes as read (already advanced in `buf`); resumes the transport once
-    /// the buffer has drained to the limit.
+    /// Marks `n` unread bytes as read (already advanced in `buf`).
     fn consumed(&mut self, n: usize) {
         if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
         }
-        let mut st = self.shared.borrow_mut();
-        st.buffered -= n;
-        let resume = if st.paused && st.buffered <= st.limit {
-            st.paused = false;
-            st.flow.clone()
-        } else {
-            None
-        };
-        drop(st);
-        if let Some(flow) = resume {
-            flow.resume_reading();
-        }
+        feeder::consumed(&self.shared, n);
     }
 
     /// Waits until more data, the end of the stream or an error arrives.
     async fn wait_for_data(&mut self) {
-        poll_fn(|cx| self.poll_wait_for_data(cx)).await
-    }
-
-    fn poll_wait_for_data(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut st = self.shared.borrow_mut();
-        if !st.inbox.is_empty() || st.eof || st.exception.is_some() {
-            return Poll::Ready(());
-        }
-        match &mut st.waker {
-            Some(w) => w.clone_from(cx.waker()),
-            None => st.waker = Some(cx.waker().clone()),
-        }
-        // The reader needs more than is buffered: a paused transport would never send it.
-        let resume = if st.paused {
-            st.paused = false;
-            st.flow.clone()
-        } else {
-            None
-        };
-        drop(st);
-        if let Some(flow) = resume {
-            flow.resume_reading();
-        }
-        Poll::Pending
+        poll_fn(|cx| feeder::poll_more(&self.shared, cx)).await
     }
 
     /// The unread bytes, waiting for some unless the stream ended; an error only once the
@@ -534,7 +357,7 @@ impl StreamReader {
             if self.shared.borrow().eof {
                 break;
             }
-            ready!(self.poll_wait_for_data(cx));
+            ready!(feeder::poll_more(&self.shared, cx));
         }
         Poll::Ready(Ok(&self.buf[self.pos..]))
     }
@@ -580,70 +403,4 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         return haystack.iter().position(|&b| b == needle[0]);
     }
     haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::cell::Cell;
-
-    /// Counts pause and resume requests and whether the transport is paused.
-    #[derive(Default)]
-    struct FakeTransport {
-        paused: Cell<bool>,
-        pauses: Cell<usize>,
-        resumes: Cell<usize>,
-    }
-
-    impl ReadFlowControl for FakeTransport {
-        fn pause_reading(&self) {
-            assert!(!self.paused.replace(true), "paused twice");
-            self.pauses.set(self.pauses.get() + 1);
-        }
-        fn resume_reading(&self) {
-            assert!(self.paused.replace(false), "resumed while not paused");
-            self.resumes.set(self.resumes.get() + 1);
-        }
-    }
-
-    /// Past 2 × limit buffered bytes the transport is paused; reading down to the limit
-    /// resumes it, and a pause is never requested twice.
-    #[test]
-    fn pauses_above_twice_the_limit_and_resumes_at_the_limit() {
-        let mut reader = StreamReader::with_limit(10);
-        let transport = Rc::new(FakeTransport::default());
-        reader.feeder().set_flow_control(transport.clone());
-        reader.feed_data(&[b'x'; 20]);
-        assert!(!transport.paused.get(), "20 bytes is not above 2 x 10");
-        reader.feed_data(b"y");
-        assert!(transport.paused.get());
-        reader.feed_data(b"z");
-        assert_eq!(transport.pauses.get(), 1);
-        futures_lite::future::block_on(async {
-            reader.readexactly(11).await.unwrap();
-            assert!(transport.paused.get(), "11 left is still above the limit");
-            reader.readexactly(1).await.unwrap();
-            assert!(!transport.paused.get(), "10 left is at the limit");
-        });
-        assert_eq!(transport.resumes.get(), 1);
-    }
-
-    /// A read that needs more than the pause window resumes the transport instead of waiting
-    /// forever on a paused one.
-    #[test]
-    fn waiting_read_resumes_a_paused_transport() {
-        let mut reader = StreamReader::with_limit(4);
-        let transport = Rc::new(FakeTransport::default());
-        reader.feeder().set_flow_control(transport.clone());
-        reader.feed_data(&[0; 9]);
-        assert!(transport.paused.get());
-        let mut read = std::pin::pin!(reader.readexactly(20));
-        assert!(
-            futures_lite::future::block_on(futures_lite::future::poll_once(&mut read)).is_none()
-        );
-        assert!(
-            !transport.paused.get(),
-            "the waiting read resumed the transport"
-        );
-    }
 }
