@@ -31,8 +31,8 @@ async fn copy_server() -> (Server, SocketAddr) {
 }
 
 both_backends! {
-    /// Lines written with `AsyncWriteExt::write_all` + `flush` come back through
-    /// `AsyncBufReadExt::read_line`; after `AsyncWriteExt::close` (which waits for the close) the
+    /// Lines written with `AsyncWriteExt::write_all` + `flush` (and one `write_vectored`,
+    /// which takes every slice) come back through `AsyncBufReadExt::read_line` and `lines`; after `AsyncWriteExt::close` (which waits for the close) the
     /// writer refuses writes.
     fn line_codec_over_the_traits(rt) {
         let _w = support::watchdog(TEST_LIMIT, "line_codec_over_the_traits");
@@ -47,6 +47,11 @@ both_backends! {
                 reader.read_line(&mut got).await.unwrap();
                 assert_eq!(got, line);
             }
+            let parts = [std::io::IoSlice::new(b"vec"), std::io::IoSlice::new(b"tored\n")];
+            assert_eq!(writer.write_vectored(&parts).await.unwrap(), 9, "every slice taken");
+            let mut got = String::new();
+            reader.read_line(&mut got).await.unwrap();
+            assert_eq!(got, "vectored\n");
             let mut lines = (&mut reader).lines();
             writer.write_all(b"a\nb\n").await.unwrap();
             assert_eq!(futures_lite::StreamExt::next(&mut lines).await.unwrap().unwrap(), "a");

@@ -112,6 +112,18 @@ impl StreamWriter {
         self.state.borrow_mut().poll_drain(&self.transport, cx)
     }
 
+    /// Ready when an `AsyncWrite` write may queue its bytes: after a drain, or at once on a
+    /// closing transport (whose `write` then refuses them with its own error).
+    fn poll_ready_to_write(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(e) = self.state.borrow().lost_error() {
+            return Poll::Ready(Err(e));
+        }
+        if self.transport.is_closing() {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_drain(cx)
+    }
+
     /// Shuts down the write side once the buffered bytes are sent: the peer reads EOF, and
     /// this side can still read. Later writes fail.
     pub fn write_eof(&self) {
@@ -163,15 +175,21 @@ impl AsyncWrite for StreamWriter {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if let Some(e) = this.state.borrow().lost_error() {
-            return Poll::Ready(Err(e));
-        }
-        if !this.transport.is_closing() {
-            ready!(this.poll_drain(cx))?;
-        }
-        // A closing transport refuses the write with its own error.
+        ready!(this.poll_ready_to_write(cx))?;
         this.transport.write(buf)?;
         Poll::Ready(Ok(buf.len()))
+    }
+
+    /// As `poll_write`, queueing every slice (asyncio's `writelines`).
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_ready_to_write(cx))?;
+        this.transport.writelines(bufs.iter().map(|b| &b[..]))?;
+        Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()))
     }
 
     /// [`drain`](StreamWriter::drain).
