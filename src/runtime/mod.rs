@@ -227,7 +227,7 @@ impl Runtime {
                 }
             }
             self.cx.run_ready(BUDGET);
-            self.cx.turn(main.woken.load(Ordering::Acquire));
+            self.cx.turn(&main.woken);
         }
     }
 }
@@ -254,12 +254,14 @@ impl LoopContext {
     }
 
     /// Steps 3 and 4 of a tick: remote work, timers, then the driver.
-    fn turn(&self, main_woken: bool) {
+    fn turn(&self, main_woken: &AtomicBool) {
         if self.shared.unparker.take_notification() {
             self.drain_remote();
         }
         let next = self.fire_timers();
-        let timeout = if main_woken || !self.ready.borrow().is_empty() {
+        // Read the main future's flag after firing timers: a due timer may just have woken
+        // it, and on the loop thread that wake does not unpark the driver.
+        let timeout = if main_woken.load(Ordering::Acquire) || !self.ready.borrow().is_empty() {
             Some(Duration::ZERO)
         } else {
             next.map(|d| d.saturating_duration_since(Instant::now()))

@@ -274,6 +274,16 @@ async fn run<P: DatagramProtocol>(
     let mut sending: Option<LocalBoxFuture<SendResult>> = None;
     let mut spare = Some(Vec::with_capacity(DATAGRAM_BUFFER));
     loop {
+        // Notes first, so `resume_writing` precedes the `connection_lost` of a close.
+        let note = core.borrow_mut().flow.notes.pop_front();
+        if let Some(note) = note {
+            call(&protocol, |p| match note {
+                Note::PauseWriting => p.pause_writing(),
+                Note::ResumeWriting => p.resume_writing(),
+            })
+            .await;
+            continue;
+        }
         let lost = {
             let mut core = core.borrow_mut();
             let drained = sending.is_none() && core.queue.is_empty();
@@ -288,15 +298,6 @@ async fn run<P: DatagramProtocol>(
             drop((receiving, sending, socket));
             call(&protocol, |p| p.connection_lost(err)).await;
             return;
-        }
-        let note = core.borrow_mut().flow.notes.pop_front();
-        if let Some(note) = note {
-            call(&protocol, |p| match note {
-                Note::PauseWriting => p.pause_writing(),
-                Note::ResumeWriting => p.resume_writing(),
-            })
-            .await;
-            continue;
         }
         if sending.is_none() {
             let next = core.borrow_mut().queue.pop_front();
@@ -392,6 +393,7 @@ async fn report<P: DatagramProtocol>(core: &RefCell<Core>, protocol: &RefCell<P>
         if matches!(core.phase, Phase::Open | Phase::Closing) {
             core.phase = Phase::Aborting(Some(err));
             core.queue.clear();
+            core.flow.notes.clear();
         }
     } else if err.kind() != io::ErrorKind::Interrupted {
         call(protocol, |p| p.error_received(err)).await;

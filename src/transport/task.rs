@@ -3,10 +3,10 @@
 //!
 //! One turn of [`run`] takes the first of these that applies:
 //!
-//! 1. the [`Phase`] asks for an end (`Aborting`, or `Closing` with nothing left to send):
+//! 1. a [`Note`] is queued: deliver `pause_writing`/`resume_writing` (an abort clears them);
+//! 2. the [`Phase`] asks for an end (`Aborting`, or `Closing` with nothing left to send):
 //!    stop I/O, deliver `connection_lost`, finish (the socket closes with the task);
 //!    `EofPending` with nothing left to send: shut down the write half;
-//! 2. a [`Note`] is queued: deliver `pause_writing`/`resume_writing`;
 //! 3. a read held back while reading was paused can now be delivered: deliver it;
 //! 4. otherwise start a write if bytes wait and none is in flight, then wait for the first of:
 //!    the read completing, the write completing, or a handle method changing the state.
@@ -60,6 +60,17 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
     let mut held: Option<Received> = None;
     let mut eof_seen = false;
     loop {
+        // Notes first: a `resume_writing` due when the buffer drained precedes the
+        // `connection_lost` of a close (an abort clears the notes).
+        let note = core.borrow_mut().flow.notes.pop_front();
+        if let Some(note) = note {
+            call(&protocol, |p| match note {
+                Note::PauseWriting => p.pause_writing(),
+                Note::ResumeWriting => p.resume_writing(),
+            })
+            .await;
+            continue;
+        }
         let step = phase_step(&mut core.borrow_mut(), writer.is_idle());
         match step {
             Some(PhaseStep::Lost(err)) => {
@@ -86,15 +97,6 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
                 continue;
             }
             None => {}
-        }
-        let note = core.borrow_mut().flow.notes.pop_front();
-        if let Some(note) = note {
-            call(&protocol, |p| match note {
-                Note::PauseWriting => p.pause_writing(),
-                Note::ResumeWriting => p.resume_writing(),
-            })
-            .await;
-            continue;
         }
         if delivers_reads(&core.borrow())
             && let Some(received) = held.take()

@@ -47,8 +47,10 @@ pub struct Recorder {
     pub received: Vec<u8>,
     pub echo: bool,
     pub keep_open: bool,
+    /// Written (then the transport closed) on the first `data_received`.
+    pub reply: Option<Vec<u8>>,
     /// Set while a callback runs: a nested callback would find it set and panic.
-    in_callback: bool,
+    pub in_callback: bool,
 }
 
 impl Recorder {
@@ -105,6 +107,11 @@ impl Protocol for Recorder {
                 .unwrap()
                 .write(data)
                 .expect("echo write");
+        }
+        if let Some(reply) = self.reply.take() {
+            let t = self.transport.as_ref().unwrap();
+            t.write(&reply).expect("reply write");
+            t.close();
         }
         self.leave();
     }
