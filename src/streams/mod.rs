@@ -70,11 +70,12 @@ pub use feeder::StreamFeeder;
 pub use reader::{DEFAULT_LIMIT, StreamReader};
 pub use writer::StreamWriter;
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::rc::Rc;
 
-use crate::transport::{self, HostAddr, Server};
+use crate::transport::{self, HostAddr, Server, Transport};
 use protocol::StreamProtocol;
 
 /// Connects to `addr` (a [`SocketAddr`](std::net::SocketAddr) or `"host:port"`, trying each
@@ -110,10 +111,8 @@ pub async fn open_connection_with_limit(
     addr: impl Into<HostAddr>,
     limit: usize,
 ) -> io::Result<(StreamReader, StreamWriter)> {
-    let (_transport, protocol) =
-        transport::create_connection(|| StreamProtocol::new(limit, None), addr).await?;
-    let pair = protocol.borrow_mut().take_pair();
-    pair.ok_or_else(|| io::Error::other("open_connection: the transport made no connection"))
+    let made = transport::create_connection(|| StreamProtocol::new(limit, None), addr).await?;
+    into_pair(made)
 }
 
 /// Listens on `addr` and runs `client_connected_cb(reader, writer)` as a new task for each
@@ -150,13 +149,30 @@ where
     F: Fn(StreamReader, StreamWriter) -> Fut + 'static,
     Fut: Future<Output = ()> + 'static,
 {
-    let callback = Rc::new(client_connected_cb);
-    let factory = move || {
+    transport::create_server(server_protocols(client_connected_cb, limit), addr).await
+}
+
+/// The reader and writer a client's `connection_made` paired.
+fn into_pair(
+    (_transport, protocol): (Transport, Rc<RefCell<StreamProtocol>>),
+) -> io::Result<(StreamReader, StreamWriter)> {
+    let pair = protocol.borrow_mut().take_pair();
+    pair.ok_or_else(|| io::Error::other("open_connection: the transport made no connection"))
+}
+
+/// A server's protocol factory: each connection's reader and writer go to `callback`, run
+/// as a new task.
+fn server_protocols<F, Fut>(callback: F, limit: usize) -> impl Fn() -> StreamProtocol + 'static
+where
+    F: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    let callback = Rc::new(callback);
+    move || {
         let callback = Rc::clone(&callback);
         let on_connect = Box::new(move |reader, writer| {
             crate::spawn(callback(reader, writer));
         });
         StreamProtocol::new(limit, Some(on_connect))
-    };
-    transport::create_server(factory, addr).await
+    }
 }
