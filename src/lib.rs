@@ -30,7 +30,7 @@
 //! # Layers
 //!
 //! * [`op`] — owned-buffer operations; each describes itself to both backends.
-//! * [`net`] — TCP sockets built on those operations.
+//! * [`net`] — TCP, UDP and Unix sockets built on those operations.
 //! * the runtime — [`Runtime`], [`spawn`], [`Handle`] (asyncio's loop methods), [`LoopFuture`].
 //! * [`time`] — sleep, timeout, interval.
 //! * [`transport`] — asyncio's Transports and Protocols over those sockets.

@@ -66,7 +66,7 @@ pub enum Syscall {
     Recv { fd: RawFd, buf: *mut u8, len: usize },
     /// `sendmsg(fd, msg, MSG_NOSIGNAL)`.
     SendMsg { fd: RawFd, msg: *const libc::msghdr },
-    /// `recvmsg(fd, msg, 0)`.
+    /// `recvmsg(fd, msg, MSG_CMSG_CLOEXEC)`.
     RecvMsg { fd: RawFd, msg: *mut libc::msghdr },
 }
 
@@ -228,7 +228,8 @@ impl Syscall {
                 unsafe { libc::sendmsg(fd, msg, flags) }
             }
             Syscall::RecvMsg { fd, msg } => {
-                let flags = if nowait { libc::MSG_DONTWAIT } else { 0 };
+                // Passed descriptors are close-on-exec from the start (the SQE sets it too).
+                let flags = libc::MSG_CMSG_CLOEXEC | if nowait { libc::MSG_DONTWAIT } else { 0 };
                 // SAFETY: `msg` and what it points to live in the op's box (see above).
                 unsafe { libc::recvmsg(fd, msg, flags) }
             }

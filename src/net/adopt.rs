@@ -9,10 +9,14 @@
 
 use std::cell::RefCell;
 use std::future::{Future, poll_fn};
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::op::{Op, Operation};
+use socket2::SockAddr;
+
+use crate::op::{self, Op, Operation};
 
 /// A socket's slot for one adopted op, already mapped to the result the socket needs.
 pub(crate) type Adopted<T> = RefCell<Option<Pin<Box<dyn Future<Output = T>>>>>;
@@ -97,5 +101,22 @@ impl<O: Operation, T: 'static, F: FnOnce(O::Output) -> T + Unpin + 'static> Drop
         if op.is_in_flight() {
             *self.slot.borrow_mut() = Some(Box::pin(async move { adopt(op.await) }));
         }
+    }
+}
+
+/// A listener's slot for an adopted accept.
+pub(crate) type AdoptedAccept = Adopted<io::Result<(OwnedFd, SockAddr)>>;
+
+/// Accepts on listening socket `fd`; a connection an earlier, dropped accept received (held
+/// in `slot`) comes first, and an accept dropped now is adopted into `slot`.
+pub(crate) async fn accept(fd: RawFd, slot: &AdoptedAccept) -> io::Result<(OwnedFd, SockAddr)> {
+    let rescued = match resume(slot).await {
+        // An adopted accept cancelled by runtime shutdown: accept afresh.
+        Some(Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => None,
+        other => other,
+    };
+    match rescued {
+        Some(result) => result,
+        None => AdoptOnDrop::new(slot, op::accept(fd), std::convert::identity).await,
     }
 }

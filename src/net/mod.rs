@@ -3,7 +3,35 @@
 //!
 //! A socket type is thin: a descriptor (set up through `socket2`) plus methods that build ops.
 //! Sockets are created non-blocking and close-on-exec; on io_uring the kernel waits for
-//! readiness itself, on epoll the ops wait in the fd's queue.
+//! readiness itself, on epoll the ops wait in the fd's queue. Methods take `&self` and owned
+//! buffers, and give the buffers back with the result.
+//!
+//! # Types
+//!
+//! * TCP: [`TcpListener`] (with [`ListenOptions`]) and [`TcpStream`], which connects to
+//!   anything [`ToSocketAddrs`] names (`"host:port"` is resolved by [`lookup_host`] on the
+//!   blocking pool) and has vectored reads and writes.
+//! * UDP: [`UdpSocket`], whose `sendmsg`/`recvmsg` carry ancillary data
+//!   ([`ControlMessage`], [`ReceivedDatagram`], [`PacketInfo`]; see [`ancillary`]).
+//! * Unix: [`UnixListener`], [`UnixStream`] and [`UnixDatagram`], on filesystem paths or
+//!   Linux abstract names, passing descriptors with `send_with_fds`/`recv_with_fds`.
+//! * Halves: [`TcpStream::into_split`] and [`UnixStream::into_split`] give an
+//!   [`OwnedReadHalf`] and an [`OwnedWriteHalf`] that two tasks can own
+//!   ([`ReuniteError`] when reuniting halves of different streams).
+//!
+//! # Cancelling by drop loses nothing
+//!
+//! A read, accept or receive future dropped while the kernel owns its op (a `timeout` gave up
+//! on it) is *adopted* by its socket (`adopt.rs`): the op stays in flight, and the socket's
+//! next call of that kind takes its result first — bytes, a connection, a datagram, passed
+//! descriptors. Dropping the socket cancels an adopted op; whatever it received then is
+//! closed or freed, never leaked.
+//!
+//! # Implementation
+//!
+//! `stream.rs` is the byte-stream core both stream types wrap (reads with adoption, writes,
+//! fd passing); `split.rs` shares it between halves through an `Rc` (the loop is
+//! single-threaded); `resolve.rs` turns [`ToSocketAddrs`] values into addresses.
 //!
 //! ```
 //! use ringloop::net::{TcpListener, TcpStream};
@@ -28,11 +56,20 @@
 //! ```
 
 mod adopt;
+pub mod ancillary;
+mod resolve;
+mod split;
+mod stream;
 mod tcp;
 mod udp;
+mod unix;
 
+pub use ancillary::{ControlMessage, PacketInfo, ReceivedDatagram};
+pub use resolve::{ToSocketAddrs, lookup_host};
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, SplitStream};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 use std::io;
 use std::net::SocketAddr;
@@ -40,39 +77,4 @@ use std::net::SocketAddr;
 /// Adds the address to an error's message, keeping its kind.
 pub(crate) fn with_addr(e: io::Error, what: &str, addr: SocketAddr) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {addr}: {e}"))
-}
-
-/// Resolves `"host:port"` (or `"ip:port"`) to socket addresses. Resolution can block, so it
-/// runs on the blocking pool, never on the loop thread.
-///
-/// ```
-/// # ringloop::run(async {
-/// let addrs = ringloop::net::lookup_host("127.0.0.1:8080").await.unwrap();
-/// assert_eq!(addrs, ["127.0.0.1:8080".parse().unwrap()]);
-/// # });
-/// ```
-///
-/// # Errors
-///
-/// A malformed input or a failed lookup; the message names `host`. No address found is
-/// [`io::ErrorKind::NotFound`].
-pub async fn lookup_host(host: &str) -> io::Result<Vec<SocketAddr>> {
-    // An address needs no resolver: answer at once.
-    if let Ok(addr) = host.parse::<SocketAddr>() {
-        return Ok(vec![addr]);
-    }
-    let name = host.to_owned();
-    let resolved = crate::spawn_blocking(move || {
-        std::net::ToSocketAddrs::to_socket_addrs(&name).map(|it| it.collect::<Vec<_>>())
-    })
-    .await
-    .map_err(|e| io::Error::other(format!("lookup of {host} did not finish: {e}")))?;
-    let addrs = resolved.map_err(|e| io::Error::new(e.kind(), format!("lookup of {host}: {e}")))?;
-    if addrs.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("lookup of {host}: no addresses"),
-        ));
-    }
-    Ok(addrs)
 }

@@ -1,16 +1,20 @@
-//! TCP: [`TcpListener`] and [`TcpStream`].
+//! TCP: [`TcpListener`] and [`TcpStream`] (whose reads and writes live in the shared
+//! [`stream`](super::stream) core).
 
 use std::cell::RefCell;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::time::Duration;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
-use super::adopt::{self, AdoptOnDrop, Adopted};
+use super::adopt::{self, AdoptedAccept};
+use super::resolve::{self, ToSocketAddrs};
+use super::split::{OwnedReadHalf, OwnedWriteHalf};
+use super::stream::StreamSocket;
 use super::with_addr;
-use crate::buf::{self, IoBuf, IoBufMut};
+use crate::buf::{IoBuf, IoBufMut};
 use crate::op;
 
 /// Options for [`TcpListener::bind_with`].
@@ -77,7 +81,7 @@ impl ListenOptions {
 /// (a connection it got anyway is closed, never leaked).
 pub struct TcpListener {
     socket: Socket,
-    adopted: Adopted<io::Result<(OwnedFd, SocketAddr)>>,
+    adopted: AdoptedAccept,
 }
 
 impl std::fmt::Debug for TcpListener {
@@ -151,18 +155,8 @@ impl TcpListener {
     /// # });
     /// ```
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let rescued = match adopt::resume(&self.adopted).await {
-            // An adopted accept cancelled by runtime shutdown: accept afresh.
-            Some(Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => None,
-            other => other,
-        };
-        let (fd, peer) = match rescued {
-            Some(result) => result?,
-            None => {
-                let op = op::accept(self.socket.as_raw_fd());
-                AdoptOnDrop::new(&self.adopted, op, std::convert::identity).await?
-            }
-        };
+        let (fd, peer) = adopt::accept(self.socket.as_raw_fd(), &self.adopted).await?;
+        let peer = peer.as_socket().ok_or_else(not_ip)?;
         let stream = TcpStream::from_owned(fd)?;
         Ok((stream, peer))
     }
@@ -194,7 +188,8 @@ impl AsFd for TcpListener {
 }
 
 /// A TCP connection. Methods take `&self`, so a stream shared between two tasks (for example
-/// in an `Rc`) can be read by one while the other writes.
+/// in an `Rc`) can be read by one while the other writes; [`into_split`](Self::into_split)
+/// gives each task its own half.
 ///
 /// # Cancelled reads lose nothing
 ///
@@ -221,30 +216,43 @@ impl AsFd for TcpListener {
 /// # });
 /// ```
 pub struct TcpStream {
-    socket: Socket,
-    rescue: Rescue,
+    inner: StreamSocket,
 }
 
 impl std::fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TcpStream")
-            .field("socket", &self.socket)
+            .field("socket", self.inner.socket())
             .finish_non_exhaustive()
     }
 }
 
 impl TcpStream {
-    /// Connects to `addr`.
+    /// Connects to `addr`: a [`SocketAddr`], `(ip, port)`, `(host, port)` or `"host:port"`
+    /// (see [`ToSocketAddrs`]). A host name is resolved on the blocking pool, and each of its
+    /// addresses is tried in turn until one connects.
+    ///
+    /// ```
+    /// use ringloop::net::{TcpListener, TcpStream};
+    /// # ringloop::run(async {
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let port = listener.local_addr().unwrap().port();
+    /// let stream = TcpStream::connect(format!("localhost:{port}")).await.unwrap();
+    /// assert!(stream.peer_addr().unwrap().ip().is_loopback());
+    /// # });
+    /// ```
     ///
     /// # Errors
     ///
-    /// The connection's error (refused, unreachable...); the message names the address.
-    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-        TcpStream::connect_inner(addr, None).await
+    /// A failed lookup, or the last address's error (refused, unreachable...); the message
+    /// names the host or address.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        TcpStream::connect_to(resolve::target_of(&addr), None).await
     }
 
-    /// Connects to `addr`, giving up after `timeout` (a kernel linked timeout on io_uring)
-    /// with [`io::ErrorKind::TimedOut`].
+    /// Connects to `addr` (as [`connect`](Self::connect)), giving up once `timeout` has passed
+    /// with [`io::ErrorKind::TimedOut`]. The deadline covers the lookup and every attempt;
+    /// each attempt is bounded by a kernel linked timeout on io_uring.
     ///
     /// ```
     /// use std::time::Duration;
@@ -259,12 +267,51 @@ impl TcpStream {
     ///
     /// # Errors
     ///
-    /// As [`connect`](Self::connect), or `TimedOut`.
-    pub async fn connect_timeout(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-        TcpStream::connect_inner(addr, Some(timeout)).await
+    /// As [`connect`](Self::connect), or `TimedOut` naming the address.
+    pub async fn connect_timeout(
+        addr: impl ToSocketAddrs,
+        timeout: Duration,
+    ) -> io::Result<TcpStream> {
+        let deadline = Instant::now() + timeout;
+        TcpStream::connect_to(resolve::target_of(&addr), Some(deadline)).await
     }
 
-    async fn connect_inner(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
+    async fn connect_to(
+        target: resolve::Target,
+        deadline: Option<Instant>,
+    ) -> io::Result<TcpStream> {
+        let name = resolve::describe(&target);
+        let addrs = match deadline {
+            None => resolve::resolve(target).await?,
+            Some(d) => crate::time::timeout_at(d, resolve::resolve(target))
+                .await
+                .map_err(|_| timed_out(&name))??,
+        };
+        let mut last = None;
+        for &addr in &addrs {
+            let left = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Err(last.unwrap_or_else(|| timed_out(&name))),
+                },
+            };
+            match TcpStream::connect_one(addr, left).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = Some(e),
+            }
+        }
+        let last = last.expect("resolve returns at least one address");
+        // The last error names the address it tried; add the host (and the count) if needed.
+        let context = match addrs.len() {
+            1 if name == addrs[0].to_string() => return Err(last),
+            1 => format!("connect to {name}"),
+            n => format!("connect to {name} (tried {n} addresses, the last said)"),
+        };
+        Err(io::Error::new(last.kind(), format!("{context}: {last}")))
+    }
+
+    async fn connect_one(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
         let socket = new_socket(addr).map_err(|e| with_addr(e, "connect to", addr))?;
         let mut connect = op::connect(socket.as_raw_fd(), addr);
         if let Some(t) = timeout {
@@ -278,119 +325,130 @@ impl TcpStream {
 
     fn wrap(socket: Socket) -> TcpStream {
         TcpStream {
-            socket,
-            rescue: Rescue::default(),
+            inner: StreamSocket::new(socket),
         }
     }
 
     fn from_owned(fd: OwnedFd) -> io::Result<TcpStream> {
-        // SAFETY: `fd` is an owned, open socket descriptor; ownership moves into the Socket.
-        let socket = unsafe { Socket::from_raw_fd(fd.into_raw_fd()) };
-        socket.set_nonblocking(true)?;
-        Ok(TcpStream::wrap(socket))
+        Ok(TcpStream {
+            inner: StreamSocket::from_owned(fd)?,
+        })
     }
 
     /// Reads into the spare capacity of `buf`; `Ok(0)` means the peer closed its side.
     /// Bytes received by an earlier read that was dropped come first (see the type's docs).
-    pub async fn read<B: IoBufMut>(&self, mut buf: B) -> (io::Result<usize>, B) {
-        match self.rescue.take_into(&mut buf).await {
-            Rescued::Bytes(n) => return (Ok(n), buf),
-            Rescued::Eof => return (Ok(0), buf),
-            Rescued::Failed(e) => return (Err(e), buf),
-            Rescued::Nothing => {}
-        }
-        let op = op::recv(self.socket.as_raw_fd(), buf);
-        AdoptOnDrop::new(&self.rescue.adopted, op, received::<B>).await
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.inner.read(buf).await
+    }
+
+    /// Reads into the spare capacity of each buffer in turn (one `readv`); `Ok(0)` is EOF.
+    ///
+    /// ```
+    /// use ringloop::net::{TcpListener, TcpStream};
+    /// # ringloop::run(async {
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    /// let (server, _) = listener.accept().await.unwrap();
+    /// let (n, _) = client.writev(vec![b"head".as_slice(), b"body".as_slice()]).await;
+    /// assert_eq!(n.unwrap(), 8);
+    /// let (res, bufs) = server.readv(vec![Vec::with_capacity(4), Vec::with_capacity(4)]).await;
+    /// let n = res.unwrap();
+    /// assert_eq!(bufs.concat()[..n], b"headbody"[..n]);
+    /// # });
+    /// ```
+    pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        self.inner.readv(bufs).await
     }
 
     /// Writes the initialised bytes of `buf`; may write fewer. A closed peer gives
     /// `BrokenPipe` (or `ConnectionReset`), never `SIGPIPE`.
     pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        op::send(self.socket.as_raw_fd(), buf).await
+        self.inner.write(buf).await
+    }
+
+    /// Writes the initialised bytes of each buffer in turn in one `sendmsg`; may write fewer.
+    /// See [`readv`](Self::readv) for an example.
+    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        self.inner.writev(bufs).await
     }
 
     /// Writes all initialised bytes of `buf`.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
-        let total = buf.bytes_init();
-        let mut written = 0;
-        let mut buf = buf;
-        while written < total {
-            let (res, slice) = self.write(buf.slice(written..total)).await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    let e =
-                        io::Error::new(io::ErrorKind::WriteZero, "the socket accepted no bytes");
-                    return (Err(e), buf);
-                }
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+        self.inner.write_all(buf).await
     }
 
     /// Reads until the spare capacity of `buf` is full. On early EOF the error is
     /// [`io::ErrorKind::UnexpectedEof`] and `buf` holds the bytes that did arrive.
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
-        let mut buf = buf;
-        while buf.bytes_init() < buf.bytes_total() {
-            let (res, b) = self.read(buf).await;
-            buf = b;
-            match res {
-                Ok(0) => {
-                    let msg = format!(
-                        "early EOF: {} of {} bytes arrived",
-                        buf.bytes_init(),
-                        buf.bytes_total()
-                    );
-                    return (Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg)), buf);
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+        self.inner.read_exact(buf).await
+    }
+
+    /// Splits the stream into halves that two tasks can own: one reads while the other
+    /// writes. Dropping the write half shuts down the write direction (the peer sees EOF);
+    /// [`OwnedReadHalf::reunite`] puts them back together.
+    ///
+    /// ```
+    /// use ringloop::net::{TcpListener, TcpStream};
+    /// # ringloop::run(async {
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    /// let (server, _) = listener.accept().await.unwrap();
+    /// let (reader, writer) = client.into_split();
+    /// let sender = ringloop::spawn(async move {
+    ///     let (res, _) = writer.write_all(b"ping".as_slice()).await;
+    ///     res.unwrap();
+    /// });
+    /// let (res, buf) = server.read_exact(Vec::with_capacity(4)).await;
+    /// res.unwrap();
+    /// assert_eq!(buf, b"ping");
+    /// sender.await.unwrap();
+    /// # drop(reader);
+    /// # });
+    /// ```
+    pub fn into_split(self) -> (OwnedReadHalf<TcpStream>, OwnedWriteHalf<TcpStream>) {
+        super::split::split(self)
     }
 
     /// Shuts down the read, write or both halves (`shutdown(2)`).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.socket.shutdown(how)
+        self.socket().shutdown(how)
     }
 
     /// `TCP_NODELAY`.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        self.socket.set_tcp_nodelay(on)
+        self.socket().set_tcp_nodelay(on)
     }
     /// Whether `TCP_NODELAY` is on.
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.socket.tcp_nodelay()
+        self.socket().tcp_nodelay()
     }
     /// `SO_LINGER`; `Some(0)` makes close send a reset.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
-        self.socket.set_linger(linger)
+        self.socket().set_linger(linger)
     }
     /// `SO_KEEPALIVE`.
     pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
-        self.socket.set_keepalive(on)
+        self.socket().set_keepalive(on)
     }
     /// `SO_SNDBUF`.
     pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.socket.set_send_buffer_size(size)
+        self.socket().set_send_buffer_size(size)
     }
     /// `SO_RCVBUF`.
     pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.socket.set_recv_buffer_size(size)
+        self.socket().set_recv_buffer_size(size)
     }
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.peer_addr()?.as_socket().ok_or_else(not_ip)
+        self.socket().peer_addr()?.as_socket().ok_or_else(not_ip)
     }
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        local_addr(&self.socket)
+        local_addr(self.socket())
+    }
+
+    fn socket(&self) -> &Socket {
+        self.inner.socket()
     }
 
     /// Wraps a connected std stream (switched to non-blocking).
@@ -406,78 +464,33 @@ impl TcpStream {
     /// `InvalidInput` if a dropped read is still in flight or left bytes behind (read them
     /// first: handing the socket over would lose them).
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        if !self.rescue.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "TcpStream::into_std: a dropped read is still in flight or left bytes unread",
-            ));
-        }
-        Ok(self.socket.into())
+        Ok(self.inner.into_socket("TcpStream")?.into())
+    }
+}
+
+impl super::split::sealed::Sealed for TcpStream {
+    fn stream_socket(&self) -> &StreamSocket {
+        &self.inner
     }
 }
 
 impl AsRawFd for TcpStream {
     fn as_raw_fd(&self) -> RawFd {
-        self.socket.as_raw_fd()
+        self.socket().as_raw_fd()
     }
 }
 
 impl AsFd for TcpStream {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.socket.as_fd()
+        self.socket().as_fd()
     }
 }
 
-/// What a dropped read left for the next one.
-#[derive(Default)]
-struct Rescue {
-    /// Bytes an adopted read received beyond what the next read could take.
-    leftover: RefCell<Vec<u8>>,
-    /// A read dropped while the kernel owned it, still in flight: the bytes it receives.
-    adopted: Adopted<io::Result<Vec<u8>>>,
-}
-
-enum Rescued {
-    Nothing,
-    Bytes(usize),
-    Eof,
-    Failed(io::Error),
-}
-
-impl Rescue {
-    fn is_empty(&self) -> bool {
-        self.leftover.borrow().is_empty() && self.adopted.borrow().is_none()
-    }
-
-    /// Moves rescued bytes into `buf`, first waiting for an adopted read if there is one.
-    async fn take_into<B: IoBufMut>(&self, buf: &mut B) -> Rescued {
-        if !self.leftover.borrow().is_empty() {
-            let mut leftover = self.leftover.borrow_mut();
-            let n = buf::fill_from(buf, &leftover);
-            leftover.drain(..n);
-            return Rescued::Bytes(n);
-        }
-        match adopt::resume(&self.adopted).await {
-            None => Rescued::Nothing,
-            Some(Ok(bytes)) if bytes.is_empty() => Rescued::Eof,
-            Some(Ok(bytes)) => {
-                let n = buf::fill_from(buf, &bytes);
-                self.leftover.borrow_mut().extend_from_slice(&bytes[n..]);
-                Rescued::Bytes(n)
-            }
-            // Cancelled (runtime shutdown): nothing was read; read afresh.
-            Some(Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => Rescued::Nothing,
-            Some(Err(e)) => Rescued::Failed(e),
-        }
-    }
-}
-
-/// The bytes a completed receive added to its buffer.
-fn received<B: IoBufMut>((res, buf): (io::Result<usize>, B)) -> io::Result<Vec<u8>> {
-    res.map(|n| {
-        let init = buf::init_bytes(&buf, 0);
-        init[init.len() - n..].to_vec()
-    })
+fn timed_out(name: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("connect to {name}: timed out"),
+    )
 }
 
 fn new_socket(addr: SocketAddr) -> io::Result<Socket> {

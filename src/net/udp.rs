@@ -8,9 +8,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use socket2::{Domain, Socket, Type};
 
 use super::adopt::{self, AdoptOnDrop, Adopted};
+use super::ancillary::{ControlMessage, ReceivedDatagram};
 use super::with_addr;
 use crate::buf::{self, IoBuf, IoBufMut};
-use crate::op;
+use crate::op::{self, Control};
 
 /// A UDP socket.
 ///
@@ -32,8 +33,8 @@ use crate::op;
 /// ```
 pub struct UdpSocket {
     socket: Socket,
-    /// A dropped receive still in flight: the datagram and its sender.
-    adopted: Adopted<io::Result<(Vec<u8>, SocketAddr)>>,
+    /// A dropped receive still in flight: the datagram, its sender and its control messages.
+    adopted: Adopted<io::Result<(Vec<u8>, ReceivedDatagram)>>,
 }
 
 impl std::fmt::Debug for UdpSocket {
@@ -74,7 +75,41 @@ impl UdpSocket {
 
     /// Sends the initialised bytes of `buf` as one datagram to `addr`.
     pub async fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> (io::Result<usize>, B) {
-        op::sendmsg_to(self.socket.as_raw_fd(), buf, Some(addr)).await
+        self.sendmsg(buf, Some(addr), &[]).await
+    }
+
+    /// Sends the initialised bytes of `buf` as one datagram to `to` (the connected peer when
+    /// `None`), with ancillary data (for example [`ControlMessage::ip_ttl`]).
+    ///
+    /// ```
+    /// use ringloop::net::{ControlMessage, UdpSocket};
+    /// # ringloop::run(async {
+    /// let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// b.set_recv_ttl(true).unwrap();
+    /// let to = Some(b.local_addr().unwrap());
+    /// let (n, _) = a.sendmsg(b"hop".as_slice(), to, &[ControlMessage::ip_ttl(9)]).await;
+    /// assert_eq!(n.unwrap(), 3);
+    /// let (res, _) = b.recvmsg(Vec::with_capacity(16), ControlMessage::space(4)).await;
+    /// let msg = res.unwrap();
+    /// assert_eq!(msg.control[0].as_ip_ttl(), Some(9));
+    /// # });
+    /// ```
+    pub async fn sendmsg<B: IoBuf>(
+        &self,
+        buf: B,
+        to: Option<SocketAddr>,
+        control: &[ControlMessage],
+    ) -> (io::Result<usize>, B) {
+        let mut encoded = Control::new();
+        for m in control {
+            encoded.push(m.level, m.kind, &m.data);
+        }
+        let res = op::sendmsg(self.socket.as_raw_fd(), buf, to.map(Into::into), encoded).await;
+        match (res, to) {
+            ((Err(e), buf), Some(to)) => (Err(with_addr(e, "send to", to)), buf),
+            (res, _) => res,
+        }
     }
 
     fn wrap(socket: Socket) -> UdpSocket {
@@ -86,19 +121,34 @@ impl UdpSocket {
 
     /// Receives one datagram into the spare capacity of `buf` (truncated if longer), with
     /// its sender's address. A datagram an earlier, dropped receive got comes first.
-    pub async fn recv_from<B: IoBufMut>(&self, mut buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
+    pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
+        let (res, buf) = self.recvmsg(buf, 0).await;
+        (res.map(|d| (d.len, d.from)), buf)
+    }
+
+    /// Receives one datagram with up to `control_len` bytes of ancillary data (size it with
+    /// [`ControlMessage::space`]); see [`sendmsg`](Self::sendmsg) for an example. A datagram
+    /// an earlier, dropped receive got comes first, with the control messages that receive
+    /// had room for.
+    pub async fn recvmsg<B: IoBufMut>(
+        &self,
+        mut buf: B,
+        control_len: usize,
+    ) -> (io::Result<ReceivedDatagram>, B) {
         match adopt::resume(&self.adopted).await {
             // Cancelled (runtime shutdown): nothing was received; receive afresh.
             Some(Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => {}
-            Some(Ok((datagram, from))) => {
-                let n = buf::fill_from(&mut buf, &datagram);
-                return (Ok((n, from)), buf);
+            Some(Ok((datagram, mut meta))) => {
+                meta.len = buf::fill_from(&mut buf, &datagram);
+                meta.truncated |= meta.len < datagram.len();
+                return (Ok(meta), buf);
             }
             Some(Err(e)) => return (Err(e), buf),
             None => {}
         }
-        let op = op::recvmsg_from(self.socket.as_raw_fd(), buf);
-        AdoptOnDrop::new(&self.adopted, op, received_from::<B>).await
+        let op = op::recvmsg(self.socket.as_raw_fd(), buf, control_len);
+        let (res, buf) = AdoptOnDrop::new(&self.adopted, op, received_from::<B>).await;
+        (res.and_then(datagram_of), buf)
     }
 
     /// Sends one datagram to the connected peer.
@@ -120,6 +170,31 @@ impl UdpSocket {
     /// The connected peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         as_ip(self.socket.peer_addr()?)
+    }
+
+    /// `IP_RECVTTL`: received datagrams carry their TTL ([`ControlMessage::as_ip_ttl`]).
+    pub fn set_recv_ttl(&self, on: bool) -> io::Result<()> {
+        self.set_ip_option(libc::IP_RECVTTL, on)
+    }
+
+    /// `IP_PKTINFO`: received datagrams say where they arrived
+    /// ([`ControlMessage::as_ip_pktinfo`]).
+    pub fn set_recv_pktinfo(&self, on: bool) -> io::Result<()> {
+        self.set_ip_option(libc::IP_PKTINFO, on)
+    }
+
+    /// `IP_RECVTOS`: received datagrams carry their TOS byte ([`ControlMessage::as_ip_tos`]).
+    pub fn set_recv_tos(&self, on: bool) -> io::Result<()> {
+        self.socket.set_recv_tos_v4(on)
+    }
+
+    fn set_ip_option(&self, name: i32, on: bool) -> io::Result<()> {
+        op::set_int_option(
+            self.socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            name,
+            i32::from(on),
+        )
     }
 
     /// `SO_BROADCAST`.
@@ -162,13 +237,23 @@ impl AsFd for UdpSocket {
     }
 }
 
-/// The datagram a completed receive added to its buffer, with its sender.
+/// The datagram a completed receive added to its buffer, with its sender and controls.
 fn received_from<B: IoBufMut>(
-    (res, buf): (io::Result<(usize, SocketAddr)>, B),
-) -> io::Result<(Vec<u8>, SocketAddr)> {
-    res.map(|(n, from)| {
-        let init = buf::init_bytes(&buf, 0);
-        (init[init.len() - n..].to_vec(), from)
+    (res, buf): (io::Result<op::Received>, B),
+) -> io::Result<(Vec<u8>, ReceivedDatagram)> {
+    let msg = res?;
+    let init = buf::init_bytes(&buf, 0);
+    let bytes = init[init.len() - msg.len..].to_vec();
+    Ok((bytes, datagram_of(msg)?))
+}
+
+fn datagram_of(msg: op::Received) -> io::Result<ReceivedDatagram> {
+    Ok(ReceivedDatagram {
+        len: msg.len,
+        truncated: msg.truncated(),
+        control_truncated: msg.control_truncated(),
+        from: as_ip(msg.from)?,
+        control: msg.control,
     })
 }
 

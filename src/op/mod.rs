@@ -31,6 +31,7 @@
 //! the SQE for io_uring and the plain syscall the epoll backend performs.
 
 mod close;
+mod cmsg;
 mod msg;
 mod net;
 mod nop;
@@ -49,7 +50,12 @@ use std::time::Duration;
 use crate::driver::{self, Completion, CompletionToken, DriverRef};
 
 pub use close::{Close, close};
-pub use msg::{RecvMsg, SendMsg, recvmsg_from, sendmsg_to};
+pub(crate) use cmsg::set_int_option;
+pub use cmsg::{Control, ControlMessage};
+pub use msg::{
+    Received, RecvMsg, SendMsg, SendMsgVectored, control_space, fds_space, recvmsg, sendmsg,
+    sendmsg_vectored,
+};
 pub use net::{Accept, Connect, Recv, Send, accept, connect, recv, send};
 pub use nop::{Nop, nop};
 pub use poll::{Interest, PollAdd, PollMultishot, poll_add, poll_multishot};

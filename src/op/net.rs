@@ -8,7 +8,6 @@
 
 use std::io;
 use std::mem;
-use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use io_uring::{opcode, squeue, types::Fd};
@@ -31,7 +30,8 @@ pub struct Accept {
 }
 
 /// Accepts a connection on listening socket `fd`: the new socket (close-on-exec) and the
-/// peer's address. A connection accepted for an accept nobody awaits any more is closed.
+/// peer's address (IP or Unix: `SockAddr::as_socket` / `as_pathname` read it). A connection
+/// accepted for an accept nobody awaits any more is closed.
 ///
 /// ```
 /// use std::os::fd::AsRawFd;
@@ -41,7 +41,7 @@ pub struct Accept {
 /// let addr = listener.local_addr().unwrap();
 /// let client = std::thread::spawn(move || std::net::TcpStream::connect(addr).unwrap());
 /// let (fd, peer) = ringloop::op::accept(listener.as_raw_fd()).await.unwrap();
-/// assert_eq!(peer, client.join().unwrap().local_addr().unwrap());
+/// assert_eq!(peer.as_socket(), Some(client.join().unwrap().local_addr().unwrap()));
 /// # drop(fd);
 /// # });
 /// ```
@@ -75,7 +75,7 @@ impl Describe for Accept {
 }
 
 impl OperationImpl for Accept {
-    type Output = io::Result<(OwnedFd, SocketAddr)>;
+    type Output = io::Result<(OwnedFd, SockAddr)>;
     const RETURNS_FD: bool = true;
 
     fn complete(self, done: Completion) -> Self::Output {
@@ -84,9 +84,6 @@ impl OperationImpl for Accept {
         let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
         // SAFETY: the kernel wrote a socket address of `len` bytes into the storage.
         let addr = unsafe { SockAddr::new(self.addr.storage, self.addr.len) };
-        let addr = addr.as_socket().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, "accepted a non-IP connection")
-        })?;
         Ok((fd, addr))
     }
 }
@@ -97,7 +94,7 @@ pub struct Connect {
     addr: Box<SockAddr>,
 }
 
-/// Connects socket `fd` to `addr`.
+/// Connects socket `fd` to `addr` (an IP `SocketAddr` or any `socket2::SockAddr`).
 ///
 /// ```
 /// use std::os::fd::AsRawFd;
@@ -109,10 +106,10 @@ pub struct Connect {
 /// assert_eq!(socket.peer_addr().unwrap().as_socket(), Some(addr));
 /// # });
 /// ```
-pub fn connect(fd: RawFd, addr: SocketAddr) -> Op<Connect> {
+pub fn connect(fd: RawFd, addr: impl Into<SockAddr>) -> Op<Connect> {
     Op::new(Connect {
         fd,
-        addr: Box::new(SockAddr::from(addr)),
+        addr: Box::new(addr.into()),
     })
 }
 

@@ -2,8 +2,9 @@
 //!
 //! A *protocol* ([`Protocol`], [`BufferedProtocol`], [`DatagramProtocol`]) is your type with
 //! callbacks; a *transport* ([`Transport`], [`DatagramTransport`]) is the handle you write
-//! through. The loop functions connect the two: [`create_connection`], [`create_server`]
-//! (giving a [`Server`]) and [`create_datagram_endpoint`].
+//! through. The loop functions connect the two: [`create_connection`] and [`create_server`]
+//! (giving a [`Server`]) for TCP, [`create_unix_connection`] and [`create_unix_server`] for
+//! Unix sockets, and [`create_datagram_endpoint`] for UDP.
 //!
 //! ```
 //! use ringloop::transport::{self, Protocol, Transport};
@@ -111,9 +112,10 @@ pub use stream::Transport;
 use std::cell::RefCell;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::rc::Rc;
 
-use crate::net::{self, TcpListener, TcpStream, UdpSocket};
+use crate::net::{self, TcpListener, TcpStream, UdpSocket, UnixStream};
 
 /// Where to connect or listen: a socket address, or a `"host:port"` to resolve (on the
 /// blocking pool, as [`net::lookup_host`] does).
@@ -229,6 +231,70 @@ where
         .map(TcpListener::bind)
         .collect::<io::Result<Vec<_>>>()?;
     Ok(serve(listeners, protocol_factory))
+}
+
+/// Connects to the Unix socket at `path`, creates the protocol and starts its transport (as
+/// [`create_connection`] does for TCP).
+///
+/// ```
+/// use ringloop::transport::{self, Protocol};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// # ringloop::run(async {
+/// let path = std::env::temp_dir().join(format!("ringloop-doc-unix-conn-{}", std::process::id()));
+/// let server = transport::create_unix_server(|| Quiet, &path).await.unwrap();
+/// let (t, _) = transport::create_unix_connection(|| Quiet, &path).await.unwrap();
+/// let peer = t.peername().unwrap();
+/// assert_eq!(peer.as_unix().unwrap().as_pathname(), Some(path.as_path()));
+/// t.close();
+/// server.close();
+/// server.wait_closed().await;
+/// assert!(!path.exists(), "the server removes its socket file");
+/// # });
+/// ```
+///
+/// # Errors
+///
+/// The connect error (no such file, refused...); the message names the path.
+pub async fn create_unix_connection<P, F>(
+    protocol_factory: F,
+    path: impl AsRef<Path>,
+) -> io::Result<(Transport, Rc<RefCell<P>>)>
+where
+    P: Protocol,
+    F: FnOnce() -> P,
+{
+    let stream = UnixStream::connect(path).await?;
+    let (transport, protocol, run) = stream::start(stream, protocol_factory());
+    crate::spawn(run);
+    Ok((transport, protocol))
+}
+
+/// Listens on the Unix socket file `path` and serves each connection with a new protocol
+/// from `protocol_factory`, as [`create_server`] does for TCP.
+///
+/// As in asyncio, a stale socket file at `path` is removed before binding (any other kind of
+/// file makes the bind fail), and the socket file is removed when the server's listener closes
+/// (if it is still the file the server created).
+///
+/// See [`create_unix_connection`] for an example.
+///
+/// # Errors
+///
+/// Bind or listen errors (the directory does not exist, the path is taken by a file that is
+/// not a socket...); the message names the path.
+pub async fn create_unix_server<P, F>(
+    protocol_factory: F,
+    path: impl AsRef<Path>,
+) -> io::Result<Server>
+where
+    P: Protocol,
+    F: Fn() -> P + 'static,
+{
+    let listener = socket::UnixSocketFile::bind(path.as_ref())?;
+    Ok(serve(vec![listener], protocol_factory))
 }
 
 /// A server of `listeners` whose connections run transports with protocols from `factory`.

@@ -40,7 +40,7 @@ pub enum Callback {
 
 /// A protocol that logs its callbacks and keeps what it receives. Optionally echoes, and
 /// answers `eof_received` with `keep_open`.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Recorder {
     pub transport: Option<Transport>,
     pub log: Vec<Callback>,

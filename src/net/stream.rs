@@ -1,0 +1,311 @@
+//! The byte-stream core shared by [`TcpStream`](super::TcpStream) and
+//! [`UnixStream`](super::UnixStream): a connected socket, its reads and writes, and what a
+//! dropped read left behind.
+//!
+//! # Cancelled reads lose nothing
+//!
+//! A read future dropped while the kernel owns its op is not cancelled: the stream adopts the
+//! op ([`adopt`](super::adopt)), and the next read first takes whatever that op received.
+//! Bytes beyond what that next read's buffer holds wait in `leftover`; descriptors a dropped
+//! `recv_with_fds` received wait in `fds` for the next `recv_with_fds`.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+
+use socket2::Socket;
+
+use super::adopt::{self, AdoptOnDrop, Adopted};
+use crate::buf::{self, IoBuf, IoBufMut};
+use crate::op::{self, Control};
+
+/// A connected stream socket with the reads a drop left behind. Public only inside a private
+/// module, so that the split halves can name it in their sealed trait.
+pub struct StreamSocket {
+    socket: Socket,
+    rescue: Rescue,
+}
+
+impl StreamSocket {
+    pub(crate) fn new(socket: Socket) -> Self {
+        StreamSocket {
+            socket,
+            rescue: Rescue::default(),
+        }
+    }
+
+    /// Wraps an accepted descriptor, switched to non-blocking.
+    pub(crate) fn from_owned(fd: OwnedFd) -> io::Result<Self> {
+        // SAFETY: `fd` is an owned, open socket descriptor; ownership moves into the Socket.
+        let socket = unsafe { Socket::from_raw_fd(fd.into_raw_fd()) };
+        socket.set_nonblocking(true)?;
+        Ok(StreamSocket::new(socket))
+    }
+
+    pub(crate) fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    /// Gives the socket back, unless a dropped read still owns bytes or descriptors.
+    pub(crate) fn into_socket(self, what: &str) -> io::Result<Socket> {
+        if !self.rescue.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{what}::into_std: a dropped read is still in flight or left data unread"),
+            ));
+        }
+        Ok(self.socket)
+    }
+
+    pub(crate) async fn read<B: IoBufMut>(&self, mut buf: B) -> (io::Result<usize>, B) {
+        match self.rescue.take(|src| buf::fill_from(&mut buf, src)).await {
+            Rescued::Bytes(n) => return (Ok(n), buf),
+            Rescued::Eof => return (Ok(0), buf),
+            Rescued::Failed(e) => return (Err(e), buf),
+            Rescued::Nothing => {}
+        }
+        let op = op::recv(self.socket.as_raw_fd(), buf);
+        AdoptOnDrop::new(&self.rescue.adopted, op, received::<B>).await
+    }
+
+    pub(crate) async fn readv<B: IoBufMut>(&self, mut bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        match self.rescue.take(|src| fill_each(&mut bufs, src)).await {
+            Rescued::Bytes(n) => return (Ok(n), bufs),
+            Rescued::Eof => return (Ok(0), bufs),
+            Rescued::Failed(e) => return (Err(e), bufs),
+            Rescued::Nothing => {}
+        }
+        let before: Vec<usize> = bufs.iter().map(IoBuf::bytes_init).collect();
+        let op = op::readv(self.socket.as_raw_fd(), bufs);
+        let adopt = move |(res, bufs): (io::Result<usize>, Vec<B>)| {
+            res.map(|_| Arrived {
+                bytes: bufs
+                    .iter()
+                    .zip(&before)
+                    .flat_map(|(b, &from)| buf::init_bytes(b, from).to_vec())
+                    .collect(),
+                fds: Vec::new(),
+                control_truncated: false,
+            })
+        };
+        AdoptOnDrop::new(&self.rescue.adopted, op, adopt).await
+    }
+
+    pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        op::send(self.socket.as_raw_fd(), buf).await
+    }
+
+    pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        op::sendmsg_vectored(self.socket.as_raw_fd(), bufs).await
+    }
+
+    pub(crate) async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        let total = buf.bytes_init();
+        let mut written = 0;
+        let mut buf = buf;
+        while written < total {
+            let (res, slice) = self.write(buf.slice(written..total)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    let e =
+                        io::Error::new(io::ErrorKind::WriteZero, "the socket accepted no bytes");
+                    return (Err(e), buf);
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    pub(crate) async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        let mut buf = buf;
+        while buf.bytes_init() < buf.bytes_total() {
+            let (res, b) = self.read(buf).await;
+            buf = b;
+            match res {
+                Ok(0) => {
+                    let msg = format!(
+                        "early EOF: {} of {} bytes arrived",
+                        buf.bytes_init(),
+                        buf.bytes_total()
+                    );
+                    return (Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg)), buf);
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Sends `buf` with copies of `fds` (`SCM_RIGHTS`). The copies are owned by the op until
+    /// the kernel has taken them, so the caller may close its own at once.
+    pub(crate) async fn send_with_fds<B: IoBuf>(
+        &self,
+        buf: B,
+        fds: &[BorrowedFd<'_>],
+    ) -> (io::Result<usize>, B) {
+        let control = match control_with(fds) {
+            Ok(c) => c,
+            Err(e) => return (Err(e), buf),
+        };
+        op::sendmsg(self.socket.as_raw_fd(), buf, None, control).await
+    }
+
+    pub(crate) async fn recv_with_fds<B: IoBufMut>(
+        &self,
+        mut buf: B,
+        max_fds: usize,
+    ) -> (io::Result<(usize, Vec<OwnedFd>)>, B) {
+        match self.rescue.take(|src| buf::fill_from(&mut buf, src)).await {
+            Rescued::Bytes(n) => return (Ok((n, self.rescue.take_fds())), buf),
+            Rescued::Eof => return (Ok((0, self.rescue.take_fds())), buf),
+            Rescued::Failed(e) => return (Err(e), buf),
+            Rescued::Nothing => {}
+        }
+        let op = op::recvmsg(self.socket.as_raw_fd(), buf, op::fds_space(max_fds));
+        let (res, buf) = AdoptOnDrop::new(&self.rescue.adopted, op, arrived_with_fds::<B>).await;
+        let res = res.and_then(|msg| {
+            let fds = msg.fds;
+            if msg.flags & libc::MSG_CTRUNC != 0 {
+                return Err(truncated(msg.len, fds.len(), max_fds));
+            }
+            Ok((msg.len, fds))
+        });
+        (res, buf)
+    }
+}
+
+/// A control buffer passing copies of `fds`.
+pub(crate) fn control_with(fds: &[BorrowedFd<'_>]) -> io::Result<Control> {
+    let mut control = Control::new();
+    if !fds.is_empty() {
+        let owned = fds
+            .iter()
+            .map(|fd| fd.try_clone_to_owned())
+            .collect::<io::Result<Vec<_>>>()?;
+        control.push_fds(owned);
+    }
+    Ok(control)
+}
+
+/// The error for a receive whose descriptors did not all fit (`MSG_CTRUNC`). The ones that
+/// arrived were closed by the caller dropping them; the bytes are in the buffer.
+pub(crate) fn truncated(len: usize, arrived: usize, max_fds: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "more descriptors were passed than the {max_fds} asked for: the {arrived} that \
+             arrived were closed ({len} bytes received)"
+        ),
+    )
+}
+
+/// What a dropped read received: bytes, and the descriptors of a `recv_with_fds`.
+struct Arrived {
+    bytes: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    control_truncated: bool,
+}
+
+/// What a dropped read left for the next one.
+#[derive(Default)]
+struct Rescue {
+    /// Bytes an adopted read received beyond what the next read could take.
+    leftover: RefCell<Vec<u8>>,
+    /// Descriptors an adopted `recv_with_fds` received, for the next `recv_with_fds`.
+    fds: RefCell<Vec<OwnedFd>>,
+    /// A read dropped while the kernel owned it, still in flight.
+    adopted: Adopted<io::Result<Arrived>>,
+}
+
+enum Rescued {
+    Nothing,
+    Bytes(usize),
+    Eof,
+    Failed(io::Error),
+}
+
+impl Rescue {
+    fn is_empty(&self) -> bool {
+        self.leftover.borrow().is_empty()
+            && self.fds.borrow().is_empty()
+            && self.adopted.borrow().is_none()
+    }
+
+    fn take_fds(&self) -> Vec<OwnedFd> {
+        std::mem::take(&mut *self.fds.borrow_mut())
+    }
+
+    /// Hands rescued bytes to `fill` (which returns how many it took), first waiting for an
+    /// adopted read if there is one.
+    async fn take(&self, mut fill: impl FnMut(&[u8]) -> usize) -> Rescued {
+        if !self.leftover.borrow().is_empty() {
+            let mut leftover = self.leftover.borrow_mut();
+            let n = fill(&leftover);
+            leftover.drain(..n);
+            return Rescued::Bytes(n);
+        }
+        match adopt::resume(&self.adopted).await {
+            None => Rescued::Nothing,
+            Some(Ok(arrived)) => {
+                if arrived.control_truncated {
+                    // Descriptors of a truncated message are closed, as a direct receive does.
+                    drop(arrived.fds);
+                } else {
+                    self.fds.borrow_mut().extend(arrived.fds);
+                }
+                if arrived.bytes.is_empty() {
+                    return Rescued::Eof;
+                }
+                let n = fill(&arrived.bytes);
+                self.leftover
+                    .borrow_mut()
+                    .extend_from_slice(&arrived.bytes[n..]);
+                Rescued::Bytes(n)
+            }
+            // Cancelled (runtime shutdown): nothing was read; read afresh.
+            Some(Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => Rescued::Nothing,
+            Some(Err(e)) => Rescued::Failed(e),
+        }
+    }
+}
+
+/// Copies `src` into the spare capacity of each buffer in turn; returns how much fitted.
+fn fill_each<B: IoBufMut>(bufs: &mut [B], mut src: &[u8]) -> usize {
+    let mut total = 0;
+    for b in bufs {
+        let n = buf::fill_from(b, src);
+        total += n;
+        src = &src[n..];
+    }
+    total
+}
+
+/// The bytes a completed receive added to its buffer.
+fn received<B: IoBufMut>((res, buf): (io::Result<usize>, B)) -> io::Result<Arrived> {
+    res.map(|n| {
+        let init = buf::init_bytes(&buf, 0);
+        Arrived {
+            bytes: init[init.len() - n..].to_vec(),
+            fds: Vec::new(),
+            control_truncated: false,
+        }
+    })
+}
+
+/// The bytes and descriptors a completed `recvmsg` received.
+fn arrived_with_fds<B: IoBufMut>((res, buf): (io::Result<op::Received>, B)) -> io::Result<Arrived> {
+    res.map(|msg| {
+        let init = buf::init_bytes(&buf, 0);
+        Arrived {
+            bytes: init[init.len() - msg.len..].to_vec(),
+            control_truncated: msg.control_truncated(),
+            fds: msg.fds,
+        }
+    })
+}
