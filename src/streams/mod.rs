@@ -1,4 +1,5 @@
-//! asyncio's Streams: [`open_connection`] and [`start_server`] give a [`StreamReader`]
+//! asyncio's Streams: [`open_connection`] and [`start_server`] (TCP),
+//! [`open_unix_connection`] and [`start_unix_server`] (Unix sockets) give a [`StreamReader`]
 //! (buffered, framed reads: `readline`, `readuntil`, `readexactly`) and a [`StreamWriter`]
 //! (`write`, then `drain` for backpressure) for each connection.
 //!
@@ -32,7 +33,7 @@
 //!
 //! # How it works
 //!
-//! As in asyncio, streams are a protocol on a [`Transport`](crate::transport::Transport).
+//! As in asyncio, streams are a protocol on a [`Transport`].
 //! The connection's protocol feeds every received chunk into the reader through a
 //! [`StreamFeeder`], the peer's EOF into `feed_eof` and a connection error into
 //! `set_exception`; `pause_writing`/`resume_writing` and `connection_lost` wake the writer's
@@ -73,6 +74,7 @@ pub use writer::StreamWriter;
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
+use std::path::Path;
 use std::rc::Rc;
 
 use crate::transport::{self, HostAddr, Server, Transport};
@@ -150,6 +152,86 @@ where
     Fut: Future<Output = ()> + 'static,
 {
     transport::create_server(server_protocols(client_connected_cb, limit), addr).await
+}
+
+/// Connects to the Unix socket at `path` and returns the connection's reader and writer
+/// (asyncio's `open_unix_connection`), with the [`DEFAULT_LIMIT`].
+///
+/// ```
+/// use ringloop::streams::{open_unix_connection, start_unix_server};
+/// # ringloop::run(async {
+/// let path = std::env::temp_dir().join(format!("ringloop-doc-streams-{}", std::process::id()));
+/// let server = start_unix_server(
+///     |_reader, writer| async move {
+///         let _ = writer.write(b"hello over a unix socket\n");
+///     },
+///     &path,
+/// )
+/// .await
+/// .unwrap();
+/// let (mut reader, _writer) = open_unix_connection(&path).await.unwrap();
+/// assert_eq!(reader.readline().await.unwrap(), b"hello over a unix socket\n");
+/// server.close();
+/// server.wait_closed().await;
+/// # });
+/// ```
+///
+/// # Errors
+///
+/// The connect error (no such file, refused...); the message names the path.
+pub async fn open_unix_connection(
+    path: impl AsRef<Path>,
+) -> io::Result<(StreamReader, StreamWriter)> {
+    open_unix_connection_with_limit(path, DEFAULT_LIMIT).await
+}
+
+/// [`open_unix_connection`] with the reader's limit.
+///
+/// # Errors
+///
+/// As [`open_unix_connection`].
+pub async fn open_unix_connection_with_limit(
+    path: impl AsRef<Path>,
+    limit: usize,
+) -> io::Result<(StreamReader, StreamWriter)> {
+    let made = transport::create_unix_connection(|| StreamProtocol::new(limit, None), path).await?;
+    into_pair(made)
+}
+
+/// Listens on the Unix socket `path` and runs `client_connected_cb(reader, writer)` as a new
+/// task for each connection (asyncio's `start_unix_server`); see
+/// [`open_unix_connection`] for an example. The socket file is handled as
+/// [`transport::create_unix_server`] does.
+///
+/// # Errors
+///
+/// A bind/listen error (naming the path).
+pub async fn start_unix_server<F, Fut>(
+    client_connected_cb: F,
+    path: impl AsRef<Path>,
+) -> io::Result<Server>
+where
+    F: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    start_unix_server_with_limit(client_connected_cb, path, DEFAULT_LIMIT).await
+}
+
+/// [`start_unix_server`] with the readers' limit.
+///
+/// # Errors
+///
+/// As [`start_unix_server`].
+pub async fn start_unix_server_with_limit<F, Fut>(
+    client_connected_cb: F,
+    path: impl AsRef<Path>,
+    limit: usize,
+) -> io::Result<Server>
+where
+    F: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    transport::create_unix_server(server_protocols(client_connected_cb, limit), path).await
 }
 
 /// The reader and writer a client's `connection_made` paired.
