@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use ringloop::streams::{StreamReader, StreamWriter, start_server};
+use ringloop::transport::Server;
 
 /// A client that lets this much pile up unsent (it stopped reading) is disconnected.
 const MAX_BACKLOG: usize = 1024 * 1024;
@@ -59,6 +60,17 @@ async fn chat(mut reader: StreamReader, writer: StreamWriter, clients: Clients, 
     broadcast(&clients, id, format!("* {name} left\n").as_bytes());
 }
 
+/// Starts the chat server on `addr` (`"host:port"`).
+pub async fn start(addr: &str) -> std::io::Result<Server> {
+    let clients = Clients::default();
+    let next_id = Cell::new(0);
+    let on_connect = move |reader, writer| {
+        next_id.set(next_id.get() + 1);
+        chat(reader, writer, clients.clone(), next_id.get())
+    };
+    start_server(on_connect, addr).await
+}
+
 fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
@@ -66,16 +78,7 @@ fn main() -> std::io::Result<()> {
     let rt = ringloop::Runtime::builder().build()?;
     println!("{}", rt.backend_report());
     rt.block_on(async {
-        let clients = Clients::default();
-        let next_id = Cell::new(0);
-        let server = start_server(
-            move |reader, writer| {
-                next_id.set(next_id.get() + 1);
-                chat(reader, writer, clients.clone(), next_id.get())
-            },
-            addr.as_str(),
-        )
-        .await?;
+        let server = start(&addr).await?;
         println!("chat on {}", server.local_addrs()[0]);
         server.serve_forever().await
     })

@@ -9,6 +9,7 @@
 //! Runs until killed.
 
 use ringloop::streams::{StreamReader, StreamWriter, start_server};
+use ringloop::transport::Server;
 
 /// Serves one client: read what is there, write it back, wait while the client is slow.
 async fn echo(mut reader: StreamReader, writer: StreamWriter) {
@@ -20,6 +21,11 @@ async fn echo(mut reader: StreamReader, writer: StreamWriter) {
     writer.close();
 }
 
+/// Starts the echo server on `addr` (`"host:port"`).
+pub async fn start(addr: &str) -> std::io::Result<Server> {
+    start_server(echo, addr).await
+}
+
 fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
@@ -27,7 +33,7 @@ fn main() -> std::io::Result<()> {
     let rt = ringloop::Runtime::builder().build()?;
     println!("{}", rt.backend_report());
     rt.block_on(async {
-        let server = start_server(echo, addr.as_str()).await?;
+        let server = start(&addr).await?;
         println!("echoing on {}", server.local_addrs()[0]);
         server.serve_forever().await
     })
