@@ -108,7 +108,10 @@ both_backends! {
             ringloop::time::sleep(Duration::from_millis(20)).await;
             assert!(!next_read.is_finished(), "EOF while the reader was alive");
             drop(reader);
-            let res = next_read.await.unwrap();
+            let res = ringloop::time::timeout(Duration::from_secs(5), next_read)
+                .await
+                .expect("no EOF after both halves were dropped")
+                .unwrap();
             assert_eq!(res.unwrap(), 0, "the peer reads EOF");
         });
     }
