@@ -43,6 +43,8 @@ pub(super) struct Incoming {
     pub(super) flow: Option<Rc<dyn ReadFlowControl>>,
     /// The transport was asked to pause and has not been asked to resume.
     pub(super) paused: bool,
+    /// The reader was dropped: nobody can read what is fed any more.
+    pub(super) reader_gone: bool,
 }
 
 pub(super) type Shared = Rc<RefCell<Incoming>>;
@@ -94,11 +96,14 @@ impl StreamFeeder {
     ///
     /// Data fed after [`feed_eof`](Self::feed_eof) is still delivered: the end of the stream
     /// takes effect once the buffer is empty.
+    ///
+    /// Once the reader is dropped, data is discarded (nobody can read it) and never pauses
+    /// the transport.
     pub fn feed_data(&self, data: &[u8]) {
-        if data.is_empty() {
+        let mut st = self.shared.borrow_mut();
+        if data.is_empty() || st.reader_gone {
             return;
         }
-        let mut st = self.shared.borrow_mut();
         st.inbox.extend_from_slice(data);
         st.buffered += data.len();
         let waker = st.waker.take();
@@ -166,7 +171,27 @@ impl Incoming {
             limit,
             flow: None,
             paused: false,
+            reader_gone: false,
         }))
+    }
+}
+
+/// The reader is gone: drops what it had not read and resumes a paused transport, so a
+/// connection kept for writing alone still sees its peer's EOF or reset.
+pub(super) fn reader_dropped(shared: &Shared) {
+    let mut st = shared.borrow_mut();
+    st.reader_gone = true;
+    st.inbox = Vec::new();
+    st.buffered = 0;
+    let resume = if st.paused {
+        st.paused = false;
+        st.flow.clone()
+    } else {
+        None
+    };
+    drop(st);
+    if let Some(flow) = resume {
+        flow.resume_reading();
     }
 }
 
@@ -276,5 +301,25 @@ mod tests {
             !transport.paused.get(),
             "the waiting read resumed the transport"
         );
+    }
+
+    /// Dropping a reader resumes a paused transport, and later data neither accumulates nor
+    /// pauses it again.
+    #[test]
+    fn dropped_reader_resumes_and_discards() {
+        let reader = StreamReader::with_limit(4);
+        let feeder = reader.feeder();
+        let transport = Rc::new(FakeTransport::default());
+        feeder.set_flow_control(transport.clone());
+        feeder.feed_data(&[0; 9]);
+        assert!(transport.paused.get());
+        drop(reader);
+        assert!(
+            !transport.paused.get(),
+            "the dropped reader resumed the transport"
+        );
+        feeder.feed_data(&[0; 100]);
+        assert!(!transport.paused.get());
+        assert_eq!(feeder.shared.borrow().buffered, 0);
     }
 }

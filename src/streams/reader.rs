@@ -66,6 +66,12 @@ impl std::fmt::Debug for StreamReader {
     }
 }
 
+impl Drop for StreamReader {
+    fn drop(&mut self) {
+        feeder::reader_dropped(&self.shared);
+    }
+}
+
 impl Default for StreamReader {
     fn default() -> Self {
         StreamReader::new()
