@@ -46,8 +46,10 @@ use crate::transport::{ExtraInfo, Transport};
 /// ```
 ///
 /// It implements futures-io's [`AsyncWrite`]: `poll_write` waits (as `drain` does) while the
-/// buffer is above the high-water mark and then takes the whole slice, `poll_flush` is
-/// `drain`, `poll_close` is `close` then `wait_closed`.
+/// buffer is above the high-water mark and then takes the whole slice; `poll_flush` is
+/// `drain` — it does not wait for every byte to reach the kernel, the transport sends the
+/// rest on its own; `poll_close` is `close` then `wait_closed`, so every byte has been sent
+/// when it returns `Ok`.
 ///
 /// Dropping both the writer and its reader closes the connection (after the buffered bytes
 /// are sent), as dropping a socket would.
