@@ -1,6 +1,7 @@
 //! Servers on both backends: `close` stops accepting but leaves live connections alone;
 //! `wait_closed` returns only once the listeners are closed and every connection has
-//! finished; `serve_forever` returns on `close`, and dropping it closes the server; a busy
+//! finished; `close_clients` flushes and closes the live connections, `abort_clients` drops
+//! their buffers; `serve_forever` returns on `close`, and dropping it closes the server; a busy
 //! port is an error naming the address.
 
 mod support;
@@ -13,6 +14,18 @@ use futures_lite::future::poll_once;
 use ringloop::net::TcpStream;
 use ringloop::transport;
 use transport_support::{Recorder, Shared, TEST_LIMIT, any_loopback_port, wait_until};
+
+/// Reads from `stream` until EOF.
+async fn read_to_end(stream: &TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    loop {
+        let (res, buf) = stream.read(Vec::with_capacity(256 * 1024)).await;
+        match res.expect("read") {
+            0 => return all,
+            _ => all.extend_from_slice(&buf),
+        }
+    }
+}
 
 /// Connects until the port refuses (the listener is closed); panics after a bounded wait.
 async fn wait_until_refused(addr: std::net::SocketAddr) {
@@ -114,6 +127,103 @@ both_backends! {
             assert!(err.to_string().contains(&addr.to_string()), "{err}");
             first.close();
             first.wait_closed().await;
+        });
+    }
+
+    /// `close_clients` closes every live server-side connection after flushing it: each client
+    /// reads everything the server wrote, then EOF, and `wait_closed` can complete.
+    /// `abort_clients` drops what the server had buffered: the client gets less than was
+    /// written.
+    fn close_clients_flushes_and_abort_clients_drops(rt) {
+        let _watchdog = support::watchdog(TEST_LIMIT, "close_clients_flushes_and_abort_clients_drops");
+        rt.block_on(async {
+            let shared = Shared::default();
+            let factory = shared.clone();
+            let server = transport::create_server(move || factory.add(Recorder::default), any_loopback_port())
+                .await
+                .unwrap();
+            let addr = server.local_addrs()[0].as_inet().unwrap();
+            let mut peers = Vec::new();
+            for _ in 0..2 {
+                peers.push(TcpStream::connect(addr).await.unwrap());
+            }
+            wait_until("two accepted", || shared.len() == 2).await;
+            let big = transport_support::pattern(32 * 1024 * 1024);
+            let small = transport_support::pattern(100_000);
+            for i in 0..2 {
+                let t = shared.get(i).borrow().transport.clone().unwrap();
+                t.write(&small).unwrap();
+            }
+            server.close_clients();
+            for peer in &peers {
+                assert_eq!(read_to_end(peer).await, small, "close_clients flushes");
+            }
+            server.close();
+            ringloop::time::timeout(Duration::from_secs(10), server.wait_closed()).await.expect("wait_closed");
+
+            // A server that answers with 32 MiB, to a client that does not read yet.
+            let shared = Shared::default();
+            let factory = shared.clone();
+            let answer = big.clone();
+            let server = transport::create_server(
+                move || {
+                    let answer = answer.clone();
+                    factory.add(move || Recorder { reply: Some(answer), ..Recorder::default() })
+                },
+                any_loopback_port(),
+            )
+            .await
+            .unwrap();
+            let addr = server.local_addrs()[0].as_inet().unwrap();
+            let peer = TcpStream::connect(addr).await.unwrap();
+            peer.write_all(b"go".as_slice()).await.0.unwrap();
+            wait_until("the reply is stuck behind the peer", || {
+                shared.len() == 1 && {
+                    let t = shared.get(0).borrow().transport.clone().unwrap();
+                    let size = t.get_write_buffer_size();
+                    size > 0 && size < big.len()
+                }
+            })
+            .await;
+            server.abort_clients();
+            let got = read_to_end(&peer).await;
+            assert!(got.len() < big.len(), "abort_clients must drop the buffer");
+            assert_eq!(got, big[..got.len()], "what arrived is a prefix");
+            wait_until("connection_lost", || shared.get(0).borrow().lost()).await;
+            assert_eq!(shared.get(0).borrow().lost_with(), Some(None));
+            server.close();
+            server.wait_closed().await;
+        });
+    }
+
+    /// A protocol factory that panics for one connection ends only that connection (its
+    /// client sees EOF or a reset); the server goes on accepting and serving others.
+    fn panicking_factory_ends_only_its_connection(rt) {
+        let _watchdog = support::watchdog(TEST_LIMIT, "panicking_factory_ends_only_its_connection");
+        rt.block_on(async {
+            let made = std::rc::Rc::new(std::cell::Cell::new(0));
+            let count = std::rc::Rc::clone(&made);
+            let server = transport::create_server(
+                move || {
+                    count.set(count.get() + 1);
+                    assert!(count.get() != 1, "test: the first protocol fails to build");
+                    Recorder::echoing()
+                },
+                any_loopback_port(),
+            )
+            .await
+            .unwrap();
+            let addr = server.local_addrs()[0].as_inet().unwrap();
+            let first = TcpStream::connect(addr).await.unwrap();
+            let (res, _) = first.read(Vec::with_capacity(8)).await;
+            assert!(matches!(res, Ok(0) | Err(_)), "the failed connection is closed: {res:?}");
+            let (t, r) = transport::create_connection(Recorder::default, addr).await.unwrap();
+            t.write(b"second").unwrap();
+            wait_until("the second connection echoes", || r.borrow().received == b"second").await;
+            assert_eq!(made.get(), 2);
+            t.close();
+            server.close();
+            server.wait_closed().await;
         });
     }
 }

@@ -253,15 +253,16 @@ impl LoopContext {
         next
     }
 
-    /// Steps 3 and 4 of a tick: remote work, timers, then the driver.
+    /// Steps 3 and 4 of a tick: remote work, timers, then the driver. `main_woken` is read
+    /// only after the timers fired: a timer due now may wake the main future, which must then
+    /// not wait in the kernel for an event that will never come.
     fn turn(&self, main_woken: &AtomicBool) {
         if self.shared.unparker.take_notification() {
             self.drain_remote();
         }
         let next = self.fire_timers();
-        // Read the main future's flag after firing timers: a due timer may just have woken
-        // it, and on the loop thread that wake does not unpark the driver.
-        let timeout = if main_woken.load(Ordering::Acquire) || !self.ready.borrow().is_empty() {
+        let main_woken = main_woken.load(Ordering::Acquire);
+        let timeout = if main_woken || !self.ready.borrow().is_empty() {
             Some(Duration::ZERO)
         } else {
             next.map(|d| d.saturating_duration_since(Instant::now()))

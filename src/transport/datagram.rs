@@ -273,6 +273,7 @@ async fn run<P: DatagramProtocol>(
     let mut receiving: Option<LocalBoxFuture<RecvResult>> = None;
     let mut sending: Option<LocalBoxFuture<SendResult>> = None;
     let mut spare = Some(Vec::with_capacity(DATAGRAM_BUFFER));
+    let mut receive_first = false;
     loop {
         // Notes first, so `resume_writing` precedes the `connection_lost` of a close.
         let note = core.borrow_mut().flow.notes.pop_front();
@@ -319,7 +320,17 @@ async fn run<P: DatagramProtocol>(
             let socket = Rc::clone(&socket);
             receiving = Some(Box::pin(async move { socket.recv_from(buf).await }));
         }
-        let event = poll_fn(|cx| wait(cx, &core, open, &mut receiving, &mut sending)).await;
+        let event = poll_fn(|cx| {
+            wait(
+                cx,
+                &core,
+                open,
+                &mut receiving,
+                &mut sending,
+                &mut receive_first,
+            )
+        })
+        .await;
         match event {
             Event::Changed => {}
             Event::Received((res, mut buf)) => {
@@ -359,19 +370,26 @@ fn wait(
     open: bool,
     receiving: &mut Option<LocalBoxFuture<RecvResult>>,
     sending: &mut Option<LocalBoxFuture<SendResult>>,
+    receive_first: &mut bool,
 ) -> Poll<Event> {
-    if open
-        && let Some(recv) = receiving
-        && let Poll::Ready(result) = recv.as_mut().poll(cx)
-    {
-        *receiving = None;
-        return Poll::Ready(Event::Received(result));
-    }
-    if let Some(send) = sending
-        && let Poll::Ready(result) = send.as_mut().poll(cx)
-    {
-        *sending = None;
-        return Poll::Ready(Event::Sent(result));
+    // Alternate which side goes first, so a flood of datagrams one way cannot hide the other
+    // way's completions (see the stream task).
+    *receive_first = !*receive_first;
+    for receive_turn in [*receive_first, !*receive_first] {
+        if receive_turn {
+            if open
+                && let Some(recv) = receiving
+                && let Poll::Ready(result) = recv.as_mut().poll(cx)
+            {
+                *receiving = None;
+                return Poll::Ready(Event::Received(result));
+            }
+        } else if let Some(send) = sending
+            && let Poll::Ready(result) = send.as_mut().poll(cx)
+        {
+            *sending = None;
+            return Poll::Ready(Event::Sent(result));
+        }
     }
     let mut core = core.borrow_mut();
     if core.changed {

@@ -97,10 +97,12 @@ mod datagram;
 mod extra;
 mod protocol;
 mod reader;
-mod server;
-mod socket;
+// Crate-visible for other asyncio-layer modules: `server::Clients`, `socket::{StreamSocket,
+// SocketListener}` and `stream::start` let them serve connections their own way.
+pub(crate) mod server;
+pub(crate) mod socket;
 mod state;
-mod stream;
+pub(crate) mod stream;
 mod task;
 
 pub use datagram::DatagramTransport;
@@ -115,7 +117,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::rc::Rc;
 
-use crate::net::{self, TcpListener, TcpStream, UdpSocket, UnixStream};
+use crate::net::{self, ListenOptions, TcpListener, TcpStream, UdpSocket, UnixStream};
 
 /// Where to connect or listen: a socket address, or a `"host:port"` to resolve (on the
 /// blocking pool, as [`net::lookup_host`] does).
@@ -225,10 +227,43 @@ where
     P: Protocol,
     F: Fn() -> P + 'static,
 {
+    create_server_with(protocol_factory, addr, &ListenOptions::new()).await
+}
+
+/// [`create_server`] with listening options (asyncio's `backlog`, `reuse_address`,
+/// `reuse_port`).
+///
+/// ```
+/// use ringloop::net::ListenOptions;
+/// use ringloop::transport::{self, Protocol};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// # ringloop::run(async {
+/// let opts = ListenOptions::new().reuseport(true).backlog(16);
+/// let server = transport::create_server_with(|| Quiet, "127.0.0.1:0", &opts).await.unwrap();
+/// server.close();
+/// server.wait_closed().await;
+/// # });
+/// ```
+///
+/// # Errors
+///
+/// As [`create_server`].
+pub async fn create_server_with<P, F>(
+    protocol_factory: F,
+    addr: impl Into<HostAddr>,
+    options: &ListenOptions,
+) -> io::Result<Server>
+where
+    P: Protocol,
+    F: Fn() -> P + 'static,
+{
     let addrs = addr.into().resolve().await?;
     let listeners = addrs
         .into_iter()
-        .map(TcpListener::bind)
+        .map(|addr| TcpListener::bind_with(addr, options))
         .collect::<io::Result<Vec<_>>>()?;
     Ok(serve(listeners, protocol_factory))
 }
@@ -304,9 +339,17 @@ where
     P: Protocol,
     F: Fn() -> P + 'static,
 {
-    Server::start(listeners, move |stream| {
-        let (_transport, _protocol, run) = stream::start(stream, factory());
-        run
+    let factory = Rc::new(factory);
+    Server::start(listeners, move |stream, clients| {
+        let factory = Rc::clone(&factory);
+        let clients = Rc::clone(clients);
+        // The protocol is made inside the connection task: a factory or `connection_made`
+        // that panics ends that connection (its socket closes), not the accept loop.
+        async move {
+            let (transport, _protocol, run) = stream::start(stream, factory());
+            let _registration = clients.register(transport);
+            run.await;
+        }
     })
 }
 

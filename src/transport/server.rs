@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use super::extra::{SocketInfo, TransportAddr};
 use super::socket::SocketListener;
+use super::stream::Transport;
 use crate::JoinHandle;
 
 /// How long an accept loop waits after an error such as `EMFILE` before accepting again, so a
@@ -48,6 +49,45 @@ pub struct Server {
 struct Inner {
     addrs: Vec<TransportAddr>,
     state: RefCell<State>,
+    clients: Rc<Clients>,
+}
+
+/// The transports of a server's live connections, for `close_clients`/`abort_clients`.
+#[derive(Default)]
+pub(crate) struct Clients {
+    transports: RefCell<slab::Slab<Transport>>,
+}
+
+impl Clients {
+    /// Lists `transport` until the returned guard is dropped (when its connection ends).
+    pub(crate) fn register(self: &Rc<Self>, transport: Transport) -> ClientRegistration {
+        let key = self.transports.borrow_mut().insert(transport);
+        ClientRegistration {
+            clients: Rc::clone(self),
+            key,
+        }
+    }
+
+    /// The listed transports (cloned, so closing one cannot touch the list while it is read).
+    fn all(&self) -> Vec<Transport> {
+        self.transports
+            .borrow()
+            .iter()
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+}
+
+/// Keeps a transport in a server's [`Clients`] while its connection lives.
+pub(crate) struct ClientRegistration {
+    clients: Rc<Clients>,
+    key: usize,
+}
+
+impl Drop for ClientRegistration {
+    fn drop(&mut self) {
+        self.clients.transports.borrow_mut().remove(self.key);
+    }
 }
 
 struct State {
@@ -84,7 +124,9 @@ impl fmt::Debug for Server {
 impl Server {
     /// Starts serving `listeners`: every accepted connection is passed to `on_connection`, and
     /// the future it returns runs as a connection task that the server waits for in
-    /// [`wait_closed`](Self::wait_closed).
+    /// [`wait_closed`](Self::wait_closed). A handler that makes a transport registers it in
+    /// the given [`Clients`] (for the lifetime of its future) so that
+    /// [`close_clients`](Self::close_clients) reaches it.
     ///
     /// This is the crate's way to build a server of any kind of connection handler:
     /// [`create_server`](super::create_server) passes a function that starts a transport with
@@ -92,7 +134,7 @@ impl Server {
     pub(crate) fn start<L, F, Fut>(listeners: Vec<L>, on_connection: F) -> Server
     where
         L: SocketListener,
-        F: Fn(L::Stream) -> Fut + 'static,
+        F: Fn(L::Stream, &Rc<Clients>) -> Fut + 'static,
         Fut: Future<Output = ()> + 'static,
     {
         let addrs = listeners
@@ -108,6 +150,7 @@ impl Server {
                 connections: 0,
                 waiters: Vec::new(),
             }),
+            clients: Rc::default(),
         });
         let on_connection = Rc::new(on_connection);
         let tasks = listeners
@@ -138,6 +181,22 @@ impl Server {
             task.cancel();
         }
         state.wake_all();
+    }
+
+    /// Closes every connection the server accepted, after each flushes its write buffer
+    /// (Python 3.13's `close_clients`). The server itself keeps serving unless closed.
+    pub fn close_clients(&self) {
+        for transport in self.inner.clients.all() {
+            transport.close();
+        }
+    }
+
+    /// Aborts every connection the server accepted, dropping their write buffers (Python
+    /// 3.13's `abort_clients`).
+    pub fn abort_clients(&self) {
+        for transport in self.inner.clients.all() {
+            transport.abort();
+        }
     }
 
     /// Waits until the server is closed, its listening sockets are closed, and every
@@ -235,7 +294,7 @@ impl Drop for ConnectionGuard {
 async fn accept_loop<L, F, Fut>(open: OpenListener<L>, on_connection: Rc<F>)
 where
     L: SocketListener,
-    F: Fn(L::Stream) -> Fut + 'static,
+    F: Fn(L::Stream, &Rc<Clients>) -> Fut + 'static,
     Fut: Future<Output = ()> + 'static,
 {
     let Some(listener) = &open.listener else {
@@ -245,7 +304,7 @@ where
         match listener.accept_stream().await {
             Ok(stream) => {
                 let connection = ConnectionGuard::new(&open.inner);
-                let handler = on_connection(stream);
+                let handler = on_connection(stream, &open.inner.clients);
                 crate::spawn(async move {
                     let _connection = connection;
                     handler.await;

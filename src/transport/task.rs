@@ -35,6 +35,10 @@ use crate::buf::IoBuf;
 /// protocol across an await (the callback is postponed, never skipped).
 const BORROWED_RETRY: Duration = Duration::from_millis(1);
 
+/// Largest buffer the writer keeps for reuse after a write: a connection that once sent a
+/// burst of megabytes should not hold that much memory while idle.
+const MAX_SPARE: usize = 256 * 1024;
+
 /// What one wait of the task ended with.
 enum Event {
     Received(Received),
@@ -59,6 +63,7 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
     // A read that completed while reading was paused, delivered on resume.
     let mut held: Option<Received> = None;
     let mut eof_seen = false;
+    let mut read_first = false;
     loop {
         // Notes first: a `resume_writing` due when the buffer drained precedes the
         // `connection_lost` of a close (an abort clears the notes).
@@ -110,7 +115,19 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
                 writer.start(chunk);
             }
         }
-        let event = poll_fn(|cx| wait(cx, &core, &mut reader, &mut writer, eof_seen, &held)).await;
+        let event = poll_fn(|cx| {
+            let held = &held;
+            wait(
+                cx,
+                &core,
+                &mut reader,
+                &mut writer,
+                eof_seen,
+                held,
+                &mut read_first,
+            )
+        })
+        .await;
         match event {
             Event::Changed => {}
             Event::Received(received) => {
@@ -153,21 +170,27 @@ fn wait<S: StreamSocket>(
     writer: &mut Writer<S>,
     eof_seen: bool,
     held: &Option<Received>,
+    read_first: &mut bool,
 ) -> Poll<Event> {
     let (phase_reads, reading) = {
         let core = core.borrow();
         (core.phase.reads(), core.reading)
     };
     // Paused: no new read is issued, but one already in flight is allowed to finish.
-    let poll_reader = phase_reads && !eof_seen && held.is_none();
-    if poll_reader
-        && (reading || reader.is_in_flight())
-        && let Poll::Ready(received) = reader.poll_receive(cx)
-    {
-        return Poll::Ready(Event::Received(received));
-    }
-    if let Poll::Ready(result) = writer.poll(cx) {
-        return Poll::Ready(Event::Wrote(result));
+    let poll_reader =
+        phase_reads && !eof_seen && held.is_none() && (reading || reader.is_in_flight());
+    // Alternate which side is polled first: on epoll an op can complete as it is issued, so a
+    // flood of incoming bytes must not keep the writer's completion from being seen (nor the
+    // other way round).
+    *read_first = !*read_first;
+    for read_turn in [*read_first, !*read_first] {
+        if read_turn {
+            if poll_reader && let Poll::Ready(received) = reader.poll_receive(cx) {
+                return Poll::Ready(Event::Received(received));
+            }
+        } else if let Poll::Ready(result) = writer.poll(cx) {
+            return Poll::Ready(Event::Wrote(result));
+        }
     }
     let mut core = core.borrow_mut();
     if core.changed {
@@ -270,7 +293,7 @@ impl<S: StreamSocket> Writer<S> {
                 let chunk = slice.into_inner();
                 if begin < end {
                     self.send(chunk.slice(begin..end));
-                } else {
+                } else if chunk.capacity() <= MAX_SPARE {
                     let mut chunk = chunk;
                     chunk.clear();
                     self.spare = chunk;

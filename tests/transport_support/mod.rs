@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 
-use ringloop::transport::{Protocol, Transport};
+use ringloop::transport::{DatagramProtocol, DatagramTransport, Protocol, Transport};
 
 /// How long one transport test may run before its watchdog aborts the process.
 pub const TEST_LIMIT: Duration = Duration::from_secs(30);
@@ -134,6 +134,30 @@ impl Protocol for Recorder {
     }
 }
 
+/// A `Recorder` also records datagram endpoints: `Made`, `Data(len)` per datagram, and `Lost`.
+impl Recorder {
+    /// A recorder for a datagram endpoint.
+    pub fn datagram() -> Recorder {
+        Recorder::default()
+    }
+}
+
+impl DatagramProtocol for Recorder {
+    fn connection_made(&mut self, _transport: DatagramTransport) {
+        self.enter(Callback::Made);
+        self.leave();
+    }
+    fn datagram_received(&mut self, data: &[u8], _addr: std::net::SocketAddr) {
+        self.enter(Callback::Data(data.len()));
+        self.received.extend_from_slice(data);
+        self.leave();
+    }
+    fn connection_lost(&mut self, err: Option<std::io::Error>) {
+        self.enter(Callback::Lost(err.map(|e| e.kind())));
+        self.leave();
+    }
+}
+
 /// A protocol shared with the test: the factory hands out clones of one `Rc`, so the test sees
 /// every server-side connection's recorder.
 #[derive(Clone, Default)]
@@ -163,22 +187,22 @@ pub struct Forward(pub Rc<RefCell<Recorder>>);
 
 impl Protocol for Forward {
     fn connection_made(&mut self, transport: Transport) {
-        self.0.borrow_mut().connection_made(transport);
+        Protocol::connection_made(&mut *self.0.borrow_mut(), transport);
     }
     fn data_received(&mut self, data: &[u8]) {
-        self.0.borrow_mut().data_received(data);
+        Protocol::data_received(&mut *self.0.borrow_mut(), data);
     }
     fn eof_received(&mut self) -> bool {
-        self.0.borrow_mut().eof_received()
+        Protocol::eof_received(&mut *self.0.borrow_mut())
     }
     fn connection_lost(&mut self, err: Option<std::io::Error>) {
-        self.0.borrow_mut().connection_lost(err);
+        Protocol::connection_lost(&mut *self.0.borrow_mut(), err);
     }
     fn pause_writing(&mut self) {
-        self.0.borrow_mut().pause_writing();
+        Protocol::pause_writing(&mut *self.0.borrow_mut());
     }
     fn resume_writing(&mut self) {
-        self.0.borrow_mut().resume_writing();
+        Protocol::resume_writing(&mut *self.0.borrow_mut());
     }
 }
 
