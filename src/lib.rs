@@ -34,6 +34,8 @@
 //! * the runtime — [`Runtime`], [`spawn`], [`Handle`] (asyncio's loop methods), [`LoopFuture`].
 //! * [`time`] — sleep, timeout, interval.
 //! * [`transport`] — asyncio's Transports and Protocols over those sockets.
+//! * [`streams`] — asyncio's Streams on those transports: `open_connection`, `start_server`,
+//!   `StreamReader`, `StreamWriter`.
 //! * [`buf`] — the owned-buffer traits.
 //!
 //! # Choosing a backend
@@ -47,6 +49,7 @@ mod driver;
 pub mod net;
 pub mod op;
 mod runtime;
+pub mod streams;
 pub mod time;
 pub mod transport;
 
