@@ -30,8 +30,8 @@ mod ring;
 
 use std::ops::{Bound, RangeBounds};
 
-pub(crate) use ring::PooledBuf;
 pub use ring::{BufRing, BufRingBuilder, RingBuf};
+pub(crate) use ring::{PooledBuf, loop_ring};
 
 /// A buffer whose bytes the kernel may read for the duration of an operation.
 ///

@@ -10,6 +10,35 @@ use std::task::Waker;
 
 use crate::driver::{self, BufferSource, buf_ring::KernelBufRing};
 
+thread_local! {
+    /// The loop's shared ring for transports, with the id of the driver it belongs to.
+    static LOOP_RING: RefCell<Option<(u64, BufRing)>> = const { RefCell::new(None) };
+}
+
+/// The current loop's shared receive ring (16 KiB buffers, growing up to 4096 of them), made
+/// on first use: transports receive into it, so an idle connection holds no buffer.
+pub(crate) fn loop_ring() -> io::Result<BufRing> {
+    let id = driver::current_id();
+    if let Some(ring) = LOOP_RING.with(|r| {
+        r.borrow()
+            .as_ref()
+            .filter(|(owner, _)| *owner == id)
+            .map(|(_, ring)| ring.clone())
+    }) {
+        return Ok(ring);
+    }
+    let ring = BufRing::builder()
+        .buf_size(16 * 1024)
+        .initial(16)
+        .max(4096)
+        .build()?;
+    // A ring of an earlier runtime on this thread is dropped here (its registration went
+    // with that runtime's ring).
+    let old = LOOP_RING.with(|r| r.borrow_mut().replace((id, ring.clone())));
+    drop(old);
+    Ok(ring)
+}
+
 /// The largest ring the kernel accepts.
 const MAX_ENTRIES: u16 = 1 << 15;
 

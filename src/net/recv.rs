@@ -1,8 +1,11 @@
 //! [`RecvStream`]: a socket's incoming bytes as a stream of [`RingBuf`]s from a [`BufRing`].
 
+use std::any::Any;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use crate::buf::{BufRing, PooledBuf, RingBuf};
@@ -24,11 +27,18 @@ use crate::op::{self, Cancel, Op, OpStream, Recv, RecvMulti};
 /// stream that is receiving cancels it too, but bytes that arrive before the cancel takes
 /// effect are dropped with it: stop and drain first where that matters.
 pub struct RecvStream<'a> {
-    fd: BorrowedFd<'a>,
+    fd: RawFd,
+    /// The socket is borrowed for `'a` (or kept open by `_owner`).
+    _socket: PhantomData<BorrowedFd<'a>>,
+    /// For a stream that owns a share of its socket: keeps the socket open while it lives.
+    _owner: Option<Rc<dyn Any>>,
     ring: BufRing,
     state: RecvState,
     /// `stop` was called: the receive in flight is being cancelled and drained.
     stopping: bool,
+    /// The receive in flight was asked to cancel (by `stop`): its `ECANCELED` is ours, not
+    /// an error, even if `resume` came since.
+    cancelled: bool,
 }
 
 enum RecvState {
@@ -51,11 +61,28 @@ enum RecvState {
 impl<'a> RecvStream<'a> {
     pub(crate) fn new(fd: BorrowedFd<'a>, ring: &BufRing) -> Self {
         RecvStream {
-            fd,
+            fd: fd.as_raw_fd(),
+            _socket: PhantomData,
+            _owner: None,
             ring: ring.clone(),
             state: RecvState::Idle,
             stopping: false,
+            cancelled: false,
         }
+    }
+
+    /// Whether nothing more will come (end of file or an error was yielded).
+    pub(crate) fn is_finished(&self) -> bool {
+        matches!(self.state, RecvState::Finished)
+    }
+
+    /// Whether a receive is live or still draining after `stop` (not idle, stopped or
+    /// finished).
+    pub(crate) fn is_active(&self) -> bool {
+        !matches!(
+            self.state,
+            RecvState::Idle | RecvState::Stopped | RecvState::Finished
+        )
     }
 
     /// The next chunk of bytes; `None` at end of file, after an error was yielded, or once
@@ -71,9 +98,13 @@ impl<'a> RecvStream<'a> {
         self.state = match std::mem::replace(&mut self.state, RecvState::Stopped) {
             RecvState::Multishot(mut s) => {
                 s.cancel();
+                self.cancelled = true;
                 RecvState::Multishot(s)
             }
-            RecvState::Single(op) => RecvState::Cancelling(op.cancel()),
+            RecvState::Single(op) => {
+                self.cancelled = true;
+                RecvState::Cancelling(op.cancel())
+            }
             RecvState::Idle | RecvState::WaitBuffer => RecvState::Stopped,
             other => other,
         };
@@ -100,7 +131,8 @@ impl<'a> RecvStream<'a> {
                     if let Err(e) = self.ring.check_runtime() {
                         return self.finish(Some(e));
                     }
-                    let fd = self.fd.as_raw_fd();
+                    let fd = self.fd;
+                    self.cancelled = false;
                     self.state = if !self.ring.single_shot() {
                         RecvState::Multishot(op::recv_multishot(fd, &self.ring))
                     } else if let Some(buf) = self.ring.take_pooled() {
@@ -116,8 +148,8 @@ impl<'a> RecvStream<'a> {
                         // The data waits in the socket; get a buffer, then re-arm.
                         self.state = self.after_receive(RecvState::WaitBuffer);
                     }
-                    Some(Err(e)) if self.stopping && e.raw_os_error() == Some(libc::ECANCELED) => {
-                        self.state = RecvState::Stopped;
+                    Some(Err(e)) if self.cancelled && e.raw_os_error() == Some(libc::ECANCELED) => {
+                        self.state = self.after_receive(RecvState::Idle);
                     }
                     Some(Err(e)) => return self.finish(Some(e)),
                     // Ended without a final error (the kernel may end a multishot receive,
@@ -131,7 +163,7 @@ impl<'a> RecvStream<'a> {
                 }
                 RecvState::Cancelling(c) => {
                     let (res, buf) = std::task::ready!(Pin::new(c).poll(cx));
-                    self.state = RecvState::Stopped;
+                    self.state = self.after_receive(RecvState::Idle);
                     if matches!(&res, Err(e) if e.raw_os_error() == Some(libc::ECANCELED)) {
                         continue;
                     }
@@ -172,6 +204,21 @@ impl<'a> RecvStream<'a> {
     fn finish(&mut self, error: Option<io::Error>) -> Poll<Option<io::Result<RingBuf>>> {
         self.state = RecvState::Finished;
         Poll::Ready(error.map(Err))
+    }
+}
+
+impl RecvStream<'static> {
+    /// A stream that keeps a share of its socket, for owners that hold both (a transport).
+    pub(crate) fn owning<S: AsFd + 'static>(socket: Rc<S>, ring: &BufRing) -> Self {
+        RecvStream {
+            fd: socket.as_fd().as_raw_fd(),
+            _socket: PhantomData,
+            _owner: Some(socket),
+            ring: ring.clone(),
+            state: RecvState::Idle,
+            stopping: false,
+            cancelled: false,
+        }
     }
 }
 

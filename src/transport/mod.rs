@@ -99,9 +99,12 @@
 //!
 //! # Reading and buffers
 //!
-//! All socket reading of a stream transport is in one place (`reader.rs`), one owned-buffer
-//! read op at a time; that is where a multishot receive on a provided buffer ring will go.
-//! Writes are copied into the transport's buffer and sent by the task with owned-buffer write
+//! A stream transport receives with one multishot receive into the loop's shared buffer
+//! ring (io_uring: a registered provided-buffer ring; epoll: the same from a user-space
+//! pool), so an idle connection holds no receive buffer and one submission serves every
+//! chunk. `data_received` sees each chunk in place; the buffer returns to the ring when the
+//! callback returns. `pause_reading` stops the receive in the kernel; chunks it had already
+//! received are delivered after `resume_reading`, never dropped. Writes are copied into the transport's buffer and sent by the task with owned-buffer write
 //! ops; `get_write_buffer_size` counts bytes buffered or in flight.
 
 mod datagram;

@@ -1,90 +1,78 @@
 //! All socket reading of a stream transport happens here, in [`Reader::poll_receive`].
 //!
-//! Today it keeps one owned-buffer read op in flight and reuses its buffer. This is the one
-//! place to swap for a multishot receive on a provided buffer ring (so an idle connection holds
-//! no buffer): the task only sees [`Received`] events and hands buffers back with
-//! [`Reader::recycle`], and pausing only stops it from calling `poll_receive` for new reads.
+//! A transport receives with one multishot receive into the loop's shared
+//! [`BufRing`](crate::buf::BufRing): the kernel (or, on epoll, the backend's user-space pool)
+//! picks a buffer only when data arrives, so an idle connection holds no buffer, and one
+//! submission serves every chunk. Pausing reading stops the receive (the kernel stops taking
+//! data, so TCP flow control slows the peer); chunks it had already received are still handed
+//! out, and resuming arms a new receive. Nothing received is dropped.
 
 use std::io;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use super::socket::{LocalBoxFuture, ReadResult, StreamSocket};
+use super::socket::StreamSocket;
+use crate::buf::RingBuf;
+use crate::net::RecvStream;
 
-/// Bytes asked for per read (asyncio's selector transports read up to 256 KiB; 64 KiB keeps
-/// the per-connection buffer modest while a buffer ring is not in use).
-const READ_SIZE: usize = 64 * 1024;
-
-/// What one read gave.
+/// What one receive gave.
 #[derive(Debug)]
 pub(crate) enum Received {
-    /// Bytes; the whole vector is the data. Hand it back with [`Reader::recycle`].
-    Data(Vec<u8>),
+    /// Bytes, in a ring buffer that goes back to the ring when dropped.
+    Data(RingBuf),
     /// The peer shut down its write side.
     Eof,
-    /// The read failed (reset, ...).
+    /// The receive failed (reset, ...).
     Failed(io::Error),
 }
 
 /// The read side of one stream transport.
-pub(crate) struct Reader<S> {
-    socket: Rc<S>,
-    in_flight: Option<LocalBoxFuture<ReadResult>>,
-    spare: Option<Vec<u8>>,
+pub(crate) struct Reader {
+    recv: Option<RecvStream<'static>>,
 }
 
-impl<S: StreamSocket> Reader<S> {
-    pub(crate) fn new(socket: Rc<S>) -> Reader<S> {
-        Reader {
-            socket,
-            in_flight: None,
-            spare: None,
-        }
+impl Reader {
+    pub(crate) fn new<S: StreamSocket>(socket: Rc<S>) -> Reader {
+        // Without a ring (this cannot fail on a running loop short of memory exhaustion) the
+        // first poll reports the error as a failed receive.
+        let recv = crate::buf::loop_ring()
+            .ok()
+            .map(|ring| RecvStream::owning(socket, &ring));
+        Reader { recv }
     }
 
-    /// Whether a read op is in flight (it may complete even while reading is paused).
+    /// Whether a receive is live or draining what it got before a pause.
     pub(crate) fn is_in_flight(&self) -> bool {
-        self.in_flight.is_some()
+        self.recv.as_ref().is_some_and(RecvStream::is_active)
     }
 
-    /// Polls the read in flight, starting one first if there is none.
-    pub(crate) fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Received> {
+    /// The next chunk. `reading` false (paused) stops the receive: chunks already received
+    /// are still returned, then this stays pending until reading resumes.
+    pub(crate) fn poll_receive(&mut self, cx: &mut Context<'_>, reading: bool) -> Poll<Received> {
+        let Some(recv) = &mut self.recv else {
+            return Poll::Ready(Received::Failed(io::Error::other(
+                "the loop's receive buffer ring could not be created",
+            )));
+        };
+        if reading {
+            recv.resume();
+        } else if recv.is_receiving() {
+            recv.stop();
+        }
         loop {
-            let read = self.in_flight.get_or_insert_with(|| {
-                let buf = self
-                    .spare
-                    .take()
-                    .unwrap_or_else(|| Vec::with_capacity(READ_SIZE));
-                Rc::clone(&self.socket).read_owned(buf)
-            });
-            let (res, buf) = std::task::ready!(read.as_mut().poll(cx));
-            self.in_flight = None;
-            return Poll::Ready(match res {
-                Ok(0) => {
-                    self.recycle(buf);
-                    Received::Eof
-                }
-                Ok(_) => Received::Data(buf),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    self.recycle(buf);
-                    continue;
-                }
-                Err(e) => {
-                    self.recycle(buf);
-                    Received::Failed(e)
-                }
-            });
+            return match std::task::ready!(recv.poll_next_chunk(cx)) {
+                Some(Ok(buf)) => Poll::Ready(Received::Data(buf)),
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Some(Err(e)) => Poll::Ready(Received::Failed(e)),
+                None if recv.is_finished() => Poll::Ready(Received::Eof),
+                // Stopped and drained: the task polls again once reading resumes.
+                None => Poll::Pending,
+            };
         }
     }
 
-    /// Takes back the buffer of a [`Received::Data`] once its bytes were delivered.
-    pub(crate) fn recycle(&mut self, mut buf: Vec<u8>) {
-        buf.clear();
-        self.spare = Some(buf);
-    }
-
-    /// Drops the read in flight (the stream adopts it; the socket is about to close anyway).
+    /// Stops receiving for good (the socket is about to close).
     pub(crate) fn stop(&mut self) {
-        self.in_flight = None;
+        self.recv = None;
     }
 }

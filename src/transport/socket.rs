@@ -20,15 +20,11 @@ use crate::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 /// A boxed future local to the loop thread.
 pub(crate) type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
-/// What a read op gives back: the result and the buffer.
-pub(crate) type ReadResult = (io::Result<usize>, Vec<u8>);
 /// What a write op gives back: the result and the buffer slice it sent from.
 pub(crate) type WriteResult = (io::Result<usize>, Slice<Vec<u8>>);
 
 /// A connected stream socket a [`Transport`](super::Transport) can drive.
 pub(crate) trait StreamSocket: AsFd + 'static {
-    /// Reads into the spare capacity of `buf`; `Ok(0)` is the peer's EOF.
-    fn read_owned(self: Rc<Self>, buf: Vec<u8>) -> LocalBoxFuture<ReadResult>;
     /// Writes the bytes of `buf`; may write fewer.
     fn write_owned(self: Rc<Self>, buf: Slice<Vec<u8>>) -> LocalBoxFuture<WriteResult>;
 }
@@ -42,9 +38,6 @@ pub(crate) trait SocketListener: AsFd + 'static {
 }
 
 impl StreamSocket for TcpStream {
-    fn read_owned(self: Rc<Self>, buf: Vec<u8>) -> LocalBoxFuture<ReadResult> {
-        Box::pin(async move { self.read(buf).await })
-    }
     fn write_owned(self: Rc<Self>, buf: Slice<Vec<u8>>) -> LocalBoxFuture<WriteResult> {
         Box::pin(async move { self.write(buf).await })
     }
@@ -58,9 +51,6 @@ impl SocketListener for TcpListener {
 }
 
 impl StreamSocket for UnixStream {
-    fn read_owned(self: Rc<Self>, buf: Vec<u8>) -> LocalBoxFuture<ReadResult> {
-        Box::pin(async move { self.read(buf).await })
-    }
     fn write_owned(self: Rc<Self>, buf: Slice<Vec<u8>>) -> LocalBoxFuture<WriteResult> {
         Box::pin(async move { self.write(buf).await })
     }

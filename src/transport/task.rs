@@ -102,7 +102,7 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
         if delivers_reads(&core.borrow())
             && let Some(received) = held.take()
         {
-            deliver(received, core, &protocol, &mut reader).await;
+            deliver(received, core, &protocol).await;
             continue;
         }
         if writer.is_idle() {
@@ -129,12 +129,13 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
             Event::Received(received) => {
                 eof_seen |= matches!(received, Received::Eof);
                 if delivers_reads(&core.borrow()) {
-                    deliver(received, core, &protocol, &mut reader).await;
+                    deliver(received, core, &protocol).await;
                 } else if core.borrow().phase.reads() {
                     held = Some(received);
-                } else if let Received::Data(buf) = received {
-                    // Closing: asyncio stops reading at `close`; late bytes are not delivered.
-                    reader.recycle(buf);
+                } else {
+                    // Closing: asyncio stops reading at `close`; late bytes are not delivered
+                    // (a chunk's buffer goes back to the ring as it drops).
+                    drop(received);
                 }
             }
             Event::Wrote(result) => writer.finish(result, &mut core.borrow_mut()),
@@ -176,7 +177,7 @@ fn delivers_reads(core: &Core) -> bool {
 fn wait<S: StreamSocket>(
     cx: &mut Context<'_>,
     core: &RefCell<Core>,
-    reader: &mut Reader<S>,
+    reader: &mut Reader,
     writer: &mut Writer<S>,
     eof_seen: bool,
     held: &Option<Received>,
@@ -195,7 +196,7 @@ fn wait<S: StreamSocket>(
     *read_first = !*read_first;
     for read_turn in [*read_first, !*read_first] {
         if read_turn {
-            if poll_reader && let Poll::Ready(received) = reader.poll_receive(cx) {
+            if poll_reader && let Poll::Ready(received) = reader.poll_receive(cx, reading) {
                 return Poll::Ready(Event::Received(received));
             }
         } else if let Poll::Ready(result) = writer.poll(cx) {
@@ -212,16 +213,11 @@ fn wait<S: StreamSocket>(
 }
 
 /// Hands one read's outcome to the protocol.
-async fn deliver<S: StreamSocket, P: Protocol>(
-    received: Received,
-    core: &RefCell<Core>,
-    protocol: &RefCell<P>,
-    reader: &mut Reader<S>,
-) {
+async fn deliver<P: Protocol>(received: Received, core: &RefCell<Core>, protocol: &RefCell<P>) {
     match received {
         Received::Data(buf) => {
             let delivered = call(protocol, |p| p.deliver(&buf)).await;
-            reader.recycle(buf);
+            drop(buf);
             if let Err(e) = delivered {
                 core.borrow_mut().abort(Some(e));
             }
