@@ -30,13 +30,14 @@
 //! # Layers
 //!
 //! * [`op`] — owned-buffer operations; each describes itself to both backends.
-//! * [`net`] — TCP, UDP and Unix sockets built on those operations.
+//! * [`net`] — TCP, UDP and Unix sockets built on those operations, with multishot accept
+//!   ([`net::Incoming`]) and multishot receive into buffer rings ([`net::RecvStream`]).
 //! * the runtime — [`Runtime`], [`spawn`], [`Handle`] (asyncio's loop methods), [`LoopFuture`].
 //! * [`time`] — sleep, timeout, interval.
 //! * [`transport`] — asyncio's Transports and Protocols over those sockets.
 //! * [`streams`] — asyncio's Streams on those transports: `open_connection`, `start_server`,
 //!   `StreamReader`, `StreamWriter`.
-//! * [`buf`] — the owned-buffer traits.
+//! * [`buf`] — the owned-buffer traits, and provided-buffer rings ([`buf::BufRing`]).
 //!
 //! # Choosing a backend
 //!
