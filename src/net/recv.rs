@@ -46,10 +46,11 @@ enum RecvState {
     Idle,
     /// A multishot receive (kernel ring, or the epoll backend's pool).
     Multishot(OpStream<RecvMulti>),
-    /// io_uring without buffer rings: one receive into a pool buffer at a time.
-    Single(Op<Recv<PooledBuf>>),
+    /// io_uring without buffer rings: one receive into a pool buffer at a time. (Boxed, as
+    /// the next variant: the rare path should not grow every stream.)
+    Single(Box<Op<Recv<PooledBuf>>>),
     /// A single receive being cancelled by `stop`; its real outcome is still delivered.
-    Cancelling(Cancel<Recv<PooledBuf>>),
+    Cancelling(Box<Cancel<Recv<PooledBuf>>>),
     /// Every buffer is in use: waiting for one to come back.
     WaitBuffer,
     /// Stopped, and everything received before the stop was yielded.
@@ -103,7 +104,7 @@ impl<'a> RecvStream<'a> {
             }
             RecvState::Single(op) => {
                 self.cancelled = true;
-                RecvState::Cancelling(op.cancel())
+                RecvState::Cancelling(Box::new((*op).cancel()))
             }
             RecvState::Idle | RecvState::WaitBuffer => RecvState::Stopped,
             other => other,
@@ -136,7 +137,7 @@ impl<'a> RecvStream<'a> {
                     self.state = if !self.ring.single_shot() {
                         RecvState::Multishot(op::recv_multishot(fd, &self.ring))
                     } else if let Some(buf) = self.ring.take_pooled() {
-                        RecvState::Single(op::recv(fd, buf))
+                        RecvState::Single(Box::new(op::recv(fd, buf)))
                     } else {
                         RecvState::WaitBuffer
                     };
@@ -157,12 +158,12 @@ impl<'a> RecvStream<'a> {
                     None => self.state = self.after_receive(RecvState::Idle),
                 },
                 RecvState::Single(op) => {
-                    let (res, buf) = std::task::ready!(Pin::new(op).poll(cx));
+                    let (res, buf) = std::task::ready!(Pin::new(&mut **op).poll(cx));
                     self.state = RecvState::Idle;
                     return self.single_outcome(res, buf);
                 }
                 RecvState::Cancelling(c) => {
-                    let (res, buf) = std::task::ready!(Pin::new(c).poll(cx));
+                    let (res, buf) = std::task::ready!(Pin::new(&mut **c).poll(cx));
                     self.state = self.after_receive(RecvState::Idle);
                     if matches!(&res, Err(e) if e.raw_os_error() == Some(libc::ECANCELED)) {
                         continue;

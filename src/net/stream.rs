@@ -215,15 +215,22 @@ struct Arrived {
     control_truncated: bool,
 }
 
-/// What a dropped read left for the next one.
+/// What a dropped read left for the next one. Kept small (most streams never need it): what
+/// was left over lives in a box made on first use.
 #[derive(Default)]
 struct Rescue {
-    /// Bytes an adopted read received beyond what the next read could take.
-    leftover: RefCell<Vec<u8>>,
-    /// Descriptors an adopted `recv_with_fds` received, for the next `recv_with_fds`.
-    fds: RefCell<Vec<OwnedFd>>,
+    /// Bytes and descriptors an adopted read received beyond what the next read could take.
+    left: RefCell<Option<Box<Leftover>>>,
     /// A read dropped while the kernel owned it, still in flight.
     adopted: Adopted<io::Result<Arrived>>,
+}
+
+#[derive(Default)]
+struct Leftover {
+    /// Bytes not yet taken by a read.
+    bytes: Vec<u8>,
+    /// Descriptors an adopted `recv_with_fds` received, for the next `recv_with_fds`.
+    fds: Vec<OwnedFd>,
 }
 
 enum Rescued {
@@ -235,40 +242,47 @@ enum Rescued {
 
 impl Rescue {
     fn is_empty(&self) -> bool {
-        self.leftover.borrow().is_empty()
-            && self.fds.borrow().is_empty()
+        self.left
+            .borrow()
+            .as_ref()
+            .is_none_or(|l| l.bytes.is_empty() && l.fds.is_empty())
             && self.adopted.borrow().is_none()
     }
 
     fn take_fds(&self) -> Vec<OwnedFd> {
-        std::mem::take(&mut *self.fds.borrow_mut())
+        self.left
+            .borrow_mut()
+            .as_mut()
+            .map(|l| std::mem::take(&mut l.fds))
+            .unwrap_or_default()
     }
 
     /// Hands rescued bytes to `fill` (which returns how many it took), first waiting for an
     /// adopted read if there is one.
     async fn take(&self, mut fill: impl FnMut(&[u8]) -> usize) -> Rescued {
-        if !self.leftover.borrow().is_empty() {
-            let mut leftover = self.leftover.borrow_mut();
-            let n = fill(&leftover);
-            leftover.drain(..n);
+        if let Some(left) = self.left.borrow_mut().as_mut()
+            && !left.bytes.is_empty()
+        {
+            let n = fill(&left.bytes);
+            left.bytes.drain(..n);
             return Rescued::Bytes(n);
         }
         match adopt::resume(&self.adopted).await {
             None => Rescued::Nothing,
             Some(Ok(arrived)) => {
+                let mut left = self.left.borrow_mut();
+                let left = left.get_or_insert_with(Box::default);
                 if arrived.control_truncated {
                     // Descriptors of a truncated message are closed, as a direct receive does.
                     drop(arrived.fds);
                 } else {
-                    self.fds.borrow_mut().extend(arrived.fds);
+                    left.fds.extend(arrived.fds);
                 }
                 if arrived.bytes.is_empty() {
                     return Rescued::Eof;
                 }
                 let n = fill(&arrived.bytes);
-                self.leftover
-                    .borrow_mut()
-                    .extend_from_slice(&arrived.bytes[n..]);
+                left.bytes.extend_from_slice(&arrived.bytes[n..]);
                 Rescued::Bytes(n)
             }
             // Cancelled (runtime shutdown): nothing was read; read afresh.

@@ -31,7 +31,7 @@ pub fn serve(backend: Backend, spec: ServerSpec) -> Result<(), String> {
             .map_err(|e| format!("accepting the control connection: {e}"))?;
         let ring = BufRing::builder()
             .buf_size(spec.buffer)
-            .initial(64)
+            .initial(16)
             .max(4096)
             .build()
             .map_err(|e| format!("buffer ring: {e}"))?;
