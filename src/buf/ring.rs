@@ -330,16 +330,20 @@ impl BufRing {
         self.shared.recycle(bid);
     }
 
-    /// After `ENOBUFS`: true if a receive can be re-armed now (buffers are back in the ring,
-    /// or the ring grew); false if the caller must wait, with `waker` registered.
+    /// After `ENOBUFS`: true if a receive can be re-armed now (the ring grew, or buffers are
+    /// back in it); false if the caller must wait, with `waker` registered.
+    ///
+    /// Below its cap the ring grows (doubling) even if buffers came back meanwhile: running
+    /// dry shows the working set is larger than the ring, and every `ENOBUFS` ends a multishot
+    /// receive that must then be re-armed, so a ring kept too small costs on every chunk.
     pub(crate) fn replenish(&self, waker: &Waker) -> bool {
-        if self.available() > 0 {
-            return true;
-        }
         let have = self.buffers();
         let want = (have * 2).clamp(1, usize::from(self.shared.max));
         if want > have {
             self.shared.grow((want - have) as u16);
+            return true;
+        }
+        if self.available() > 0 {
             return true;
         }
         self.shared.state.borrow_mut().waiters.push(waker.clone());
