@@ -54,6 +54,9 @@ struct FdQueue {
     armed: bool,
     /// Registered for as long as its owner keeps it open (see `pin`).
     pinned: bool,
+    /// The peer shut down (or the socket failed): no further edge will come for reading, so
+    /// a short receive must not be taken to mean "wait for the next edge".
+    read_closed: bool,
     readable: bool,
     writable: bool,
     waiters: VecDeque<Waiter>,
@@ -120,8 +123,10 @@ impl Epoll {
         &mut self.fds[i]
     }
 
-    /// Registers `fd` for edge-triggered readiness. `EEXIST` means this open file already is.
-    fn arm(&mut self, fd: RawFd) -> io::Result<()> {
+    /// Registers `fd` for edge-triggered readiness. `Ok(false)`: `EEXIST`, this open file
+    /// already is registered (its queue's state still holds); `Ok(true)`: a new registration
+    /// (possibly a new file behind a reused number: its queue's state starts afresh).
+    fn arm(&mut self, fd: RawFd) -> io::Result<bool> {
         let mut ev = libc::epoll_event {
             events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
             u64: fd as u64,
@@ -133,8 +138,9 @@ impl Epoll {
             if e.raw_os_error() != Some(libc::EEXIST) {
                 return Err(e);
             }
+            return Ok(false);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Starts an op. With `defer` (the task's cooperative budget is spent) the op is not tried
@@ -177,20 +183,21 @@ impl Epoll {
             // SAFETY: the op's memory is owned by the table until completion; RWF_NOWAIT /
             // MSG_DONTWAIT keep the call from blocking.
             match unsafe { syscall.perform_full(true) } {
-                (r, _) if r == -libc::EAGAIN => {}
-                (r, _) if r == -libc::EOPNOTSUPP => {
+                p if p.result == -libc::EAGAIN => {}
+                p if p.result == -libc::EOPNOTSUPP => {
                     return self.send_to_pool(table, token, syscall);
                 }
-                (r, flags) => return table.complete(token, r, flags),
+                p => return table.complete(token, p.result, p.flags),
             }
         }
         if !was_armed {
             match self.arm(fd) {
-                Ok(()) => {
+                Ok(fresh) => {
                     let q = self.queue(fd);
                     q.armed = true;
                     q.readable = true;
                     q.writable = true;
+                    q.read_closed &= !fresh;
                 }
                 // Not pollable (a regular file, a directory): the pool performs it.
                 Err(e) if e.raw_os_error() == Some(libc::EPERM) && !multishot => {
@@ -282,7 +289,8 @@ impl Epoll {
             }
             let (token, syscall, multishot) = (w.token, w.syscall, w.multishot);
             // SAFETY: the op's memory is owned by the table while it waits here.
-            let (result, flags) = unsafe { syscall.perform_full(true) };
+            let done = unsafe { syscall.perform_full(true) };
+            let (result, flags) = (done.result, done.flags);
             if result == -libc::EAGAIN {
                 if dir.read && !dir.write {
                     q.readable = false;
@@ -300,7 +308,11 @@ impl Epoll {
                 // EAGAIN (an edge is not reported again for data already there); a poll
                 // reports once per edge.
                 table.complete(token, result, flags | F_MORE);
-                if !syscall.drains() {
+                if done.drained && !self.queue(fd).read_closed {
+                    // The socket is empty: wait for the next edge rather than try again.
+                    self.queue(fd).readable = false;
+                    i += 1;
+                } else if !syscall.drains() {
                     i += 1;
                 }
                 continue;
@@ -326,11 +338,12 @@ impl Epoll {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
         if !self.queue(fd).armed {
-            self.arm(fd)?;
+            let fresh = self.arm(fd)?;
             let q = self.queue(fd);
             q.armed = true;
             q.readable = true;
             q.writable = true;
+            q.read_closed &= !fresh;
         }
         self.queue(fd).pinned = true;
         Ok(())
@@ -474,6 +487,9 @@ impl Epoll {
             let q = self.queue(fd);
             if bits & (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLRDHUP) != 0 {
                 q.readable = true;
+            }
+            if bits & (libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLRDHUP) != 0 {
+                q.read_closed = true;
             }
             if bits & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
                 q.writable = true;

@@ -74,7 +74,33 @@ pub enum Syscall {
     RecvSelect {
         fd: RawFd,
         source: *const (dyn BufferSource + 'static),
+        /// A stream socket: a receive that fills less than its buffer has drained the
+        /// socket (datagram sockets return one datagram at a time, however many wait).
+        stream: bool,
     },
+}
+
+/// What [`Syscall::perform_full`] did.
+#[derive(Clone, Copy, Debug)]
+pub struct Performed {
+    /// The result or a negated errno, like a CQE's.
+    pub result: i32,
+    /// The completion's flags (a buffer select names its buffer).
+    pub flags: u32,
+    /// A stream receive got less than it asked for: the socket is empty now, and the next
+    /// data will raise a new edge, so there is no need to try again until then (tokio makes
+    /// the same inference). Saves an `EAGAIN` call per chunk.
+    pub drained: bool,
+}
+
+impl Performed {
+    fn plain(result: i32) -> Performed {
+        Performed {
+            result,
+            flags: 0,
+            drained: false,
+        }
+    }
 }
 
 /// Lends user-space buffers to an emulated buffer-select receive ([`Syscall::RecvSelect`]).
@@ -159,24 +185,29 @@ impl Syscall {
     /// # Safety
     ///
     /// As for [`perform`](Self::perform); a `RecvSelect`'s source must be alive.
-    pub unsafe fn perform_full(&self, nowait: bool) -> (i32, u32) {
-        let Syscall::RecvSelect { fd, source } = *self else {
+    pub unsafe fn perform_full(&self, nowait: bool) -> Performed {
+        let Syscall::RecvSelect { fd, source, stream } = *self else {
             // SAFETY: forwarded from the caller.
-            return (unsafe { self.perform(nowait) }, 0);
+            let result = unsafe { self.perform(nowait) };
+            return Performed::plain(result);
         };
         // SAFETY: the caller guarantees the source outlives the op.
         let source = unsafe { &*source };
         let Some((bid, buf, len)) = source.take() else {
-            return (-libc::ENOBUFS, 0);
+            return Performed::plain(-libc::ENOBUFS);
         };
         let recv = Syscall::Recv { fd, buf, len };
         // SAFETY: the source lent `buf` for `len` bytes until it is given back or recycled.
         let result = unsafe { recv.perform(nowait) };
         if result <= 0 {
             source.give_back(bid);
-            return (result, 0);
+            return Performed::plain(result);
         }
-        (result, F_BUFFER | (u32::from(bid) << BUFFER_SHIFT))
+        Performed {
+            result,
+            flags: F_BUFFER | (u32::from(bid) << BUFFER_SHIFT),
+            drained: stream && (result as usize) < len,
+        }
     }
 
     /// Performs the call. With `nowait`, never blocks: returns `-EAGAIN` instead.
@@ -296,7 +327,7 @@ impl Syscall {
             }
             // SAFETY: forwarded from the caller; the buffer's id is dropped here, so this
             // path is only for callers that do not need it (none in the runtime).
-            Syscall::RecvSelect { .. } => return unsafe { self.perform_full(nowait) }.0,
+            Syscall::RecvSelect { .. } => return unsafe { self.perform_full(nowait) }.result,
         };
         if ret < 0 {
             -std::io::Error::last_os_error()

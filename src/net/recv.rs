@@ -135,7 +135,7 @@ impl<'a> RecvStream<'a> {
                     let fd = self.fd;
                     self.cancelled = false;
                     self.state = if !self.ring.single_shot() {
-                        RecvState::Multishot(op::recv_multishot(fd, &self.ring))
+                        RecvState::Multishot(op::recv_multishot_stream(fd, &self.ring))
                     } else if let Some(buf) = self.ring.take_pooled() {
                         RecvState::Single(Box::new(op::recv(fd, buf)))
                     } else {

@@ -24,6 +24,8 @@ use crate::driver::{BUFFER_SHIFT, Completion, Describe, F_BUFFER, Syscall};
 pub struct RecvMulti {
     fd: RawFd,
     ring: BufRing,
+    /// `fd` is a stream socket (see `Syscall::RecvSelect`).
+    stream: bool,
 }
 
 /// Receives from socket `fd` into buffers `ring` picks, as a stream: `Ok(Some(buf))` per chunk
@@ -50,6 +52,17 @@ pub fn recv_multishot(fd: RawFd, ring: &BufRing) -> OpStream<RecvMulti> {
     OpStream::new(RecvMulti {
         fd,
         ring: ring.clone(),
+        stream: false,
+    })
+}
+
+/// [`recv_multishot`] on a socket known to be a stream (TCP, Unix stream): the epoll backend
+/// then stops trying once a receive comes back short.
+pub(crate) fn recv_multishot_stream(fd: RawFd, ring: &BufRing) -> OpStream<RecvMulti> {
+    OpStream::new(RecvMulti {
+        fd,
+        ring: ring.clone(),
+        stream: true,
     })
 }
 
@@ -78,6 +91,7 @@ impl Describe for RecvMulti {
         Syscall::RecvSelect {
             fd: self.fd,
             source: self.ring.source(),
+            stream: self.stream,
         }
     }
     fn multishot(&self) -> bool {
