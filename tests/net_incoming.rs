@@ -125,6 +125,30 @@ async fn assert_all_closed(clients: &[std::net::TcpStream], what: &str) {
 }
 
 both_backends! {
+    /// `incoming()` on a socket that is bound but not listening reports the kernel's
+    /// `EINVAL` as an error (through the single-accept fallback that a kernel without
+    /// multishot accept also takes), and keeps doing so on the next call: no panic, no hang.
+    fn incoming_on_a_socket_not_listening_is_an_error(rt) {
+        let _wd = support::watchdog(Duration::from_secs(30), "incoming_on_a_socket_not_listening");
+        rt.block_on(async {
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .expect("socket");
+            socket.set_nonblocking(true).expect("nonblocking");
+            socket
+                .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+                .expect("bind");
+            let listener = TcpListener::from_std(socket.into()).expect("from_std");
+            let mut incoming = listener.incoming();
+            for _ in 0..2 {
+                let err = time::timeout(Duration::from_secs(5), incoming.next())
+                    .await
+                    .expect("an error, not a hang")
+                    .expect_err("nobody listens, so nothing is accepted");
+                assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+            }
+        });
+    }
+
     /// 100 clients connecting at once (one task each, each sending its index) are accepted by
     /// one `incoming()` stream: each connection exactly once, its `peer_addr` the client's
     /// `local_addr`, its `local_addr` the listener's, and its first bytes that client's index.

@@ -13,11 +13,22 @@ use crate::op::{self, AcceptMulti, OpStream};
 ///
 /// An error (such as `EMFILE`, too many open files) is yielded and the next poll re-arms the
 /// accept, as a server loop expects. Dropping the stream cancels the accept; a connection the
-/// kernel accepted for it in the meantime is closed, never leaked.
+/// kernel accepted for it in the meantime is closed, never leaked. On a kernel without
+/// multishot accept (before 5.19: the first accept fails with `EINVAL`) it falls back to one
+/// [`accept`](TcpListener::accept) at a time.
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
     accept: Option<OpStream<AcceptMulti>>,
+    /// Single-shot fallback: the accept in flight, once multishot proved unsupported.
+    single: Option<SingleAccept<'a>>,
+    /// Multishot accept is unsupported here.
+    fallback: bool,
+    /// A multishot accept has delivered a connection (so `EINVAL` is not "unsupported").
+    delivered: bool,
 }
+
+type SingleAccept<'a> =
+    Pin<Box<dyn std::future::Future<Output = io::Result<(TcpStream, std::net::SocketAddr)>> + 'a>>;
 
 impl Incoming<'_> {
     /// The next connection.
@@ -36,12 +47,30 @@ impl Incoming<'_> {
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
             Poll::Ready(None) | Poll::Pending => {}
         }
+        if self.fallback {
+            let listener = self.listener;
+            let single = self
+                .single
+                .get_or_insert_with(|| Box::pin(listener.accept()));
+            let accepted = std::task::ready!(single.as_mut().poll(cx));
+            self.single = None;
+            return Poll::Ready(accepted.map(|(stream, _)| stream));
+        }
         loop {
             let accept = self
                 .accept
                 .get_or_insert_with(|| op::accept_multishot(self.listener.as_raw_fd()));
             match std::task::ready!(accept.poll_next_item(cx)) {
-                Some(Ok(fd)) => return Poll::Ready(stream_from(fd)),
+                Some(Ok(fd)) => {
+                    self.delivered = true;
+                    return Poll::Ready(stream_from(fd));
+                }
+                Some(Err(e)) if !self.delivered && e.raw_os_error() == Some(libc::EINVAL) => {
+                    // No multishot accept in this kernel: one accept at a time from now on.
+                    self.accept = None;
+                    self.fallback = true;
+                    return self.poll_accept(cx);
+                }
                 Some(Err(e)) => {
                     // The error ended the multishot accept: re-arm on the next poll.
                     self.accept = None;
@@ -93,6 +122,9 @@ impl TcpListener {
         Incoming {
             listener: self,
             accept: None,
+            single: None,
+            fallback: false,
+            delivered: false,
         }
     }
 }
