@@ -11,62 +11,33 @@
 //! Every test opens sockets, so every test holds `support::serial()` and builds its runtime only
 //! after taking it (see [`Fixture`]).
 
+mod net_support;
 mod support;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io::ErrorKind;
-use std::net::{Ipv4Addr, Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::rc::Rc;
-use std::sync::MutexGuard;
 use std::time::Duration;
 
 use futures_lite::future::poll_once;
+use net_support::{Fixture, connected_pair, fixture_within, listen};
 use ringloop::buf::{BufRing, RingBuf};
-use ringloop::net::{RecvStream, TcpListener, TcpStream};
-use ringloop::{Backend, Runtime, time};
-use support::{Watchdog, assert_bytes_eq, yield_turns, yield_until_deadline};
+use ringloop::net::{RecvStream, TcpStream};
+use ringloop::{Backend, time};
+use support::{assert_bytes_eq, yield_turns, yield_until_deadline};
 
 /// How long one test may run before its watchdog aborts the process.
 const TEST_LIMIT: Duration = Duration::from_secs(60);
+
+/// The fd-counting lock, a [`TEST_LIMIT`] watchdog naming `what`, and a runtime on `backend`.
+fn fixture(backend: Backend, what: &str) -> Fixture {
+    fixture_within(backend, what, TEST_LIMIT)
+}
 /// How long a chunk that must arrive may take before the test fails (instead of hanging until
 /// the watchdog takes the whole test binary down).
 const READ_LIMIT: Duration = Duration::from_secs(10);
-
-/// The fd-counting lock, a watchdog and a runtime on one backend. Fields drop in declaration
-/// order: the runtime first (under the watchdog), the lock last.
-struct Fixture {
-    rt: Runtime,
-    _watchdog: Watchdog,
-    _serial: MutexGuard<'static, ()>,
-}
-
-/// Takes the fd lock, arms a [`TEST_LIMIT`] watchdog naming `what`, then builds the runtime.
-fn fixture(backend: Backend, what: &str) -> Fixture {
-    let serial = support::serial();
-    let watchdog = support::watchdog(TEST_LIMIT, &format!("{what} on {backend:?}"));
-    Fixture {
-        rt: support::runtime(backend),
-        _watchdog: watchdog,
-        _serial: serial,
-    }
-}
-
-/// A listener on a free loopback port, and its address.
-fn listen() -> (TcpListener, SocketAddr) {
-    let listener =
-        TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("listener local_addr");
-    (listener, addr)
-}
-
-/// A connected `(client, server)` pair on loopback.
-async fn connected_pair() -> (TcpStream, TcpStream) {
-    let (listener, addr) = listen();
-    let client = TcpStream::connect(addr).await.expect("connect");
-    let (server, _) = listener.accept().await.expect("accept");
-    (client, server)
-}
 
 /// `len` bytes of stream `seed`, a pattern that does not repeat every power of two: byte `i` is
 /// `(i + 97 * seed) * 31 % 251`, so streams with different seeds differ too.

@@ -8,74 +8,36 @@
 //! Every test opens sockets and some count fds, so every test holds `support::serial()` and
 //! builds its runtime only after taking it.
 
+mod net_support;
 mod support;
 
 use std::cell::RefCell;
 use std::io::{self, ErrorKind};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::rc::Rc;
-use std::sync::MutexGuard;
 use std::time::Duration;
 
 use futures_lite::future::poll_once;
+use net_support::{Fixture, connected_pair, fixture_within, listen, variant_name};
 use ringloop::buf::{BufRing, RingBuf};
-use ringloop::net::{TcpListener, TcpStream};
-use ringloop::{Backend, Runtime, time};
+use ringloop::net::TcpStream;
+use ringloop::{Backend, time};
 use support::{
-    Watchdog, assert_bytes_eq, describe_open_fds, open_fds, settle_inflight, yield_turns,
+    assert_bytes_eq, describe_open_fds, open_fds, settle_inflight, yield_turns,
     yield_until_deadline,
 };
 
 /// How long one test may run before its watchdog aborts the process.
 const TEST_LIMIT: Duration = Duration::from_secs(60);
+
+/// The fd-counting lock, a [`TEST_LIMIT`] watchdog naming `what`, and a runtime on `backend`.
+fn fixture(backend: Backend, what: &str) -> Fixture {
+    fixture_within(backend, what, TEST_LIMIT)
+}
 /// How long a result that must arrive may take before the test fails.
 const READ_LIMIT: Duration = Duration::from_secs(10);
 /// The child role of the tests that run in a child process.
 const CHILD_ROLE: &str = "late-use";
-
-/// The libtest name `both_backends!` gives the `backend` variant of a test.
-fn variant_name(backend: Backend) -> &'static str {
-    match backend {
-        Backend::IoUring => "io_uring",
-        Backend::Epoll => "epoll",
-        Backend::Auto => panic!("both_backends! never runs a test on Backend::Auto"),
-    }
-}
-
-/// The fd-counting lock, a watchdog and a runtime on one backend. Fields drop in declaration
-/// order: the runtime first (under the watchdog), the lock last.
-struct Fixture {
-    rt: Runtime,
-    _watchdog: Watchdog,
-    _serial: MutexGuard<'static, ()>,
-}
-
-/// Takes the fd lock, arms a [`TEST_LIMIT`] watchdog naming `what`, then builds the runtime.
-fn fixture(backend: Backend, what: &str) -> Fixture {
-    let serial = support::serial();
-    let watchdog = support::watchdog(TEST_LIMIT, &format!("{what} on {backend:?}"));
-    Fixture {
-        rt: support::runtime(backend),
-        _watchdog: watchdog,
-        _serial: serial,
-    }
-}
-
-/// A listener on a free loopback port, and its address.
-fn listen() -> (TcpListener, SocketAddr) {
-    let listener =
-        TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("listener local_addr");
-    (listener, addr)
-}
-
-/// A connected `(client, server)` pair on loopback.
-async fn connected_pair() -> (TcpStream, TcpStream) {
-    let (listener, addr) = listen();
-    let client = TcpStream::connect(addr).await.expect("connect");
-    let (server, _) = listener.accept().await.expect("accept");
-    (client, server)
-}
 
 /// `len` bytes of a pattern that does not repeat every power of two.
 fn pattern(len: usize) -> Vec<u8> {

@@ -7,62 +7,32 @@
 //! Every test opens sockets and most count fds, so every test holds `support::serial()` and
 //! builds its runtime only after taking it (see [`Fixture`]).
 
+mod net_support;
 mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{ErrorKind, Read as _};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd as _, OwnedFd};
-use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
 use futures_lite::future::poll_once;
+use net_support::{Fixture, fixture_within, listen, variant_name};
 use ringloop::net::{TcpListener, TcpStream};
-use ringloop::{Backend, Handle, Runtime, time, yield_now};
-use support::{Watchdog, describe_open_fds, open_fds, settle_inflight, yield_turns};
+use ringloop::{Backend, Handle, time, yield_now};
+use support::{describe_open_fds, open_fds, settle_inflight, yield_turns};
 
 /// How long one test may run before its watchdog aborts the process.
 const TEST_LIMIT: Duration = Duration::from_secs(60);
+
+/// The fd-counting lock, a [`TEST_LIMIT`] watchdog naming `what`, and a runtime on `backend`.
+fn fixture(backend: Backend, what: &str) -> Fixture {
+    fixture_within(backend, what, TEST_LIMIT)
+}
 /// How long an accept or a close that must happen may take before the test fails.
 const WAIT_LIMIT: Duration = Duration::from_secs(10);
 /// The child role of `emfile_is_yielded_then_next_rearms`.
 const EMFILE_ROLE: &str = "emfile";
-
-/// The fd-counting lock, a watchdog and a runtime on one backend. Fields drop in declaration
-/// order: the runtime first (under the watchdog), the lock last.
-struct Fixture {
-    rt: Runtime,
-    _watchdog: Watchdog,
-    _serial: MutexGuard<'static, ()>,
-}
-
-/// Takes the fd lock, arms a [`TEST_LIMIT`] watchdog naming `what`, then builds the runtime.
-fn fixture(backend: Backend, what: &str) -> Fixture {
-    let serial = support::serial();
-    let watchdog = support::watchdog(TEST_LIMIT, &format!("{what} on {backend:?}"));
-    Fixture {
-        rt: support::runtime(backend),
-        _watchdog: watchdog,
-        _serial: serial,
-    }
-}
-
-/// A listener on a free loopback port, and its address.
-fn listen() -> (TcpListener, SocketAddr) {
-    let listener =
-        TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("listener local_addr");
-    (listener, addr)
-}
-
-/// The libtest name `both_backends!` gives the `backend` variant of a test.
-fn variant_name(backend: Backend) -> &'static str {
-    match backend {
-        Backend::IoUring => "io_uring",
-        Backend::Epoll => "epoll",
-        Backend::Auto => panic!("both_backends! never runs a test on Backend::Auto"),
-    }
-}
 
 /// Whether the server side of a plain client's connection is closed (EOF or reset), checked
 /// without blocking. The servers in these tests never write.

@@ -34,8 +34,13 @@ pub struct Fixture {
 
 /// Takes the fd lock, arms a [`TEST_LIMIT`] watchdog naming `what`, then builds the runtime.
 pub fn fixture(backend: Backend, what: &str) -> Fixture {
+    fixture_within(backend, what, TEST_LIMIT)
+}
+
+/// As [`fixture`], with a watchdog of `limit`.
+pub fn fixture_within(backend: Backend, what: &str, limit: Duration) -> Fixture {
     let serial = support::serial();
-    let watchdog = support::watchdog(TEST_LIMIT, &format!("{what} on {backend:?}"));
+    let watchdog = support::watchdog(limit, &format!("{what} on {backend:?}"));
     Fixture {
         rt: support::runtime(backend),
         _watchdog: watchdog,
