@@ -333,17 +333,20 @@ impl BufRing {
     /// After `ENOBUFS`: true if a receive can be re-armed now (the ring grew, or buffers are
     /// back in it); false if the caller must wait, with `waker` registered.
     ///
-    /// Below its cap the ring grows (doubling) even if buffers came back meanwhile: running
-    /// dry shows the working set is larger than the ring, and every `ENOBUFS` ends a multishot
-    /// receive that must then be re-armed, so a ring kept too small costs on every chunk.
+    /// The ring grows (doubling, up to its cap) when at least half its buffers are in use:
+    /// the working set is then near the ring's size, and a ring kept that small runs dry on
+    /// nearly every chunk — each `ENOBUFS` ends a multishot receive that must be re-armed. A
+    /// passing shortage (buffers came back meanwhile) only re-arms.
     pub(crate) fn replenish(&self, waker: &Waker) -> bool {
         let have = self.buffers();
+        let available = self.available();
         let want = (have * 2).clamp(1, usize::from(self.shared.max));
-        if want > have {
+        let busy = (have - available) * 2 >= have;
+        if want > have && (busy || available == 0) {
             self.shared.grow((want - have) as u16);
             return true;
         }
-        if self.available() > 0 {
+        if available > 0 {
             return true;
         }
         self.shared.state.borrow_mut().waiters.push(waker.clone());
