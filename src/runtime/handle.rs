@@ -90,7 +90,7 @@ impl Handle {
         }
     }
 
-    fn local(&self, what: &str) -> Rc<LoopContext> {
+    pub(crate) fn local(&self, what: &str) -> Rc<LoopContext> {
         let cx = context::expect(what);
         assert!(
             cx.is(&self.shared),

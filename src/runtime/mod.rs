@@ -122,6 +122,7 @@ impl Builder {
             shared,
             shutting_down: Cell::new(false),
             watchers: RefCell::new(Default::default()),
+            signal_handlers: RefCell::new(Default::default()),
         });
         Ok(Runtime { cx, report })
     }
@@ -284,6 +285,8 @@ impl Drop for Runtime {
         let _enter = Enter::new(&self.cx);
         let watchers = std::mem::take(&mut *self.cx.watchers.borrow_mut());
         drop(watchers);
+        let signal_handlers = std::mem::take(&mut *self.cx.signal_handlers.borrow_mut());
+        drop(signal_handlers);
         self.cx.shutdown_tasks();
         let callbacks = self.cx.timers.borrow_mut().clear();
         drop(callbacks);

@@ -1,0 +1,42 @@
+//! Prints the name of each signal the process receives, one a line, until SIGINT; then exits 0.
+//!
+//! ```text
+//! cargo run --example signals &
+//! kill -USR1 $!; kill -HUP $!; kill -INT $!
+//! ```
+//!
+//! Listens for SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGCHLD, SIGCONT, SIGTSTP,
+//! SIGWINCH, SIGINT and the real-time signals through one [`ringloop::signal::Signals`].
+
+use std::io::Write as _;
+
+use ringloop::signal::{self, Signals};
+
+fn main() -> std::io::Result<()> {
+    let mut listened = vec![
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGTERM,
+        libc::SIGCHLD,
+        libc::SIGCONT,
+        libc::SIGTSTP,
+        libc::SIGWINCH,
+        libc::SIGINT,
+    ];
+    listened.extend(libc::SIGRTMIN()..=libc::SIGRTMAX());
+    ringloop::run(async move {
+        let mut signals = Signals::new(listened)?;
+        let mut out = std::io::stdout().lock();
+        loop {
+            let sig = signals.recv().await?;
+            writeln!(out, "{}", signal::name(sig))?;
+            out.flush()?;
+            if sig == libc::SIGINT {
+                return Ok(());
+            }
+        }
+    })
+}
