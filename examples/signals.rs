@@ -8,11 +8,10 @@
 //! Listens for SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGCHLD, SIGCONT, SIGTSTP,
 //! SIGWINCH, SIGINT and the real-time signals through one [`ringloop::signal::Signals`].
 
-use std::io::Write as _;
-
 use ringloop::signal::{self, Signals};
 
-fn main() -> std::io::Result<()> {
+/// The signals the example listens for.
+pub fn listened() -> Vec<i32> {
     let mut listened = vec![
         libc::SIGHUP,
         libc::SIGQUIT,
@@ -27,16 +26,22 @@ fn main() -> std::io::Result<()> {
         libc::SIGINT,
     ];
     listened.extend(libc::SIGRTMIN()..=libc::SIGRTMAX());
-    ringloop::run(async move {
-        let mut signals = Signals::new(listened)?;
-        let mut out = std::io::stdout().lock();
-        loop {
-            let sig = signals.recv().await?;
-            writeln!(out, "{}", signal::name(sig))?;
-            out.flush()?;
-            if sig == libc::SIGINT {
-                return Ok(());
-            }
+    listened
+}
+
+/// Writes the name of each signal received to `out`, one a line, until SIGINT (included).
+pub async fn print_signals(out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let mut signals = Signals::new(listened())?;
+    loop {
+        let sig = signals.recv().await?;
+        writeln!(out, "{}", signal::name(sig))?;
+        out.flush()?;
+        if sig == libc::SIGINT {
+            return Ok(());
         }
-    })
+    }
+}
+
+fn main() -> std::io::Result<()> {
+    ringloop::run(async { print_signals(&mut std::io::stdout().lock()).await })
 }

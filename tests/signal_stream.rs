@@ -187,3 +187,29 @@ both_backends! {
         });
     }
 }
+
+both_backends! {
+    /// A `Signals` dropped while its read is in flight does not swallow the next signal: a new
+    /// listener for the same signal receives it.
+    fn dropped_listener_does_not_steal_the_next_signal(backend: Backend) {
+        in_child("dropped_listener_does_not_steal_the_next_signal", backend, |backend| {
+            let dog = watchdog(Duration::from_secs(20), "signal after a dropped listener");
+            runtime(backend).block_on(async {
+                let mut first = Signals::new([libc::SIGUSR1]).expect("first listener");
+                let pending = futures_lite::future::poll_once(first.recv()).await;
+                assert!(pending.is_none(), "a signal arrived before any was sent");
+                // Lets the read reach the kernel before it is dropped.
+                ringloop::yield_now().await;
+                drop(first);
+                let mut second = Signals::new([libc::SIGUSR1]).expect("second listener");
+                raise_in_process(libc::SIGUSR1);
+                let sig = ringloop::time::timeout(Duration::from_secs(5), second.recv())
+                    .await
+                    .expect("the signal reached the new listener")
+                    .expect("read the signalfd");
+                assert_eq!(sig, libc::SIGUSR1);
+            });
+            dog.disarm();
+        });
+    }
+}

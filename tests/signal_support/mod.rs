@@ -6,6 +6,9 @@
 //! body alone in a fresh process. That child also has libtest's main thread, which does not
 //! block the signal: a `kill(getpid(), ..)` may land there, which exercises the forwarding
 //! handler.
+//!
+//! Not every test file uses every helper, hence `dead_code` is allowed for this module.
+#![allow(dead_code)]
 
 use ringloop::Backend;
 
