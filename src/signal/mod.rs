@@ -29,6 +29,15 @@
 //! listener in the process goes away; signals still pending then are discarded. Code that
 //! installs its own handler for the same signal while ringloop listens replaces the forwarder.
 //!
+//! What remains of the caveat: a forwarded signal reaches the loop as a `tgkill` from this
+//! process, so the original sender is not known (ringloop reports only the number); when loops
+//! on several threads listen for one signal, which of them reads a given instance is
+//! unspecified; and a thread must not unblock a signal a loop on it listens for. Threads
+//! started *by* a loop thread after it registered inherit the blocked mask (the signal then
+//! waits in the process queue for the signalfd, which is what we want). Child processes: std's
+//! `Command` resets the signal mask in the child; code that forks by other means must do so
+//! itself, or the child starts with the listened-for signals blocked.
+//!
 //! # Delivery
 //!
 //! Each signal instance is read once, by one listener: two [`Signals`] for the same signal

@@ -139,17 +139,23 @@ fn acquire(sig: i32) -> io::Result<()> {
 /// before. Returns whether the thread stopped listening.
 fn release_thread(sig: i32) -> bool {
     let slot = sig as usize;
-    THREAD.with(|t| {
-        let mut t = t.borrow_mut();
-        t[slot].count = t[slot].count.saturating_sub(1);
-        if t[slot].count > 0 {
-            return false;
-        }
-        if !t[slot].was_blocked {
+    // try_with: a listener dropped while the thread's locals are torn down just unblocks.
+    THREAD
+        .try_with(|t| {
+            let mut t = t.borrow_mut();
+            t[slot].count = t[slot].count.saturating_sub(1);
+            if t[slot].count > 0 {
+                return false;
+            }
+            if !t[slot].was_blocked {
+                let _ = sys::unblock(sig);
+            }
+            true
+        })
+        .unwrap_or_else(|_| {
             let _ = sys::unblock(sig);
-        }
-        true
-    })
+            true
+        })
 }
 
 fn release(sig: i32) {
@@ -165,10 +171,12 @@ fn release(sig: i32) {
     }
     sys::forward_to(sig, entry.threads.last().map_or(0, |(t, _)| *t));
     let last_in_process = entry.threads.is_empty();
-    let (thread_count, was_blocked) = THREAD.with(|t| {
-        let t = t.borrow();
-        (t[slot].count, t[slot].was_blocked)
-    });
+    let (thread_count, was_blocked) = THREAD
+        .try_with(|t| {
+            let t = t.borrow();
+            (t[slot].count, t[slot].was_blocked)
+        })
+        .unwrap_or((1, false));
     if last_in_process && thread_count == 1 && !was_blocked {
         // Still blocked here: what is pending now was never read and would hit the restored
         // disposition the moment the signal is unblocked.
