@@ -1,12 +1,20 @@
 //! The blocking pool: threads for work that must not run on a loop thread.
 //!
-//! Used by `spawn_blocking` and by the epoll backend for operations epoll cannot poll
-//! (regular files). Threads are started on demand up to a bound, and an idle thread exits after
-//! a while, so an idle runtime holds no pool threads.
+//! Used by `spawn_blocking` (asyncio's `run_in_executor`) and by the epoll backend for
+//! operations epoll cannot poll (regular files). Threads are started on demand up to a bound
+//! (`Builder::blocking_threads`); jobs beyond it wait in a FIFO queue. A thread idle for
+//! `Builder::blocking_idle_timeout` exits, so an idle runtime holds no pool threads.
+//!
+//! # Shutdown
+//!
+//! When the runtime drops, [`Pool::shutdown`] drops the jobs that have not started (their
+//! `spawn_blocking` tasks end as cancelled), then waits up to `Builder::blocking_shutdown_timeout`
+//! for the running jobs. Threads still busy after that are detached: they finish their job
+//! (nothing can interrupt a blocking call) and exit; the runtime's drop returns without them.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A unit of blocking work.
 pub type Job = Box<dyn FnOnce() + Send>;
@@ -20,6 +28,8 @@ pub struct Pool {
 struct Inner {
     state: Mutex<State>,
     work_ready: Condvar,
+    /// Notified when the last thread exits.
+    all_exited: Condvar,
     max_threads: usize,
     idle_timeout: Duration,
 }
@@ -43,6 +53,7 @@ impl Pool {
                     shutdown: false,
                 }),
                 work_ready: Condvar::new(),
+                all_exited: Condvar::new(),
                 max_threads: max_threads.max(1),
                 idle_timeout,
             }),
@@ -52,6 +63,12 @@ impl Pool {
     /// Queues `job`; starts a thread when none is idle and the bound allows.
     pub fn execute(&self, job: Job) {
         let mut state = lock(&self.inner.state);
+        if state.shutdown {
+            // Nobody submits after shutdown; a job that does is dropped, like a queued one.
+            drop(state);
+            drop(job);
+            return;
+        }
         state.queue.push_back(job);
         if state.idle > 0 {
             self.inner.work_ready.notify_one();
@@ -67,10 +84,37 @@ impl Pool {
         }
     }
 
-    /// Lets the threads exit once the queue is empty.
-    pub fn shutdown(&self) {
-        lock(&self.inner.state).shutdown = true;
+    /// Drops the jobs not started yet, then waits up to `timeout` for the running ones;
+    /// returns whether every thread exited in time (the others are detached).
+    pub fn shutdown(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let not_started = {
+            let mut state = lock(&self.inner.state);
+            state.shutdown = true;
+            std::mem::take(&mut state.queue)
+        };
         self.inner.work_ready.notify_all();
+        // Dropped outside the lock: a job's drop may run arbitrary code.
+        drop(not_started);
+        let mut state = lock(&self.inner.state);
+        while state.threads > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self
+                .inner
+                .all_exited
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    /// Threads alive now (running a job or idle).
+    pub fn threads(&self) -> usize {
+        lock(&self.inner.state).threads
     }
 }
 
@@ -101,6 +145,9 @@ impl Inner {
             }
         }
         state.threads -= 1;
+        if state.threads == 0 {
+            self.all_exited.notify_all();
+        }
     }
 }
 

@@ -37,6 +37,8 @@
 //! * [`transport`] — asyncio's Transports and Protocols over those sockets.
 //! * [`streams`] — asyncio's Streams on those transports: `open_connection`, `start_server`,
 //!   `StreamReader`, `StreamWriter`.
+//! * [`signal`] — signals read from a signalfd: [`signal::ctrl_c`], [`signal::Signals`], and
+//!   asyncio's `add_signal_handler` on the [`Handle`].
 //! * [`buf`] — the owned-buffer traits, and provided-buffer rings ([`buf::BufRing`]).
 //!
 //! # Choosing a backend
@@ -50,6 +52,7 @@ mod driver;
 pub mod net;
 pub mod op;
 mod runtime;
+pub mod signal;
 pub mod streams;
 pub mod time;
 pub mod transport;

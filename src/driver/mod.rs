@@ -23,6 +23,7 @@
 pub(crate) mod buf_ring;
 mod epoll;
 mod select;
+pub(crate) mod signal;
 mod syscall;
 mod token;
 mod uring;

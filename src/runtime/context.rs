@@ -86,6 +86,9 @@ pub struct LoopContext {
     pub shutting_down: Cell<bool>,
     /// `add_reader`/`add_writer` watches: (fd, is_reader) → the watching task.
     pub watchers: RefCell<HashMap<(i32, bool), JoinHandle<()>>>,
+    /// `add_signal_handler` registrations by signal number (owned by `crate::signal`; dropping
+    /// one stops it).
+    pub signal_handlers: RefCell<HashMap<i32, Box<dyn std::any::Any>>>,
 }
 
 thread_local! {

@@ -90,7 +90,7 @@ impl Handle {
         }
     }
 
-    fn local(&self, what: &str) -> Rc<LoopContext> {
+    pub(crate) fn local(&self, what: &str) -> Rc<LoopContext> {
         let cx = context::expect(what);
         assert!(
             cx.is(&self.shared),
@@ -315,6 +315,28 @@ impl Handle {
             .borrow_mut()
             .remove(&(fd, interest.is_readable()));
         old.map(|task| task.cancel()).is_some()
+    }
+
+    /// Runs blocking `f` on the loop's blocking pool; asyncio's `loop.run_in_executor(None,
+    /// f)`, the same as [`spawn_blocking`](crate::spawn_blocking).
+    ///
+    /// ```
+    /// # ringloop::run(async {
+    /// let h = ringloop::Handle::current();
+    /// let n = h.run_in_executor(|| std::fs::metadata(".").is_ok()).await.unwrap();
+    /// assert!(n);
+    /// # });
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When called from a thread other than the loop's.
+    pub fn run_in_executor<F, T>(&self, f: F) -> super::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.local("Handle::run_in_executor").spawn_blocking(f)
     }
 
     /// Ops the backend owns right now (see [`Runtime::inflight_ops`](crate::Runtime::inflight_ops)).

@@ -55,6 +55,8 @@ pub struct Builder {
     entries: u32,
     cq_entries: Option<u32>,
     blocking_threads: usize,
+    blocking_idle_timeout: Duration,
+    blocking_shutdown_timeout: Duration,
 }
 
 impl Default for Builder {
@@ -64,6 +66,8 @@ impl Default for Builder {
             entries: 256,
             cq_entries: None,
             blocking_threads: 64,
+            blocking_idle_timeout: Duration::from_secs(10),
+            blocking_shutdown_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -95,13 +99,46 @@ impl Builder {
         self
     }
 
+    /// How long a blocking-pool thread waits for work before it exits (default 10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = ringloop::Runtime::builder()
+    ///     .blocking_idle_timeout(Duration::from_millis(100))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async { ringloop::spawn_blocking(|| ()).await.unwrap() });
+    /// assert!(rt.blocking_pool_threads() <= 1);
+    /// ```
+    pub fn blocking_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.blocking_idle_timeout = timeout;
+        self
+    }
+
+    /// How long dropping the runtime waits for blocking jobs still running (default 5 s).
+    /// Jobs not started by then are dropped at once (their tasks end as cancelled); jobs still
+    /// running after the timeout are detached: their threads finish them and exit on their own.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = ringloop::Runtime::builder()
+    ///     .blocking_shutdown_timeout(Duration::from_millis(50))
+    ///     .build()
+    ///     .unwrap();
+    /// drop(rt);
+    /// ```
+    pub fn blocking_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.blocking_shutdown_timeout = timeout;
+        self
+    }
+
     /// Builds the runtime: probes io_uring when asked, falls back to epoll under `Auto`.
     ///
     /// # Errors
     ///
     /// When the requested backend cannot run; the message names the errno and what to change.
     pub fn build(self) -> io::Result<Runtime> {
-        let pool = Pool::new(self.blocking_threads, Duration::from_secs(10));
+        let pool = Pool::new(self.blocking_threads, self.blocking_idle_timeout);
         let config = driver::Config {
             backend: self.backend,
             entries: self.entries,
@@ -122,8 +159,13 @@ impl Builder {
             shared,
             shutting_down: Cell::new(false),
             watchers: RefCell::new(Default::default()),
+            signal_handlers: RefCell::new(Default::default()),
         });
-        Ok(Runtime { cx, report })
+        Ok(Runtime {
+            cx,
+            report,
+            blocking_shutdown_timeout: self.blocking_shutdown_timeout,
+        })
     }
 }
 
@@ -150,6 +192,7 @@ pub struct Stats {
 pub struct Runtime {
     cx: Rc<LoopContext>,
     report: BackendReport,
+    blocking_shutdown_timeout: Duration,
 }
 
 struct MainWaker {
@@ -188,6 +231,17 @@ impl Runtime {
     /// Ops the backend owns right now, orphans waiting for their cancel included.
     pub fn inflight_ops(&self) -> usize {
         self.cx.driver.borrow().inflight()
+    }
+
+    /// Threads of the blocking pool alive now, running a job or idle (they exit after
+    /// [`Builder::blocking_idle_timeout`]).
+    ///
+    /// ```
+    /// let rt = ringloop::Runtime::builder().build().unwrap();
+    /// assert_eq!(rt.blocking_pool_threads(), 0);
+    /// ```
+    pub fn blocking_pool_threads(&self) -> usize {
+        self.cx.shared.pool.threads()
     }
 
     /// What the runtime has asked of the kernel so far.
@@ -284,12 +338,14 @@ impl Drop for Runtime {
         let _enter = Enter::new(&self.cx);
         let watchers = std::mem::take(&mut *self.cx.watchers.borrow_mut());
         drop(watchers);
+        let signal_handlers = std::mem::take(&mut *self.cx.signal_handlers.borrow_mut());
+        drop(signal_handlers);
         self.cx.shutdown_tasks();
         let callbacks = self.cx.timers.borrow_mut().clear();
         drop(callbacks);
         self.cx.driver.borrow_mut().shutdown();
         self.cx.shutdown_tasks();
-        self.cx.shared.pool.shutdown();
+        self.cx.shared.pool.shutdown(self.blocking_shutdown_timeout);
     }
 }
 
