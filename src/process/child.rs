@@ -82,6 +82,19 @@ impl Child {
         })
     }
 
+    /// A second handle for signalling the child while a task awaits [`wait`](Self::wait)
+    /// (the subprocess transport's `kill`). It holds its own pidfd.
+    pub(crate) fn signaller(&self) -> io::Result<Signaller> {
+        let pidfd = match &self.pidfd {
+            Some(fd) => fd.try_clone()?,
+            None => return Err(io::Error::other("the child's pidfd is gone")),
+        };
+        Ok(Signaller {
+            pid: self.pid,
+            pidfd,
+        })
+    }
+
     /// Kills the child with SIGKILL (it cannot be caught). Await [`wait`](Self::wait) after.
     pub fn kill(&mut self) -> io::Result<()> {
         self.send_signal(libc::SIGKILL)
@@ -169,5 +182,24 @@ impl Drop for Child {
             let _ = waitid::reap(pidfd.as_raw_fd()).await;
         };
         crate::runtime::with_context(move |cx| drop(cx.spawn(reaper)));
+    }
+}
+
+/// Sends signals to a child through its own pidfd; see [`Child::signaller`].
+#[derive(Debug)]
+pub(crate) struct Signaller {
+    pid: u32,
+    pidfd: OwnedFd,
+}
+
+impl Signaller {
+    /// Sends `signal`; the caller must know the child is not reaped yet (else: `ESRCH`).
+    pub(crate) fn send(&self, signal: i32) -> io::Result<()> {
+        waitid::pidfd_send_signal(self.pidfd.as_raw_fd(), signal).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot send signal {signal} to {}: {e}", self.pid),
+            )
+        })
     }
 }

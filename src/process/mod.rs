@@ -35,6 +35,7 @@ use std::io;
 use std::path::Path;
 
 pub use child::Child;
+pub(crate) use child::Signaller;
 pub use pipe::{ChildStderr, ChildStdin, ChildStdout};
 pub use std::process::{ExitStatus, Output};
 
