@@ -67,6 +67,34 @@ both_backends! {
         });
     }
 
+    /// A wait dropped after the kernel saw the exit (its completion possibly already
+    /// posted) loses nothing: the next wait still gets the status.
+    fn dropped_wait_after_exit_loses_no_status(rt) {
+        let _wd = watchdog(Duration::from_secs(30), "dropped_wait_after_exit_loses_no_status");
+        rt.block_on(async {
+            let mut child = Command::new("sh").args(["-c", "exit 9"]).spawn().unwrap();
+            let pid = child.id();
+            {
+                let mut wait = std::pin::pin!(child.wait());
+                // Submits the wait (on epoll a fast child may be reaped right here: fine).
+                let _ = futures_lite::future::poll_once(&mut wait).await;
+                // A round trip through the backend: the wait has been handed to the kernel.
+                ringloop::op::nop().await.unwrap();
+                // Block until the child has exited, without reaping it.
+                // SAFETY: siginfo_t is plain data that waitid fills in.
+                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                // SAFETY: `info` is a valid siginfo_t; WNOWAIT leaves the child waitable.
+                let r = unsafe {
+                    libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT)
+                };
+                assert_eq!(r, 0);
+                // Let the loop see the wait's completion (if it came) before the drop.
+                ringloop::op::nop().await.unwrap();
+            }
+            assert_eq!(child.wait().await.unwrap().code(), Some(9));
+        });
+    }
+
     /// Spawning a missing program fails with NotFound naming it.
     fn missing_program_is_not_found(rt) {
         rt.block_on(async {

@@ -2,8 +2,13 @@
 //!
 //! io_uring: `IORING_OP_WAITID` (kernel 6.7+) with `P_PIDFD`, into a `siginfo_t` the op owns.
 //! Where the kernel lacks the opcode (the CQE says `EINVAL`), and always on epoll: wait for
-//! the pidfd to become readable (it does when the child exits; `IORING_OP_POLL_ADD` or epoll),
-//! then reap it with `waitid(P_PIDFD, WNOHANG)` on the loop thread.
+//! the pidfd to become readable (it does when the child exits; `IORING_OP_POLL_ADD` or epoll).
+//! Either way the child is then reaped with `waitid(P_PIDFD, WNOHANG)` on the loop thread.
+//!
+//! The ring's waitid passes `WNOWAIT`: it only observes the exit and leaves the child
+//! waitable. That makes a wait cancel-safe: if a dropped wait's op completes anyway (the
+//! cancel lost the race), the status has not been consumed by a completion nobody reads,
+//! and the next wait still finds it.
 //!
 //! Also here: the other pidfd system calls a child handle needs (`pidfd_open`,
 //! `pidfd_send_signal`).
@@ -82,14 +87,12 @@ pub(crate) async fn reap(pidfd: RawFd) -> io::Result<ExitStatus> {
     loop {
         if !WAITID_UNSUPPORTED.load(Ordering::Relaxed) {
             match Op::new(WaitId::new(pidfd)).await {
-                Ok(Waited::Exited(status)) => return Ok(status),
                 Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
-                    // An old kernel without the opcode (or without P_PIDFD for it).
+                    // An old kernel without the opcode (or without P_PIDFD or WNOWAIT for it).
                     WAITID_UNSUPPORTED.store(true, Ordering::Relaxed);
                     continue;
                 }
-                Err(err) => return Err(err),
-                Ok(Waited::Ready) => {}
+                res => res?,
             }
         } else {
             poll_add(pidfd, Interest::READABLE).await?;
@@ -123,21 +126,12 @@ fn exit_status(info: &libc::siginfo_t) -> Option<ExitStatus> {
     Some(ExitStatus::from_raw(raw))
 }
 
-/// What a [`WaitId`] op saw.
-enum Waited {
-    /// The kernel reaped the child (io_uring `WAITID`).
-    Exited(ExitStatus),
-    /// The pidfd is readable: the child has exited and can be reaped without blocking.
-    Ready,
-}
-
-/// The wait op: `IORING_OP_WAITID` on io_uring, pidfd readiness on epoll.
+/// The wait op: `IORING_OP_WAITID` (`WEXITED | WNOWAIT`) on io_uring, pidfd readiness on
+/// epoll. Completes once the child has exited, without reaping it.
 struct WaitId {
     pidfd: RawFd,
     /// Written by the kernel; boxed so it stays put while the op table moves the op.
     info: Box<libc::siginfo_t>,
-    /// Described as a readiness wait (epoll) rather than a waitid.
-    as_poll: bool,
 }
 
 impl WaitId {
@@ -145,21 +139,19 @@ impl WaitId {
         WaitId {
             pidfd,
             info: Box::new(zeroed_siginfo()),
-            as_poll: false,
         }
     }
 }
 
 impl Describe for WaitId {
     fn uring_entry(&mut self) -> squeue::Entry {
-        self.as_poll = false;
         let info: *mut libc::siginfo_t = &mut *self.info;
-        opcode::WaitId::new(P_PIDFD, self.pidfd as libc::id_t, libc::WEXITED)
+        let options = libc::WEXITED | libc::WNOWAIT;
+        opcode::WaitId::new(P_PIDFD, self.pidfd as libc::id_t, options)
             .infop(info.cast_const())
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        self.as_poll = true;
         Syscall::Poll {
             fd: self.pidfd,
             events: libc::POLLIN,
@@ -168,12 +160,8 @@ impl Describe for WaitId {
 }
 
 impl OperationImpl for WaitId {
-    type Output = io::Result<Waited>;
-    fn complete(self, done: Completion) -> io::Result<Waited> {
-        to_result(done.result)?;
-        if self.as_poll {
-            return Ok(Waited::Ready);
-        }
-        Ok(exit_status(&self.info).map_or(Waited::Ready, Waited::Exited))
+    type Output = io::Result<()>;
+    fn complete(self, done: Completion) -> io::Result<()> {
+        to_result(done.result).map(drop)
     }
 }

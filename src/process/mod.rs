@@ -17,8 +17,10 @@
 //! loop thread only until the child has exec'd). Right after, the child gets a **pidfd**
 //! (`pidfd_open`), which names this very process however pids are reused: signals go through
 //! `pidfd_send_signal`, and [`Child::wait`] submits `IORING_OP_WAITID` on the pidfd where the
-//! kernel has it (6.7+), else waits for the pidfd to become readable (a ring poll, or epoll)
-//! and reaps with `waitid(P_PIDFD, WNOHANG)`. Nothing here installs a SIGCHLD handler.
+//! kernel has it (6.7+), else waits for the pidfd to become readable (a ring poll, or epoll);
+//! then it reaps with `waitid(P_PIDFD, WNOHANG)`. The ring's waitid uses `WNOWAIT`, so a wait
+//! cancelled just as the child exits consumes nothing and the next wait gets the status.
+//! Nothing here installs a SIGCHLD handler.
 //!
 //! The parent's pipe ends are made non-blocking (std makes them close-on-exec); writes to the
 //! child's stdin can never raise SIGPIPE: a child that has gone gives `BrokenPipe`.
