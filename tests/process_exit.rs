@@ -95,6 +95,29 @@ both_backends! {
         });
     }
 
+    /// Dropping the runtime while a task still holds an unwaited child (its drop then runs
+    /// during shutdown) does not panic.
+    fn runtime_drop_with_live_child_is_clean(backend: Backend) {
+        let _wd = watchdog(Duration::from_secs(30), "runtime_drop_with_live_child_is_clean");
+        let rt = support::runtime(backend);
+        let pid = rt.block_on(async {
+            let child = Command::new("sleep").arg("60").stdin(Stdio::piped()).spawn().unwrap();
+            let pid = child.id();
+            ringloop::spawn(async move {
+                let _child = child;
+                std::future::pending::<()>().await;
+            });
+            ringloop::yield_now().await;
+            pid
+        });
+        drop(rt);
+        // SAFETY: signalling our own child by pid; it has not been reaped (it is running).
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+        // Reap it here, so no zombie outlives the test.
+        // SAFETY: a null status pointer is allowed.
+        unsafe { libc::waitpid(pid as i32, std::ptr::null_mut(), 0) };
+    }
+
     /// Spawning a missing program fails with NotFound naming it.
     fn missing_program_is_not_found(rt) {
         rt.block_on(async {
