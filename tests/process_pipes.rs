@@ -129,6 +129,24 @@ both_backends! {
         });
     }
 
+    /// One child's stdout converted into another's stdin makes a pipeline (`printf | tr`),
+    /// and the second child can read it with blocking reads (the fd is blocking again).
+    fn child_stdout_feeds_another_child(rt) {
+        let _wd = watchdog(Duration::from_secs(30), "child_stdout_feeds_another_child");
+        rt.block_on(async {
+            let mut first = Command::new("sh")
+                .args(["-c", "sleep 0.05; printf 'loud and clear'"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let piped: Stdio = first.stdout.take().unwrap().try_into().unwrap();
+            let out = Command::new("tr").args(["a-z", "A-Z"]).stdin(piped).output().await.unwrap();
+            assert_eq!(out.stdout, b"LOUD AND CLEAR");
+            assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(first.wait().await.unwrap().success());
+        });
+    }
+
     /// The futures-io traits move data through the pipes too (AsyncWrite on stdin,
     /// AsyncRead on stdout), including more than a pipe buffer.
     fn futures_io_traits_work_on_pipes(rt) {

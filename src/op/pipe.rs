@@ -19,13 +19,23 @@ use std::os::fd::RawFd;
 /// Sets `O_NONBLOCK` on `fd` (a pipe end we own) so that reads and writes return `EAGAIN`
 /// instead of blocking the loop thread.
 pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    set_flag(fd, libc::O_NONBLOCK, true)
+}
+
+/// Clears `O_NONBLOCK` on `fd`, before it is handed to a child that expects blocking I/O.
+pub(crate) fn set_blocking(fd: RawFd) -> io::Result<()> {
+    set_flag(fd, libc::O_NONBLOCK, false)
+}
+
+fn set_flag(fd: RawFd, flag: libc::c_int, on: bool) -> io::Result<()> {
     // SAFETY: fcntl on an fd the caller owns; F_GETFL/F_SETFL take no pointers.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     if flags < 0 {
         return Err(io::Error::last_os_error());
     }
+    let new = if on { flags | flag } else { flags & !flag };
     // SAFETY: as above.
-    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+    if new != flags && unsafe { libc::fcntl(fd, libc::F_SETFL, new) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

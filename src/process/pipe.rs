@@ -146,9 +146,21 @@ macro_rules! pipe_type {
         }
 
         impl From<$name> for OwnedFd {
-            /// Gives up the pipe end (still non-blocking), e.g. to hand it to another child.
+            /// Gives up the pipe end, still non-blocking (to pass it to another child, convert
+            /// into [`Stdio`](super::Stdio) instead).
             fn from(pipe: $name) -> OwnedFd {
                 pipe.0.into_fd()
+            }
+        }
+
+        impl TryFrom<$name> for super::Stdio {
+            type Error = io::Error;
+            /// Hands the pipe end to another child (a shell's `a | b`), blocking again as
+            /// children expect.
+            fn try_from(pipe: $name) -> io::Result<super::Stdio> {
+                let fd = pipe.0.into_fd();
+                op::pipe::set_blocking(fd.as_raw_fd())?;
+                Ok(super::Stdio::from(fd))
             }
         }
 
