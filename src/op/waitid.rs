@@ -84,8 +84,22 @@ pub(crate) fn try_reap(pidfd: RawFd) -> io::Result<Option<ExitStatus>> {
 
 /// Waits until the child behind `pidfd` exits and reaps it.
 pub(crate) async fn reap(pidfd: RawFd) -> io::Result<ExitStatus> {
+    reap_with(pidfd, Path::Auto).await
+}
+
+/// How [`reap_with`] learns of the exit.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Path {
+    /// The ring's waitid unless a ring refused it before (epoll: always readiness).
+    Auto,
+    /// Pidfd readiness, as on kernels without `IORING_OP_WAITID` (tests the fallback).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Readiness,
+}
+
+async fn reap_with(pidfd: RawFd, path: Path) -> io::Result<ExitStatus> {
     loop {
-        if !WAITID_UNSUPPORTED.load(Ordering::Relaxed) {
+        if path == Path::Auto && !WAITID_UNSUPPORTED.load(Ordering::Relaxed) {
             match Op::new(WaitId::new(pidfd)).await {
                 Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
                     // An old kernel without the opcode (or without P_PIDFD or WNOWAIT for it).
@@ -163,5 +177,36 @@ impl OperationImpl for WaitId {
     type Output = io::Result<()>;
     fn complete(self, done: Completion) -> io::Result<()> {
         to_result(done.result).map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Backend, Runtime};
+    use std::os::fd::AsRawFd;
+
+    /// Both ways of learning of the exit, on both backends, reap the child with its status
+    /// (the readiness path is what kernels without `IORING_OP_WAITID` use on io_uring).
+    #[test]
+    fn both_wait_paths_reap_on_both_backends() {
+        for backend in [Backend::IoUring, Backend::Epoll] {
+            for path in [Path::Auto, Path::Readiness] {
+                let rt = Runtime::builder().backend(backend).build().unwrap();
+                // Reaped below through its pidfd, which std's lint cannot see.
+                #[allow(clippy::zombie_processes)]
+                let child = std::process::Command::new("sh")
+                    .args(["-c", "sleep 0.05; exit 6"])
+                    .spawn()
+                    .unwrap();
+                let pidfd = pidfd_open(child.id()).unwrap();
+                assert_eq!(try_reap(pidfd.as_raw_fd()).unwrap(), None, "still running");
+                let status = rt.block_on(reap_with(pidfd.as_raw_fd(), path)).unwrap();
+                assert_eq!(status.code(), Some(6), "{backend:?} {path:?}");
+                // Reaped: nothing is left to wait for.
+                let again = try_reap(pidfd.as_raw_fd()).unwrap_err();
+                assert_eq!(again.raw_os_error(), Some(libc::ECHILD));
+            }
+        }
     }
 }
