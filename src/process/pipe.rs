@@ -7,6 +7,15 @@
 //! SIGPIPE (see `op::pipe`): writing to a child that has exited gives
 //! [`io::ErrorKind::BrokenPipe`] and never kills this process. The futures-io traits are
 //! implemented on the same readiness path.
+//!
+//! # Cancellation
+//!
+//! Dropping an owned-buffer `read` while the kernel owns it cancels the ring read; if the
+//! kernel had already filled the buffer, those bytes go with it (see [`crate::op`]). Where a
+//! read may be abandoned (a `timeout`, a `select`), use the `AsyncRead` impl instead: it only
+//! waits for readiness in the kernel and reads on the loop thread, so dropping it loses
+//! nothing. Writes never lose track of bytes: an abandoned `write_all` has written a prefix
+//! of the buffer, as with any `write_all`.
 
 use std::future::Future;
 use std::io;
