@@ -211,7 +211,8 @@ impl Command {
     }
 
     /// Runs the child to completion, with stdout and stderr piped and collected (stdin is
-    /// `/dev/null` unless set), like `std::process::Command::output`.
+    /// `/dev/null` unless set), like `std::process::Command::output`. Unlike std, those
+    /// settings stay on this builder afterwards.
     pub async fn output(&mut self) -> io::Result<Output> {
         if !self.stdin_set {
             self.std.stdin(std::process::Stdio::null());
