@@ -180,6 +180,41 @@ both_backends! {
         });
     }
 
+    /// A paused stdout reader delivers nothing and reads nothing: a child writing 1 MB (more
+    /// than a pipe holds) cannot finish while paused. After resume_reading every byte
+    /// arrives, in order, and the child exits 0.
+    fn pause_reading_holds_back_the_child(rt) {
+        let _wd = watchdog(Duration::from_secs(30), "pause_reading_holds_back_the_child");
+        rt.block_on(async {
+            let (t, proto) = transport::subprocess_exec(
+                Recorder::default,
+                "head",
+                ["-c", "1000000", "/dev/zero"],
+            )
+            .await
+            .unwrap();
+            let stdout = t.get_read_pipe_transport(1).unwrap();
+            assert!(t.get_read_pipe_transport(0).is_none());
+            stdout.pause_reading();
+            assert!(!stdout.is_reading());
+            // Many loop turns with kernel round trips: a reader that ignored the pause would
+            // deliver data, and the child could finish.
+            for _ in 0..200 {
+                ringloop::op::nop().await.unwrap();
+            }
+            // A negative check (nothing may happen), so there is no event to await instead.
+            ringloop::time::sleep(Duration::from_millis(20)).await;
+            assert_eq!(received(&proto.borrow().events, 1).len(), 0);
+            assert_eq!(t.get_returncode(), None, "the child finished a 1 MB write while paused");
+            stdout.resume_reading();
+            t.wait_closed().await;
+            assert_eq!(t.get_returncode(), Some(0));
+            let got = received(&proto.borrow().events, 1);
+            assert_eq!(got.len(), 1_000_000);
+            assert!(got.iter().all(|&b| b == 0));
+        });
+    }
+
     /// A program that does not exist fails subprocess_exec with NotFound, and no protocol
     /// is made.
     fn missing_program_fails_exec(rt) {

@@ -119,6 +119,7 @@ pub(crate) mod socket;
 mod state;
 pub(crate) mod stream;
 mod subprocess;
+mod subprocess_pipe;
 mod task;
 
 pub use datagram::DatagramTransport;
@@ -127,9 +128,9 @@ pub use protocol::{BufferedProtocol, DatagramProtocol, Protocol};
 pub use server::Server;
 pub use stream::Transport;
 pub use subprocess::{
-    SubprocessPipeWriter, SubprocessProtocol, SubprocessTransport, subprocess_command,
-    subprocess_exec, subprocess_shell,
+    SubprocessProtocol, SubprocessTransport, subprocess_command, subprocess_exec, subprocess_shell,
 };
+pub use subprocess_pipe::{SubprocessPipeReader, SubprocessPipeWriter};
 
 use std::cell::RefCell;
 use std::io;

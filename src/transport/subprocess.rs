@@ -5,7 +5,8 @@
 //!
 //! The child is a [`process::Child`](crate::process::Child). Its stdout and stderr each get a
 //! reader task that hands every chunk to `pipe_data_received(fd, ..)` and reports the end of
-//! the pipe with `pipe_connection_lost(fd, ..)`. Its stdin gets a writer task that sends what
+//! the pipe with `pipe_connection_lost(fd, ..)` (a [`SubprocessPipeReader`] pauses it: no
+//! reads while paused, so the child blocks on a full pipe). Its stdin gets a writer task that sends what
 //! [`SubprocessPipeWriter::write`] buffered. A supervisor task waits for both readers, then
 //! for the exit, then closes stdin and waits for the writer. So the callbacks come in this
 //! order:
@@ -37,7 +38,10 @@ use std::os::unix::process::ExitStatusExt;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use crate::process::{ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Signaller, Stdio};
+use super::subprocess_pipe::{
+    OutputPipe, SubprocessPipeReader, SubprocessPipeWriter, WriterState, drain, feed, with_protocol,
+};
+use crate::process::{Command, ExitStatus, Signaller, Stdio};
 
 /// Callbacks of a child process, asyncio's `asyncio.SubprocessProtocol`. File descriptor
 /// numbers name the pipes: 0 stdin, 1 stdout, 2 stderr. Every method has a default body.
@@ -100,6 +104,8 @@ struct Shared {
     signaller: Signaller,
     status: Cell<Option<ExitStatus>>,
     stdin: Option<SubprocessPipeWriter>,
+    stdout: Option<SubprocessPipeReader>,
+    stderr: Option<SubprocessPipeReader>,
     /// `connection_lost` has been delivered.
     finished: Cell<bool>,
     finish_waiters: RefCell<Vec<Waker>>,
@@ -132,12 +138,22 @@ impl SubprocessTransport {
         self.shared.status.get()
     }
 
-    /// The transport of pipe `fd`. Only stdin (0) has one here: a write handle. `None` for
-    /// other fds, or when stdin was not piped. (Output pipes are read by the transport and
-    /// delivered through `pipe_data_received`.)
+    /// The transport of stdin (`fd` 0), a write handle; `None` for other fds, or when stdin
+    /// was not piped. (asyncio returns a read or a write transport from one method; here the
+    /// output pipes' handles come from [`get_read_pipe_transport`](Self::get_read_pipe_transport).)
     pub fn get_pipe_transport(&self, fd: i32) -> Option<SubprocessPipeWriter> {
         match fd {
             0 => self.shared.stdin.clone(),
+            _ => None,
+        }
+    }
+
+    /// The transport of stdout (`fd` 1) or stderr (`fd` 2), for flow control
+    /// ([`SubprocessPipeReader::pause_reading`]); `None` for other fds or streams not piped.
+    pub fn get_read_pipe_transport(&self, fd: i32) -> Option<SubprocessPipeReader> {
+        match fd {
+            1 => self.shared.stdout.clone(),
+            2 => self.shared.stderr.clone(),
             _ => None,
         }
     }
@@ -192,81 +208,6 @@ impl SubprocessTransport {
             Poll::Pending
         })
         .await;
-    }
-}
-
-/// The write handle of a child's stdin (asyncio's `WriteTransport` for pipe 0). Writes are
-/// buffered and sent by the transport's writer task; they never block and never raise
-/// SIGPIPE. Cloning it is cheap.
-#[derive(Clone)]
-pub struct SubprocessPipeWriter {
-    state: Rc<WriterState>,
-}
-
-#[derive(Default)]
-struct WriterState {
-    buffer: RefCell<Vec<u8>>,
-    /// Bytes handed to the kernel write in progress.
-    in_flight: Cell<usize>,
-    /// No more writes accepted; the pipe closes once the buffer is sent.
-    closing: Cell<bool>,
-    /// The pipe is closed.
-    closed: Cell<bool>,
-    waker: Cell<Option<Waker>>,
-}
-
-impl std::fmt::Debug for SubprocessPipeWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SubprocessPipeWriter")
-            .field("buffered", &self.get_write_buffer_size())
-            .field("closing", &self.is_closing())
-            .finish()
-    }
-}
-
-impl SubprocessPipeWriter {
-    /// Queues `data` for the child's stdin. Fails with `NotConnected` once the pipe is
-    /// closing or closed (the child's broken pipe is reported to `pipe_connection_lost`).
-    pub fn write(&self, data: &[u8]) -> io::Result<()> {
-        let state = &self.state;
-        if state.closing.get() || state.closed.get() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "the child's stdin is closing or closed",
-            ));
-        }
-        state.buffer.borrow_mut().extend_from_slice(data);
-        state.wake();
-        Ok(())
-    }
-
-    /// Closes stdin once the buffered bytes are sent (the child then reads end of file).
-    pub fn close(&self) {
-        self.state.closing.set(true);
-        self.state.wake();
-    }
-
-    /// asyncio's `write_eof`: for a pipe, the same as [`close`](Self::close).
-    pub fn write_eof(&self) {
-        self.close();
-    }
-
-    /// Whether the pipe is closing or closed.
-    pub fn is_closing(&self) -> bool {
-        self.state.closing.get() || self.state.closed.get()
-    }
-
-    /// Bytes buffered or being written.
-    pub fn get_write_buffer_size(&self) -> usize {
-        self.state.buffer.borrow().len() + self.state.in_flight.get()
-    }
-}
-
-impl WriterState {
-    fn wake(&self) {
-        if let Some(waker) = self.waker.take() {
-            waker.wake();
-        }
     }
 }
 
@@ -353,12 +294,18 @@ where
     let writer = stdin.as_ref().map(|_| SubprocessPipeWriter {
         state: Rc::new(WriterState::default()),
     });
+    let stdout = child.stdout.take().map(OutputPipe::Stdout);
+    let stderr = child.stderr.take().map(OutputPipe::Stderr);
+    let out_reader = stdout.as_ref().map(|_| SubprocessPipeReader::default());
+    let err_reader = stderr.as_ref().map(|_| SubprocessPipeReader::default());
     let transport = SubprocessTransport {
         shared: Rc::new(Shared {
             pid: child.id(),
             signaller,
             status: Cell::new(None),
             stdin: writer.clone(),
+            stdout: out_reader.clone(),
+            stderr: err_reader.clone(),
             finished: Cell::new(false),
             finish_waiters: RefCell::new(Vec::new()),
         }),
@@ -367,17 +314,10 @@ where
     protocol.borrow_mut().connection_made(transport.clone());
 
     let mut readers = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
-        readers.push(crate::spawn(drain(
-            OutputPipe::Stdout(stdout),
-            protocol.clone(),
-        )));
-    }
-    if let Some(stderr) = child.stderr.take() {
-        readers.push(crate::spawn(drain(
-            OutputPipe::Stderr(stderr),
-            protocol.clone(),
-        )));
+    for (pipe, reader) in [(stdout, out_reader), (stderr, err_reader)] {
+        if let (Some(pipe), Some(reader)) = (pipe, reader) {
+            readers.push(crate::spawn(drain(pipe, reader, protocol.clone())));
+        }
     }
     let feeder = match (stdin, &writer) {
         (Some(stdin), Some(writer)) => Some(crate::spawn(feed(
@@ -410,89 +350,4 @@ where
         }
     });
     Ok((transport, protocol))
-}
-
-/// Calls `f` on the protocol, waiting (never dropping the call) while someone else borrows it.
-async fn with_protocol<P: ?Sized>(proto: &Rc<RefCell<P>>, f: impl FnOnce(&mut P)) {
-    let mut f = Some(f);
-    loop {
-        if let Ok(mut p) = proto.try_borrow_mut() {
-            (f.take().expect("called once"))(&mut p);
-            return;
-        }
-        crate::yield_now().await;
-    }
-}
-
-/// The stdin writer task: sends what the handle buffered until closed or broken, then
-/// reports `pipe_connection_lost(0, ..)`.
-async fn feed<P: SubprocessProtocol>(
-    mut stdin: ChildStdin,
-    state: Rc<WriterState>,
-    proto: Rc<RefCell<P>>,
-) {
-    let err = loop {
-        poll_fn(|cx| {
-            if state.closing.get() || !state.buffer.borrow().is_empty() {
-                return Poll::Ready(());
-            }
-            state.waker.set(Some(cx.waker().clone()));
-            Poll::Pending
-        })
-        .await;
-        let chunk = std::mem::take(&mut *state.buffer.borrow_mut());
-        if chunk.is_empty() {
-            break None; // closing, and everything is sent
-        }
-        state.in_flight.set(chunk.len());
-        let (res, _) = stdin.write_all(chunk).await;
-        state.in_flight.set(0);
-        if let Err(e) = res {
-            break Some(e);
-        }
-    };
-    state.closed.set(true);
-    state.buffer.borrow_mut().clear();
-    drop(stdin);
-    with_protocol(&proto, |p| p.pipe_connection_lost(0, err)).await;
-}
-
-/// A child's output pipe, named by its fd number in the callbacks.
-enum OutputPipe {
-    Stdout(ChildStdout),
-    Stderr(ChildStderr),
-}
-
-impl OutputPipe {
-    fn fd(&self) -> i32 {
-        match self {
-            OutputPipe::Stdout(_) => 1,
-            OutputPipe::Stderr(_) => 2,
-        }
-    }
-
-    async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-        match self {
-            OutputPipe::Stdout(pipe) => pipe.read(buf).await,
-            OutputPipe::Stderr(pipe) => pipe.read(buf).await,
-        }
-    }
-}
-
-/// An output reader task: hands each chunk to `pipe_data_received`, then reports the end.
-async fn drain<P: SubprocessProtocol>(mut pipe: OutputPipe, proto: Rc<RefCell<P>>) {
-    let fd = pipe.fd();
-    let mut buf = Vec::with_capacity(64 * 1024);
-    let err = loop {
-        buf.clear();
-        let (res, back) = pipe.read(buf).await;
-        buf = back;
-        match res {
-            Ok(0) => break None,
-            Ok(_) => with_protocol(&proto, |p| p.pipe_data_received(fd, &buf)).await,
-            Err(e) => break Some(e),
-        }
-    };
-    drop(pipe);
-    with_protocol(&proto, |p| p.pipe_connection_lost(fd, err)).await;
 }
