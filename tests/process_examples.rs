@@ -15,9 +15,13 @@ both_backends! {
     /// Several hundred KiB of a child's stdout arrive byte for byte, and the exit code (7)
     /// and a signal death (128 + 15) come back as a shell would report them.
     fn subprocess_pipe_relays_bytes_and_status(rt) {
-        let _wd = support::watchdog(Duration::from_secs(30), "subprocess_pipe_relays_bytes_and_status");
+        let _wd = support::watchdog(Duration::from_secs(30), "subprocess_pipe_relays");
         let script = "printf 'start\\n'; seq 1 100000; exit 7";
-        let expected = std::process::Command::new("sh").args(["-c", script]).output().unwrap().stdout;
+        let expected = std::process::Command::new("sh")
+            .args(["-c", script])
+            .output()
+            .unwrap()
+            .stdout;
         let (rx, tx) = support::pipe();
         let reader = std::thread::spawn(move || {
             let mut got = Vec::new();

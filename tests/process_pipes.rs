@@ -97,7 +97,7 @@ both_backends! {
     /// `communicate` with a large stderr and stdout together (more than a pipe buffer each)
     /// completes: both are drained concurrently.
     fn communicate_drains_stdout_and_stderr_together(rt) {
-        let _wd = watchdog(Duration::from_secs(60), "communicate_drains_stdout_and_stderr_together");
+        let _wd = watchdog(Duration::from_secs(60), "communicate_drains_both_streams");
         rt.block_on(async {
             let child = Command::new("sh")
                 .args(["-c", "head -c 1000000 /dev/zero >&2; head -c 1000000 /dev/zero"])

@@ -4,7 +4,11 @@
 //! ```
 //! use ringloop::process::Command;
 //! # ringloop::run(async {
-//! let out = Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]).output().await.unwrap();
+//! let out = Command::new("sh")
+//!     .args(["-c", "echo out; echo err >&2; exit 3"])
+//!     .output()
+//!     .await
+//!     .unwrap();
 //! assert_eq!(out.stdout, b"out\n");
 //! assert_eq!(out.stderr, b"err\n");
 //! assert_eq!(out.status.code(), Some(3));

@@ -224,7 +224,11 @@ pipe_type! {
     /// ```
     /// use ringloop::process::{Command, Stdio};
     /// # ringloop::run(async {
-    /// let mut child = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    /// let mut child = Command::new("cat")
+    ///     .stdin(Stdio::piped())
+    ///     .stdout(Stdio::piped())
+    ///     .spawn()
+    ///     .unwrap();
     /// let mut stdin = child.stdin.take().unwrap();
     /// stdin.write_all(b"meow".to_vec()).await.0.unwrap();
     /// drop(stdin);
@@ -289,7 +293,11 @@ pipe_type! {
     /// ```
     /// use ringloop::process::{Command, Stdio};
     /// # ringloop::run(async {
-    /// let mut child = Command::new("sh").args(["-c", "echo oops >&2"]).stderr(Stdio::piped()).spawn().unwrap();
+    /// let mut child = Command::new("sh")
+    ///     .args(["-c", "echo oops >&2"])
+    ///     .stderr(Stdio::piped())
+    ///     .spawn()
+    ///     .unwrap();
     /// let mut err = Vec::new();
     /// child.stderr.as_mut().unwrap().read_to_end(&mut err).await.unwrap();
     /// assert_eq!(err, b"oops\n");

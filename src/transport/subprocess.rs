@@ -6,10 +6,10 @@
 //! The child is a [`process::Child`](crate::process::Child). Its stdout and stderr each get a
 //! reader task that hands every chunk to `pipe_data_received(fd, ..)` and reports the end of
 //! the pipe with `pipe_connection_lost(fd, ..)` (a [`SubprocessPipeReader`] pauses it: no
-//! reads while paused, so the child blocks on a full pipe). Its stdin gets a writer task that sends what
-//! [`SubprocessPipeWriter::write`] buffered. A supervisor task waits for both readers, then
-//! for the exit, then closes stdin and waits for the writer. So the callbacks come in this
-//! order:
+//! reads while paused, so the child blocks on a full pipe). Its stdin gets a writer task that
+//! sends what [`SubprocessPipeWriter::write`] buffered. A supervisor task waits for both
+//! readers, then for the exit, then closes stdin and waits for the writer. So the callbacks
+//! come in this order:
 //!
 //! ```text
 //! connection_made(transport)
