@@ -48,6 +48,36 @@ both_backends! {
     }
 }
 
+both_backends! {
+    /// Subprocess transports, run to `connection_lost` (one of them killed early), leave no
+    /// fd behind: pipes, pidfds and the transport's signalling pidfd are all closed.
+    fn subprocess_transports_leak_no_fds(backend: Backend) {
+        let _guard = serial();
+        let _wd = watchdog(Duration::from_secs(60), "subprocess_transports_leak_no_fds");
+        let rt = support::runtime(backend);
+        let before = open_fds();
+        rt.block_on(async {
+            struct Quiet;
+            impl ringloop::transport::SubprocessProtocol for Quiet {}
+            for i in 0..20 {
+                let (t, _) = ringloop::transport::subprocess_shell(|| Quiet, "cat; echo done")
+                    .await
+                    .unwrap();
+                let stdin = t.get_pipe_transport(0).unwrap();
+                stdin.write(b"some input").unwrap();
+                if i % 4 == 0 {
+                    t.kill().unwrap();
+                } else {
+                    stdin.close();
+                }
+                t.wait_closed().await;
+            }
+            support::yield_until_deadline("transport tasks gone", || open_fds() == before).await;
+        });
+        assert_eq!(open_fds(), before, "fds leaked: {:?}", describe_open_fds());
+    }
+}
+
 /// Whether `pid` still exists as our child (running or a zombie waiting to be reaped).
 fn is_zombie_or_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()

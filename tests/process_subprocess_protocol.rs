@@ -19,12 +19,11 @@ enum Event {
     Lost,
 }
 
-/// Records every callback; optionally writes to stdin from `process_exited`.
+/// Records every callback.
 #[derive(Default)]
 struct Recorder {
     events: Vec<Event>,
     transport: Option<SubprocessTransport>,
-    write_after_exit: bool,
 }
 
 impl SubprocessProtocol for Recorder {
@@ -47,15 +46,8 @@ impl SubprocessProtocol for Recorder {
     }
     fn process_exited(&mut self) {
         self.events.push(Event::Exited);
-        if self.write_after_exit {
-            let stdin = self
-                .transport
-                .as_ref()
-                .unwrap()
-                .get_pipe_transport(0)
-                .unwrap();
-            stdin.write(b"too late").unwrap();
-        }
+        // The transport is usable in every callback, and the status is set by now.
+        assert!(self.transport.as_ref().unwrap().get_returncode().is_some());
     }
     fn connection_lost(&mut self, err: Option<io::Error>) {
         assert!(err.is_none(), "{err:?}");
@@ -158,18 +150,20 @@ both_backends! {
         });
     }
 
-    /// Data written to stdin after the child exited is reported as a BrokenPipe loss of
-    /// pipe 0; nothing panics and this process is not signalled.
-    fn write_after_exit_is_broken_pipe(rt) {
-        let _wd = watchdog(Duration::from_secs(30), "write_after_exit_is_broken_pipe");
+    /// Input the child never reads (it exits at once) ends as a BrokenPipe loss of pipe 0;
+    /// nothing panics and this process is not signalled.
+    fn unread_input_is_broken_pipe(rt) {
+        let _wd = watchdog(Duration::from_secs(30), "unread_input_is_broken_pipe");
         rt.block_on(async {
             let (t, proto) = transport::subprocess_exec(
-                || Recorder { write_after_exit: true, ..Recorder::default() },
+                Recorder::default,
                 "true",
                 std::iter::empty::<&str>(),
             )
             .await
             .unwrap();
+            // Far more than a pipe holds, so the write cannot complete before `true` exits.
+            t.get_pipe_transport(0).unwrap().write(&vec![1; 4 << 20]).unwrap();
             t.wait_closed().await;
             let events = proto.borrow().events.clone();
             assert!(
@@ -177,6 +171,28 @@ both_backends! {
                 "{events:?}"
             );
             assert_eq!(events.last(), Some(&Event::Lost));
+            assert_eq!(t.get_returncode(), Some(0));
+        });
+    }
+
+    /// Killing a shell while its own child (`cat`) holds the pipes does not hang: stdin is
+    /// closed at the shell's exit, `cat` ends, the outputs end, and connection_lost comes.
+    fn killed_shell_with_grandchild_finishes(rt) {
+        let _wd = watchdog(Duration::from_secs(30), "killed_shell_with_grandchild_finishes");
+        rt.block_on(async {
+            let (t, proto) = transport::subprocess_shell(Recorder::default, "cat; echo done")
+                .await
+                .unwrap();
+            t.get_pipe_transport(0).unwrap().write(b"x").unwrap();
+            // Wait until cat runs and echoes, so the grandchild surely holds the pipes.
+            support::yield_until_deadline("cat echoed", || {
+                received(&proto.borrow().events, 1) == b"x"
+            })
+            .await;
+            t.kill().unwrap();
+            t.wait_closed().await;
+            assert_eq!(t.get_returncode(), Some(-libc::SIGKILL));
+            assert_eq!(received(&proto.borrow().events, 1), b"x", "echo done must not run");
         });
     }
 

@@ -7,23 +7,25 @@
 //! reader task that hands every chunk to `pipe_data_received(fd, ..)` and reports the end of
 //! the pipe with `pipe_connection_lost(fd, ..)` (a [`SubprocessPipeReader`] pauses it: no
 //! reads while paused, so the child blocks on a full pipe). Its stdin gets a writer task that
-//! sends what [`SubprocessPipeWriter::write`] buffered. A supervisor task waits for both
-//! readers, then for the exit, then closes stdin and waits for the writer. So the callbacks
-//! come in this order:
+//! sends what [`SubprocessPipeWriter::write`] buffered. A supervisor task waits for the
+//! exit, then closes stdin (once its buffer is sent), waits for both readers, and then for the
+//! writer. So the callbacks come in this order:
 //!
 //! ```text
 //! connection_made(transport)
 //!   pipe_data_received(1 | 2, data)*        stdout and stderr chunks, each pipe in order
 //!   pipe_connection_lost(1 | 2, err)        once per piped output, after its last chunk
-//!   pipe_connection_lost(0, err)            whenever stdin closes (close(), or a broken pipe)
-//! process_exited()                          after every output pipe has ended
-//! pipe_connection_lost(0, err)              if stdin was still open at the exit
+//!   pipe_connection_lost(0, err)            once, when stdin closes: close(), a broken pipe,
+//!                                           or the child's exit (may follow process_exited)
+//! process_exited()                          after the exit and after every output pipe ended
 //! connection_lost(None)                     last
 //! ```
 //!
 //! Because the outputs are drained before `process_exited`, a protocol has all the data when
-//! it learns of the exit. (A grandchild that keeps the child's stdout open delays
-//! `process_exited` until it closes it, as it delays end of file for any reader.)
+//! it learns of the exit (asyncio allows data after `process_exited`; this order is
+//! stricter). A grandchild that keeps the child's stdout open delays `process_exited` until it
+//! closes it, as it delays end of file for any reader; [`SubprocessTransport::get_returncode`]
+//! is set as soon as the child itself is reaped.
 //!
 //! Callbacks are made from the transport's tasks, one at a time, never from inside another
 //! callback; the transport's methods never call the protocol, so a callback may use them. If
@@ -331,15 +333,18 @@ where
     let shared = transport.shared.clone();
     let proto = protocol.clone();
     crate::spawn(async move {
-        for reader in readers {
-            let _ = reader.await;
-        }
         let status = child.wait().await;
         shared.status.set(status.as_ref().ok().copied());
-        with_protocol(&proto, |p| p.process_exited()).await;
+        // The child is gone: close stdin (after what is buffered), so that a grandchild that
+        // inherited it (`sh -c "cat; ..."` killed while `cat` runs) sees end of file and
+        // releases the output pipes the readers wait on.
         if let Some(writer) = &shared.stdin {
             writer.close();
         }
+        for reader in readers {
+            let _ = reader.await;
+        }
+        with_protocol(&proto, |p| p.process_exited()).await;
         if let Some(feeder) = feeder {
             let _ = feeder.await;
         }
