@@ -33,6 +33,7 @@
 //! * [`net`] — TCP, UDP and Unix sockets built on those operations, with multishot accept
 //!   ([`net::Incoming`]) and multishot receive into buffer rings ([`net::RecvStream`]).
 //! * the runtime — [`Runtime`], [`spawn`], [`Handle`] (asyncio's loop methods), [`LoopFuture`].
+//! * [`process`] — child processes with pipes: [`process::Command`], [`process::Child`].
 //! * [`time`] — sleep, timeout, interval.
 //! * [`transport`] — asyncio's Transports and Protocols over those sockets.
 //! * [`streams`] — asyncio's Streams on those transports: `open_connection`, `start_server`,
@@ -51,6 +52,7 @@ pub mod buf;
 mod driver;
 pub mod net;
 pub mod op;
+pub mod process;
 mod runtime;
 pub mod signal;
 pub mod streams;

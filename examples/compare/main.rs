@@ -18,6 +18,7 @@
 //! | `echo/Cconn/S`   | C = 1, 16, 128 connections, each with one S = 64 B or 4 KiB message in flight, echoed | req/s, us/req, enters/req, KiB/conn |
 //! | `stream/64KiB`   | one connection of 64 KiB writes; the server reads and discards  | bytes/s, us/req, enters/req |
 //! | `idle_rss/10000` | 10 000 idle connections (1 000 with `--quick`), each with a pending 4 KiB read | KiB/conn |
+//! | `process_spawn`  | spawn `true` and await its exit, 1 000 times in a row (100 with `--quick`); ringloop and tokio only | ns/process |
 //!
 //! The networking rows (see `net/mod.rs`) run the server in a child process on the runtime
 //! named, its loop thread pinned to one CPU, against one load generator pinned to another (a
@@ -52,6 +53,7 @@
 mod cli;
 mod harness;
 mod net;
+mod process;
 mod report;
 mod runtimes;
 mod workload;

@@ -33,6 +33,8 @@ pub enum Kind {
     Yield,
     /// A networking workload: a server in a child process, a load generator in this one.
     Net(NetKind),
+    /// Spawn `true` and wait for it, [`Sizes::process_spawns`] times in a row.
+    ProcessSpawn,
 }
 
 /// The networking workloads (see `net/mod.rs` for how they run).
@@ -184,6 +186,11 @@ pub fn all(quick: bool) -> Vec<Workload> {
             }),
             metric: Metric::KibPerConn,
         },
+        Workload {
+            name: "process_spawn",
+            kind: Kind::ProcessSpawn,
+            metric: Metric::NanosPer("ns/process"),
+        },
     ]
 }
 
@@ -208,6 +215,8 @@ pub struct Sizes {
     pub net_warmup: Duration,
     /// The timed window of a networking workload.
     pub net_window: Duration,
+    /// Children spawned and waited for per `process_spawn` run.
+    pub process_spawns: usize,
 }
 
 impl Sizes {
@@ -220,6 +229,7 @@ impl Sizes {
             yields: 1_000_000,
             net_warmup: Duration::from_millis(100),
             net_window: Duration::from_millis(300),
+            process_spawns: 1_000,
         }
     }
 
@@ -232,6 +242,7 @@ impl Sizes {
             yields: 100_000,
             net_warmup: Duration::from_millis(10),
             net_window: Duration::from_millis(30),
+            process_spawns: 100,
         }
     }
 }
@@ -336,6 +347,7 @@ macro_rules! portable_workloads {
                 Kind::Yield => yield_loop(sizes.yields).await,
                 Kind::Nop { .. } => unreachable!("nop is not a portable workload"),
                 Kind::Net(_) => unreachable!("networking workloads run in net/"),
+                Kind::ProcessSpawn => unreachable!("process_spawn runs in process.rs"),
             }
         }
 

@@ -36,12 +36,14 @@ mod cmsg;
 mod msg;
 mod net;
 mod nop;
+pub(crate) mod pipe;
 mod poll;
 mod recv_multi;
 mod registration;
 mod rw;
 mod rwv;
 mod stream;
+pub(crate) mod waitid;
 
 use std::cell::Cell;
 use std::future::Future;

@@ -4,7 +4,8 @@
 //! callbacks; a *transport* ([`Transport`], [`DatagramTransport`]) is the handle you write
 //! through. The loop functions connect the two: [`create_connection`] and [`create_server`]
 //! (giving a [`Server`]) for TCP, [`create_unix_connection`] and [`create_unix_server`] for
-//! Unix sockets, and [`create_datagram_endpoint`] for UDP.
+//! Unix sockets, [`create_datagram_endpoint`] for UDP, and [`subprocess_exec`] /
+//! [`subprocess_shell`] (with a [`SubprocessProtocol`]) for child processes.
 //!
 //! ```
 //! use ringloop::transport::{self, Protocol, Transport};
@@ -117,6 +118,8 @@ pub(crate) mod server;
 pub(crate) mod socket;
 mod state;
 pub(crate) mod stream;
+mod subprocess;
+mod subprocess_pipe;
 mod task;
 
 pub use datagram::DatagramTransport;
@@ -124,6 +127,10 @@ pub use extra::{ExtraInfo, TransportAddr};
 pub use protocol::{BufferedProtocol, DatagramProtocol, Protocol};
 pub use server::Server;
 pub use stream::Transport;
+pub use subprocess::{
+    SubprocessProtocol, SubprocessTransport, subprocess_command, subprocess_exec, subprocess_shell,
+};
+pub use subprocess_pipe::{SubprocessPipeReader, SubprocessPipeWriter};
 
 use std::cell::RefCell;
 use std::io;

@@ -53,6 +53,8 @@ impl RuntimeId {
     /// and the raw loop only does NOPs.
     pub fn runs(self, kind: Kind) -> bool {
         match (self, kind) {
+            // monoio has no child-process support.
+            (RuntimeId::Monoio | RuntimeId::Raw, Kind::ProcessSpawn) => false,
             (RuntimeId::RingloopIoUring | RuntimeId::RingloopEpoll, _) => true,
             (RuntimeId::Raw, Kind::Nop { .. }) => true,
             (RuntimeId::Tokio | RuntimeId::Monoio, Kind::Nop { .. }) => false,
@@ -77,6 +79,9 @@ impl RuntimeId {
         if let Kind::Net(net) = kind {
             // The server runs in a child process on this runtime; the load generator here.
             return crate::net::sample(self, net, sizes);
+        }
+        if kind == Kind::ProcessSpawn {
+            return crate::process::sample(self, sizes);
         }
         match self {
             RuntimeId::RingloopIoUring => ringloop_rt::sample(Backend::IoUring, kind, sizes),
