@@ -33,6 +33,7 @@
 //! * [`net`] — TCP, UDP and Unix sockets built on those operations, with multishot accept
 //!   ([`net::Incoming`]) and multishot receive into buffer rings ([`net::RecvStream`]).
 //! * the runtime — [`Runtime`], [`spawn`], [`Handle`] (asyncio's loop methods), [`LoopFuture`].
+//! * [`fs`] — files and directories: [`fs::File`], [`fs::OpenOptions`], `fs::read`, ...
 //! * [`time`] — sleep, timeout, interval.
 //! * [`transport`] — asyncio's Transports and Protocols over those sockets.
 //! * [`streams`] — asyncio's Streams on those transports: `open_connection`, `start_server`,
@@ -47,6 +48,7 @@
 mod blocking;
 pub mod buf;
 mod driver;
+pub mod fs;
 pub mod net;
 pub mod op;
 mod runtime;

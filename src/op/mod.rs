@@ -33,6 +33,8 @@
 mod accept_multi;
 mod close;
 mod cmsg;
+mod file;
+mod fs;
 mod msg;
 mod net;
 mod nop;
@@ -56,6 +58,12 @@ pub use accept_multi::{AcceptMulti, accept_multishot};
 pub use close::{Close, close};
 pub(crate) use cmsg::set_int_option;
 pub use cmsg::{Control, ControlMessage};
+pub use file::{Fallocate, Fsync, Ftruncate, fallocate, fsync, ftruncate};
+pub(crate) use fs::{FsOp, pool_fallback};
+pub use fs::{
+    LinkAt, MkdirAt, OpenAt, RenameAt, Statx, SymlinkAt, UnlinkAt, linkat, mkdirat, openat,
+    renameat, statx, symlinkat, unlinkat,
+};
 pub use msg::{
     Received, RecvMsg, SendMsg, SendMsgVectored, control_space, fds_space, recvmsg, sendmsg,
     sendmsg_vectored,
