@@ -18,6 +18,7 @@
 //! | `echo/Cconn/S`   | C = 1, 16, 128 connections, each with one S = 64 B or 4 KiB message in flight, echoed | req/s, us/req, enters/req, KiB/conn |
 //! | `stream/64KiB`   | one connection of 64 KiB writes; the server reads and discards  | bytes/s, us/req, enters/req |
 //! | `idle_rss/10000` | 10 000 idle connections (1 000 with `--quick`), each with a pending 4 KiB read | KiB/conn |
+//! | `file_read/qd1`, `/qd32` | random 4 KiB reads of a page-cached 256 MiB file (64 MiB with `--quick`) by 1 or 32 tasks (see `file.rs`); `raw` is a single-thread `pread` loop | ns/read |
 //!
 //! The networking rows (see `net/mod.rs`) run the server in a child process on the runtime
 //! named, its loop thread pinned to one CPU, against one load generator pinned to another (a
@@ -50,6 +51,7 @@
 //! panics drops its row with a note; a sample that hangs for a minute stops the run.
 
 mod cli;
+mod file;
 mod harness;
 mod net;
 mod report;

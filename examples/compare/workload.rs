@@ -33,6 +33,8 @@ pub enum Kind {
     Yield,
     /// A networking workload: a server in a child process, a load generator in this one.
     Net(NetKind),
+    /// `depth` tasks doing random 4 KiB reads of a page-cached file (see `file.rs`).
+    FileRead { depth: usize },
 }
 
 /// The networking workloads (see `net/mod.rs` for how they run).
@@ -184,7 +186,17 @@ pub fn all(quick: bool) -> Vec<Workload> {
             }),
             metric: Metric::KibPerConn,
         },
+        file_read("file_read/qd1", 1),
+        file_read("file_read/qd32", 32),
     ]
+}
+
+fn file_read(name: &'static str, depth: usize) -> Workload {
+    Workload {
+        name,
+        kind: Kind::FileRead { depth },
+        metric: Metric::NanosPer("ns/read"),
+    }
 }
 
 fn echo(name: &'static str, conns: usize, msg: usize) -> Workload {
@@ -208,6 +220,9 @@ pub struct Sizes {
     pub net_warmup: Duration,
     /// The timed window of a networking workload.
     pub net_window: Duration,
+    /// Reads per `file_read/*` run, and the size of the file they read.
+    pub file_reads: usize,
+    pub file_bytes: u64,
 }
 
 impl Sizes {
@@ -220,6 +235,8 @@ impl Sizes {
             yields: 1_000_000,
             net_warmup: Duration::from_millis(100),
             net_window: Duration::from_millis(300),
+            file_reads: 200_000,
+            file_bytes: 256 << 20,
         }
     }
 
@@ -232,6 +249,8 @@ impl Sizes {
             yields: 100_000,
             net_warmup: Duration::from_millis(10),
             net_window: Duration::from_millis(30),
+            file_reads: 5_000,
+            file_bytes: 64 << 20,
         }
     }
 }
@@ -336,6 +355,7 @@ macro_rules! portable_workloads {
                 Kind::Yield => yield_loop(sizes.yields).await,
                 Kind::Nop { .. } => unreachable!("nop is not a portable workload"),
                 Kind::Net(_) => unreachable!("networking workloads run in net/"),
+                Kind::FileRead { .. } => unreachable!("file_read runs in file.rs"),
             }
         }
 

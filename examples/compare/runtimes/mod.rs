@@ -53,6 +53,8 @@ impl RuntimeId {
     /// and the raw loop only does NOPs.
     pub fn runs(self, kind: Kind) -> bool {
         match (self, kind) {
+            (RuntimeId::Monoio, Kind::FileRead { .. }) => false,
+            (RuntimeId::Raw, Kind::FileRead { .. }) => true,
             (RuntimeId::RingloopIoUring | RuntimeId::RingloopEpoll, _) => true,
             (RuntimeId::Raw, Kind::Nop { .. }) => true,
             (RuntimeId::Tokio | RuntimeId::Monoio, Kind::Nop { .. }) => false,
@@ -77,6 +79,20 @@ impl RuntimeId {
         if let Kind::Net(net) = kind {
             // The server runs in a child process on this runtime; the load generator here.
             return crate::net::sample(self, net, sizes);
+        }
+        if let Kind::FileRead { depth } = kind {
+            let (reads, bytes) = (sizes.file_reads, sizes.file_bytes);
+            return match self {
+                RuntimeId::RingloopIoUring => {
+                    crate::file::ringloop_sample(Backend::IoUring, depth, reads, bytes)
+                }
+                RuntimeId::RingloopEpoll => {
+                    crate::file::ringloop_sample(Backend::Epoll, depth, reads, bytes)
+                }
+                RuntimeId::Tokio => crate::file::tokio_sample(depth, reads, bytes),
+                RuntimeId::Raw => crate::file::raw_sample(reads, bytes),
+                RuntimeId::Monoio => Err("monoio has no file_read row".to_owned()),
+            };
         }
         match self {
             RuntimeId::RingloopIoUring => ringloop_rt::sample(Backend::IoUring, kind, sizes),
