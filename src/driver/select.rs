@@ -245,9 +245,19 @@ pub fn ring_has_op(code: u8) -> bool {
 }
 
 /// Records which optional opcodes `probe` lacks and reports each as a feature.
+///
+/// `RINGLOOP_MISSING_OPS` (feature names separated by commas, e.g. `op_ftruncate`, or `all`)
+/// makes the runtime treat those opcodes as missing, to exercise the pool fallback on a kernel
+/// that has them (as `RINGLOOP_BACKEND=epoll` forces the epoll fallback).
 fn note_optional_ops(probe: &io_uring::Probe, features: &mut Features) {
+    let forced = std::env::var("RINGLOOP_MISSING_OPS").unwrap_or_default();
+    let forced_off = |name: &str| {
+        forced
+            .split(',')
+            .any(|f| f.trim() == name || f.trim() == "all")
+    };
     for &(code, name) in OPTIONAL {
-        let on = probe.is_supported(code);
+        let on = probe.is_supported(code) && !forced_off(name);
         let bit = 1u64 << (code % 64);
         let word = &MISSING_OPS[usize::from(code / 64)];
         if on {
