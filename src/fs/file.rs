@@ -3,10 +3,11 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::{Metadata, OpenOptions, run, with_path};
 use crate::buf::{IoBuf, IoBufMut};
-use crate::op;
+use crate::op::{self, keep_fd};
 
 /// An open file. Reads and writes take and give back owned buffers, like the [`op`] layer:
 /// `(io::Result<usize>, B)`. Positioned I/O (`read_at`, `write_at`) takes `&self`; sequential
@@ -15,7 +16,8 @@ use crate::op;
 /// for a FIFO or a terminal use [`op::read`]/[`op::write`] on its descriptor.
 ///
 /// Dropping a `File` closes its descriptor synchronously with `close(2)`, which for a regular
-/// file is a cheap, non-blocking call; [`close`](File::close) closes it through the ring and
+/// file is a cheap, non-blocking call (an op on it whose future was dropped keeps the
+/// descriptor open until that op finishes, so a late call never reaches a reused fd number); [`close`](File::close) closes it through the ring and
 /// reports the error `close(2)` gives.
 ///
 /// ```
@@ -33,7 +35,9 @@ use crate::op;
 /// ```
 #[derive(Debug)]
 pub struct File {
-    fd: OwnedFd,
+    /// Shared with the ops in flight on it, so that an abandoned op never outlives the
+    /// descriptor (whose number could be reused by then).
+    fd: Arc<OwnedFd>,
     path: PathBuf,
     pos: u64,
     append: bool,
@@ -42,7 +46,7 @@ pub struct File {
 impl File {
     pub(crate) fn from_parts(fd: OwnedFd, path: PathBuf, append: bool) -> File {
         File {
-            fd,
+            fd: Arc::new(fd),
             path,
             pos: 0,
             append,
@@ -84,13 +88,13 @@ impl File {
 
     /// Reads into the spare capacity of `buf` from `offset`; 0 bytes at end of file.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        let (res, buf) = op::read_at(self.fd(), buf, offset).await;
+        let (res, buf) = keep_fd(op::read_at(self.fd(), buf, offset), &self.fd).await;
         (res.map_err(|e| self.err(e, "read")), buf)
     }
 
     /// Writes the initialised bytes of `buf` at `offset`; may write fewer.
     pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        let (res, buf) = op::write_at(self.fd(), buf, offset).await;
+        let (res, buf) = keep_fd(op::write_at(self.fd(), buf, offset), &self.fd).await;
         (res.map_err(|e| self.err(e, "write")), buf)
     }
 
@@ -126,7 +130,7 @@ impl File {
     /// it; may write fewer bytes than given.
     pub async fn write<B: IoBuf>(&mut self, buf: B) -> (io::Result<usize>, B) {
         if self.append {
-            let (res, buf) = op::write(self.fd(), buf).await;
+            let (res, buf) = keep_fd(op::write(self.fd(), buf), &self.fd).await;
             return (res.map_err(|e| self.err(e, "write")), buf);
         }
         let (res, buf) = self.write_at(buf, self.pos).await;
@@ -155,7 +159,7 @@ impl File {
 
     /// Reads at the cursor into several buffers in turn (`preadv`), advancing the cursor.
     pub async fn readv<B: IoBufMut>(&mut self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
-        let (res, bufs) = op::readv_at(self.fd(), bufs, self.pos).await;
+        let (res, bufs) = keep_fd(op::readv_at(self.fd(), bufs, self.pos), &self.fd).await;
         if let Ok(n) = res {
             self.pos += n as u64;
         }
@@ -165,10 +169,10 @@ impl File {
     /// Writes several buffers in turn at the cursor (`pwritev`), advancing it.
     pub async fn writev<B: IoBuf>(&mut self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
         if self.append {
-            let (res, bufs) = op::writev(self.fd(), bufs).await;
+            let (res, bufs) = keep_fd(op::writev(self.fd(), bufs), &self.fd).await;
             return (res.map_err(|e| self.err(e, "write")), bufs);
         }
-        let (res, bufs) = op::writev_at(self.fd(), bufs, self.pos).await;
+        let (res, bufs) = keep_fd(op::writev_at(self.fd(), bufs, self.pos), &self.fd).await;
         if let Ok(n) = res {
             self.pos += n as u64;
         }
@@ -202,14 +206,14 @@ impl File {
 
     /// Flushes data and metadata to the device (`fsync`).
     pub async fn sync_all(&self) -> io::Result<()> {
-        run(op::fsync(self.fd(), false))
+        run(keep_fd(op::fsync(self.fd(), false), &self.fd))
             .await
             .map_err(|e| self.err(e, "fsync"))
     }
 
     /// Flushes the data, and only the metadata needed to read it back (`fdatasync`).
     pub async fn sync_data(&self) -> io::Result<()> {
-        run(op::fsync(self.fd(), true))
+        run(keep_fd(op::fsync(self.fd(), true), &self.fd))
             .await
             .map_err(|e| self.err(e, "fdatasync"))
     }
@@ -217,7 +221,7 @@ impl File {
     /// Cuts or extends (with zeros) the file to `len` bytes (`ftruncate`; the blocking pool on
     /// kernels before 6.9).
     pub async fn set_len(&self, len: u64) -> io::Result<()> {
-        run(op::ftruncate(self.fd(), len))
+        run(keep_fd(op::ftruncate(self.fd(), len), &self.fd))
             .await
             .map_err(|e| self.err(e, "set_len"))
     }
@@ -225,7 +229,7 @@ impl File {
     /// Reserves disk space for `offset..offset + len`, growing the file if needed
     /// (`fallocate` mode 0).
     pub async fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
-        run(op::fallocate(self.fd(), 0, offset, len))
+        run(keep_fd(op::fallocate(self.fd(), 0, offset, len), &self.fd))
             .await
             .map_err(|e| self.err(e, "allocate"))
     }
@@ -233,18 +237,24 @@ impl File {
     /// The file's status (`statx` on the descriptor).
     pub async fn metadata(&self) -> io::Result<Metadata> {
         let mask = libc::STATX_BASIC_STATS | libc::STATX_BTIME;
-        run(op::statx(self.fd(), c"".into(), libc::AT_EMPTY_PATH, mask))
+        let stat = op::statx(self.fd(), c"".into(), libc::AT_EMPTY_PATH, mask);
+        run(keep_fd(stat, &self.fd))
             .await
             .map(Metadata::from_statx)
             .map_err(|e| self.err(e, "metadata"))
     }
 
-    /// Closes the file through the ring and reports `close(2)`'s error.
+    /// Closes the file through the ring and reports `close(2)`'s error. If an op on the file
+    /// was abandoned (its future dropped) and has not finished yet, the descriptor is closed
+    /// when that op finishes instead, and this returns `Ok`.
     pub async fn close(self) -> io::Result<()> {
         let File { fd, path, .. } = self;
-        op::close(fd)
-            .await
-            .map_err(|e| with_path(e, "close", &path))
+        match Arc::try_unwrap(fd) {
+            Ok(fd) => op::close(fd)
+                .await
+                .map_err(|e| with_path(e, "close", &path)),
+            Err(_still_used) => Ok(()),
+        }
     }
 }
 
@@ -257,11 +267,5 @@ impl AsRawFd for File {
 impl AsFd for File {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
-    }
-}
-
-impl From<File> for OwnedFd {
-    fn from(file: File) -> OwnedFd {
-        file.fd
     }
 }

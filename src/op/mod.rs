@@ -35,6 +35,7 @@ mod close;
 mod cmsg;
 mod file;
 mod fs;
+mod keep_fd;
 mod msg;
 mod net;
 mod nop;
@@ -64,6 +65,7 @@ pub use fs::{
     LinkAt, MkdirAt, OpenAt, RenameAt, Statx, SymlinkAt, UnlinkAt, linkat, mkdirat, openat,
     renameat, statx, symlinkat, unlinkat,
 };
+pub(crate) use keep_fd::keep_fd;
 pub use msg::{
     Received, RecvMsg, SendMsg, SendMsgVectored, control_space, fds_space, recvmsg, sendmsg,
     sendmsg_vectored,
