@@ -87,6 +87,34 @@ both_backends! {
         assert_eq!(std::fs::read(dir.join("hard")).unwrap(), b"one");
     }
 
+    /// `copy` of an empty file makes an empty file; a directory as source is `InvalidInput`
+    /// and a target in a missing directory is `NotFound`, each naming its path; a file of
+    /// several splice chunks plus a tail arrives intact; a source that cannot be spliced
+    /// (procfs) is copied by the read/write loop.
+    fn copy_edge_cases(rt) {
+        let _dog = support::watchdog(Duration::from_secs(20), "copy edges");
+        let dir = TempDir::new("copy-edges");
+        rt.block_on(async {
+            fs::write(dir.join("empty"), b"".as_slice()).await.unwrap();
+            assert_eq!(fs::copy(dir.join("empty"), dir.join("empty2")).await.unwrap(), 0);
+            assert!(fs::read(dir.join("empty2")).await.unwrap().is_empty());
+            let err = fs::copy(dir.path(), dir.join("x")).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+            let err = fs::copy(dir.join("empty"), dir.join("no/such/dir/x")).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotFound);
+            assert!(err.to_string().contains("no/such/dir/x"), "{err}");
+            let odd: Vec<u8> = (0..3 * 65536 + 123).map(|i: u32| (i * 31 % 256) as u8).collect();
+            fs::write(dir.join("odd"), odd.clone()).await.unwrap();
+            assert_eq!(fs::copy(dir.join("odd"), dir.join("odd2")).await.unwrap(), odd.len() as u64);
+            assert_eq!(fs::read(dir.join("odd2")).await.unwrap(), odd);
+            // procfs cannot be spliced (EINVAL): the read/write loop copies it instead.
+            let n = fs::copy("/proc/self/status", dir.join("status")).await.unwrap();
+            let text = fs::read_to_string(dir.join("status")).await.unwrap();
+            assert_eq!(text.len() as u64, n);
+            assert!(text.starts_with("Name:"), "{text}");
+        });
+    }
+
     /// Opening a FIFO for reading blocks in the kernel until a writer appears; meanwhile the
     /// loop keeps running other tasks (here: the one that opens the writer), so the open is
     /// never performed on the loop thread.

@@ -66,6 +66,14 @@ pub enum FsCall {
         new: *const c_char,
         flags: i32,
     },
+    /// `splice(fd_in, off_in, fd_out, off_out, len, 0)`; an offset of -1 means none (a pipe).
+    Splice {
+        fd_in: RawFd,
+        off_in: i64,
+        fd_out: RawFd,
+        off_out: i64,
+        len: u32,
+    },
     /// `symlinkat(target, newdirfd, linkpath)`.
     SymlinkAt {
         target: *const c_char,
@@ -130,6 +138,24 @@ impl FsCall {
                     new,
                     flags,
                 } => libc::linkat(old_dirfd, old, new_dirfd, new, flags).into(),
+                FsCall::Splice {
+                    fd_in,
+                    off_in,
+                    fd_out,
+                    off_out,
+                    len,
+                } => {
+                    let (mut at_in, mut at_out) = (off_in, off_out);
+                    let ptr = |off: &mut i64| {
+                        if *off < 0 {
+                            std::ptr::null_mut()
+                        } else {
+                            off as *mut i64
+                        }
+                    };
+                    let (p_in, p_out) = (ptr(&mut at_in), ptr(&mut at_out));
+                    libc::splice(fd_in, p_in, fd_out, p_out, len as usize, 0) as libc::c_long
+                }
                 FsCall::SymlinkAt {
                     target,
                     new_dirfd,

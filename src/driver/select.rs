@@ -230,6 +230,7 @@ const OPTIONAL: &[(u8, &str)] = &[
     (opcode::MkDirAt::CODE, "op_mkdirat"),
     (opcode::LinkAt::CODE, "op_linkat"),
     (opcode::SymlinkAt::CODE, "op_symlinkat"),
+    (opcode::Splice::CODE, "op_splice"),
 ];
 
 /// Optional opcodes the kernel's io_uring lacks, one bit per opcode (the kernel is the same

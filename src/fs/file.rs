@@ -78,6 +78,11 @@ impl File {
         &self.path
     }
 
+    /// The descriptor, shared with the ops in flight on it.
+    pub(crate) fn shared_fd(&self) -> &Arc<OwnedFd> {
+        &self.fd
+    }
+
     fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }

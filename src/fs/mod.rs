@@ -26,8 +26,8 @@
 //! * Where the kernel's io_uring lacks one of these opcodes (the runtime reports each as an
 //!   `op_*` feature in its backend report; `FTRUNCATE` needs 6.9), that call alone runs on the
 //!   blocking pool.
-//! * [`copy`] is a read/write loop through the ring (128 KiB at a time), not splice: it
-//!   needs no pipe and stays one op per chunk on both backends.
+//! * [`copy`] splices through a pipe (`IORING_OP_SPLICE`, 64 KiB per op: the bytes never
+//!   enter user space), falling back to a read/write loop where the source cannot be spliced.
 
 mod file;
 mod functions;

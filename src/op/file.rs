@@ -1,8 +1,9 @@
 //! Descriptor operations on files: sync, allocate, truncate.
 //!
 //! io_uring: `IORING_OP_FSYNC` (with `IORING_FSYNC_DATASYNC`), `IORING_OP_FALLOCATE`,
-//! `IORING_OP_FTRUNCATE` (Linux 6.9+; the `fs` layer uses the pool without it). epoll:
-//! `fsync`/`fdatasync`, `fallocate`, `ftruncate` on the blocking pool.
+//! `IORING_OP_FTRUNCATE` (Linux 6.9+; the `fs` layer uses the pool without it),
+//! `IORING_OP_SPLICE`. epoll: `fsync`/`fdatasync`, `fallocate`, `ftruncate`, `splice` on the
+//! blocking pool.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -162,4 +163,72 @@ impl OperationImpl for Ftruncate {
 
 impl FsOp for Ftruncate {
     const CODE: u8 = opcode::Ftruncate::CODE;
+}
+
+/// Moves bytes between a file and a pipe; see [`splice`].
+pub struct Splice {
+    fd_in: RawFd,
+    off_in: i64,
+    fd_out: RawFd,
+    off_out: i64,
+    len: u32,
+}
+
+/// `splice(2)`: moves up to `len` bytes from `fd_in` at `off_in` to `fd_out` at `off_out`
+/// without copying them through user space; one side must be a pipe, whose offset is -1.
+/// Returns the bytes moved (0 at end of input).
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// # ringloop::run(async {
+/// let path = std::env::temp_dir().join(format!("ringloop-doc-splice-{}", std::process::id()));
+/// std::fs::write(&path, b"spliced").unwrap();
+/// let file = std::fs::File::open(&path).unwrap();
+/// let (rx, tx) = std::io::pipe().unwrap();
+/// let n = ringloop::op::splice(file.as_raw_fd(), 0, tx.as_raw_fd(), -1, 4096).await.unwrap();
+/// assert_eq!(n, 7);
+/// std::fs::remove_file(&path).unwrap();
+/// # });
+/// ```
+pub fn splice(fd_in: RawFd, off_in: i64, fd_out: RawFd, off_out: i64, len: u32) -> Op<Splice> {
+    Op::new(Splice {
+        fd_in,
+        off_in,
+        fd_out,
+        off_out,
+        len,
+    })
+}
+
+impl Describe for Splice {
+    fn uring_entry(&mut self) -> squeue::Entry {
+        opcode::Splice::new(
+            Fd(self.fd_in),
+            self.off_in,
+            Fd(self.fd_out),
+            self.off_out,
+            self.len,
+        )
+        .build()
+    }
+    fn syscall(&mut self) -> Syscall {
+        Syscall::Fs(FsCall::Splice {
+            fd_in: self.fd_in,
+            off_in: self.off_in,
+            fd_out: self.fd_out,
+            off_out: self.off_out,
+            len: self.len,
+        })
+    }
+}
+
+impl OperationImpl for Splice {
+    type Output = io::Result<usize>;
+    fn complete(self, done: Completion) -> Self::Output {
+        to_result(done.result)
+    }
+}
+
+impl FsOp for Splice {
+    const CODE: u8 = opcode::Splice::CODE;
 }

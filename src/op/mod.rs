@@ -59,7 +59,7 @@ pub use accept_multi::{AcceptMulti, accept_multishot};
 pub use close::{Close, close};
 pub(crate) use cmsg::set_int_option;
 pub use cmsg::{Control, ControlMessage};
-pub use file::{Fallocate, Fsync, Ftruncate, fallocate, fsync, ftruncate};
+pub use file::{Fallocate, Fsync, Ftruncate, Splice, fallocate, fsync, ftruncate, splice};
 pub(crate) use fs::{FsOp, pool_fallback};
 pub use fs::{
     LinkAt, MkdirAt, OpenAt, RenameAt, Statx, SymlinkAt, UnlinkAt, linkat, mkdirat, openat,
