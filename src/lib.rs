@@ -34,6 +34,7 @@
 //!   ([`net::Incoming`]) and multishot receive into buffer rings ([`net::RecvStream`]).
 //! * the runtime — [`Runtime`], [`spawn`], [`Handle`] (asyncio's loop methods), [`LoopFuture`].
 //! * [`process`] — child processes with pipes: [`process::Command`], [`process::Child`].
+//! * [`fs`] — files and directories: [`fs::File`], [`fs::OpenOptions`], `fs::read`, ...
 //! * [`time`] — sleep, timeout, interval.
 //! * [`transport`] — asyncio's Transports and Protocols over those sockets.
 //! * [`streams`] — asyncio's Streams on those transports: `open_connection`, `start_server`,
@@ -50,6 +51,7 @@
 mod blocking;
 pub mod buf;
 mod driver;
+pub mod fs;
 pub mod net;
 pub mod op;
 pub mod process;

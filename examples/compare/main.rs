@@ -19,6 +19,7 @@
 //! | `stream/64KiB`   | one connection of 64 KiB writes; the server reads and discards  | bytes/s, us/req, enters/req |
 //! | `idle_rss/10000` | 10 000 idle connections (1 000 with `--quick`), each with a pending 4 KiB read | KiB/conn |
 //! | `process_spawn`  | spawn `true` and await its exit, 1 000 times in a row (100 with `--quick`); ringloop and tokio only | ns/process |
+//! | `file_read/qd1`, `/qd32` | random 4 KiB reads of a page-cached 256 MiB file (64 MiB with `--quick`) by 1 or 32 tasks (see `file.rs`); `raw` is a single-thread `pread` loop | ns/read |
 //!
 //! The networking rows (see `net/mod.rs`) run the server in a child process on the runtime
 //! named, its loop thread pinned to one CPU, against one load generator pinned to another (a
@@ -51,6 +52,7 @@
 //! panics drops its row with a note; a sample that hangs for a minute stops the run.
 
 mod cli;
+mod file;
 mod harness;
 mod net;
 mod process;

@@ -35,6 +35,8 @@ pub enum Kind {
     Net(NetKind),
     /// Spawn `true` and wait for it, [`Sizes::process_spawns`] times in a row.
     ProcessSpawn,
+    /// `depth` tasks doing random 4 KiB reads of a page-cached file (see `file.rs`).
+    FileRead { depth: usize },
 }
 
 /// The networking workloads (see `net/mod.rs` for how they run).
@@ -191,7 +193,17 @@ pub fn all(quick: bool) -> Vec<Workload> {
             kind: Kind::ProcessSpawn,
             metric: Metric::NanosPer("ns/process"),
         },
+        file_read("file_read/qd1", 1),
+        file_read("file_read/qd32", 32),
     ]
+}
+
+fn file_read(name: &'static str, depth: usize) -> Workload {
+    Workload {
+        name,
+        kind: Kind::FileRead { depth },
+        metric: Metric::NanosPer("ns/read"),
+    }
 }
 
 fn echo(name: &'static str, conns: usize, msg: usize) -> Workload {
@@ -217,6 +229,9 @@ pub struct Sizes {
     pub net_window: Duration,
     /// Children spawned and waited for per `process_spawn` run.
     pub process_spawns: usize,
+    /// Reads per `file_read/*` run, and the size of the file they read.
+    pub file_reads: usize,
+    pub file_bytes: u64,
 }
 
 impl Sizes {
@@ -230,6 +245,8 @@ impl Sizes {
             net_warmup: Duration::from_millis(100),
             net_window: Duration::from_millis(300),
             process_spawns: 1_000,
+            file_reads: 200_000,
+            file_bytes: 256 << 20,
         }
     }
 
@@ -243,6 +260,8 @@ impl Sizes {
             net_warmup: Duration::from_millis(10),
             net_window: Duration::from_millis(30),
             process_spawns: 100,
+            file_reads: 5_000,
+            file_bytes: 64 << 20,
         }
     }
 }
@@ -348,6 +367,7 @@ macro_rules! portable_workloads {
                 Kind::Nop { .. } => unreachable!("nop is not a portable workload"),
                 Kind::Net(_) => unreachable!("networking workloads run in net/"),
                 Kind::ProcessSpawn => unreachable!("process_spawn runs in process.rs"),
+                Kind::FileRead { .. } => unreachable!("file_read runs in file.rs"),
             }
         }
 

@@ -155,6 +155,10 @@ impl Epoll {
         deadline: Option<Duration>,
         defer: bool,
     ) {
+        // Filesystem calls may block on the disk: never on the loop thread.
+        if syscall.blocking() {
+            return self.send_to_pool(table, token, syscall);
+        }
         let Some((fd, dir)) = syscall.wait_for() else {
             if defer {
                 self.deferred.push((token, syscall));

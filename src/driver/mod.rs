@@ -22,6 +22,7 @@
 
 pub(crate) mod buf_ring;
 mod epoll;
+mod fs_call;
 mod select;
 pub(crate) mod signal;
 mod syscall;
@@ -36,7 +37,8 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
-pub use select::{Backend, BackendKind, BackendReport};
+pub use fs_call::FsCall;
+pub use select::{Backend, BackendKind, BackendReport, ring_has_op};
 pub use syscall::{BUFFER_SHIFT, BufferSource, F_BUFFER, Syscall};
 pub use token::{Completion, CompletionToken, Orphan};
 pub use wake::Unparker;

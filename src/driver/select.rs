@@ -216,6 +216,60 @@ const REQUIRED: &[(u8, &str)] = &[
     (opcode::RecvMsg::CODE, "RECVMSG"),
 ];
 
+/// Filesystem opcodes the runtime uses when the kernel has them; each is reported as a
+/// feature (`op_openat=on`). Where one is missing, the `fs` layer runs that call on the
+/// blocking pool instead (FTRUNCATE needs Linux 6.9; MKDIRAT, SYMLINKAT, LINKAT 5.15).
+const OPTIONAL: &[(u8, &str)] = &[
+    (opcode::OpenAt::CODE, "op_openat"),
+    (opcode::Statx::CODE, "op_statx"),
+    (opcode::Fsync::CODE, "op_fsync"),
+    (opcode::Fallocate::CODE, "op_fallocate"),
+    (opcode::Ftruncate::CODE, "op_ftruncate"),
+    (opcode::UnlinkAt::CODE, "op_unlinkat"),
+    (opcode::RenameAt::CODE, "op_renameat"),
+    (opcode::MkDirAt::CODE, "op_mkdirat"),
+    (opcode::LinkAt::CODE, "op_linkat"),
+    (opcode::SymlinkAt::CODE, "op_symlinkat"),
+    (opcode::Splice::CODE, "op_splice"),
+];
+
+/// Optional opcodes the kernel's io_uring lacks, one bit per opcode (the kernel is the same
+/// for every ring in the process, so the last probe speaks for all).
+static MISSING_OPS: [std::sync::atomic::AtomicU64; 4] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; 4];
+
+/// Whether the io_uring backend can run `code` (false only for an optional opcode the probe
+/// found missing; the epoll backend does not ask).
+pub fn ring_has_op(code: u8) -> bool {
+    let bit = 1u64 << (code % 64);
+    MISSING_OPS[usize::from(code / 64)].load(std::sync::atomic::Ordering::Relaxed) & bit == 0
+}
+
+/// Records which optional opcodes `probe` lacks and reports each as a feature.
+///
+/// `RINGLOOP_MISSING_OPS` (feature names separated by commas, e.g. `op_ftruncate`, or `all`)
+/// makes the runtime treat those opcodes as missing, to exercise the pool fallback on a kernel
+/// that has them (as `RINGLOOP_BACKEND=epoll` forces the epoll fallback).
+fn note_optional_ops(probe: &io_uring::Probe, features: &mut Features) {
+    let forced = std::env::var("RINGLOOP_MISSING_OPS").unwrap_or_default();
+    let forced_off = |name: &str| {
+        forced
+            .split(',')
+            .any(|f| f.trim() == name || f.trim() == "all")
+    };
+    for &(code, name) in OPTIONAL {
+        let on = probe.is_supported(code) && !forced_off(name);
+        let bit = 1u64 << (code % 64);
+        let word = &MISSING_OPS[usize::from(code / 64)];
+        if on {
+            word.fetch_and(!bit, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            word.fetch_or(bit, std::sync::atomic::Ordering::Relaxed);
+        }
+        features.push((name, on));
+    }
+}
+
 /// Sets up a ring with the best flags the kernel accepts and checks it can run the runtime.
 pub fn probe_uring(entries: u32, cq_entries: u32) -> Result<(IoUring, Features), Unavailable> {
     // (single_issuer + defer_taskrun, coop_taskrun, submit_all), best first; EINVAL = the
@@ -251,8 +305,9 @@ pub fn probe_uring(entries: u32, cq_entries: u32) -> Result<(IoUring, Features),
                         ("nodrop", ring.params().is_feature_nodrop()),
                         ("fast_poll", ring.params().is_feature_fast_poll()),
                     ];
-                    check_ring(&ring)?;
+                    let probe = check_ring(&ring)?;
                     let mut features = features;
+                    note_optional_ops(&probe, &mut features);
                     features.push(("buf_ring", probe_buf_ring(&ring)));
                     return Ok((ring, features));
                 }
@@ -271,7 +326,7 @@ pub fn probe_uring(entries: u32, cq_entries: u32) -> Result<(IoUring, Features),
     }
 }
 
-fn check_ring(ring: &IoUring) -> Result<(), Unavailable> {
+fn check_ring(ring: &IoUring) -> Result<io_uring::Probe, Unavailable> {
     if !ring.params().is_feature_ext_arg() {
         return Err(Unavailable {
             errno: None,
@@ -305,7 +360,7 @@ fn check_ring(ring: &IoUring) -> Result<(), Unavailable> {
             ),
         });
     }
-    Ok(())
+    Ok(probe)
 }
 
 /// Whether the kernel takes a provided-buffer ring (`IORING_REGISTER_PBUF_RING`, 5.19+):

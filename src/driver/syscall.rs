@@ -78,6 +78,8 @@ pub enum Syscall {
         /// socket (datagram sockets return one datagram at a time, however many wait).
         stream: bool,
     },
+    /// A filesystem call; it may block and cannot be polled, so epoll runs it on the pool.
+    Fs(super::fs_call::FsCall),
 }
 
 /// What [`Syscall::perform_full`] did.
@@ -143,7 +145,7 @@ impl Syscall {
             write: true,
         };
         match *self {
-            Syscall::Nop | Syscall::Close { .. } => None,
+            Syscall::Nop | Syscall::Close { .. } | Syscall::Fs(_) => None,
             Syscall::Read { fd, .. }
             | Syscall::Readv { fd, .. }
             | Syscall::Accept { fd, .. }
@@ -163,6 +165,11 @@ impl Syscall {
                 },
             )),
         }
+    }
+
+    /// Whether the call may block and must run on the blocking pool, never on the loop thread.
+    pub fn blocking(&self) -> bool {
+        matches!(self, Syscall::Fs(_))
     }
 
     /// Whether `result` ends a multishot op: an error, or end of file for a receive.
@@ -328,6 +335,8 @@ impl Syscall {
             // SAFETY: forwarded from the caller; the buffer's id is dropped here, so this
             // path is only for callers that do not need it (none in the runtime).
             Syscall::RecvSelect { .. } => return unsafe { self.perform_full(nowait) }.result,
+            // SAFETY: forwarded from the caller (the op owns its paths and buffers).
+            Syscall::Fs(call) => return unsafe { call.perform() },
         };
         if ret < 0 {
             -std::io::Error::last_os_error()

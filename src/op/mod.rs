@@ -33,6 +33,9 @@
 mod accept_multi;
 mod close;
 mod cmsg;
+mod file;
+mod fs;
+mod keep_fd;
 mod msg;
 mod net;
 mod nop;
@@ -58,6 +61,13 @@ pub use accept_multi::{AcceptMulti, accept_multishot};
 pub use close::{Close, close};
 pub(crate) use cmsg::set_int_option;
 pub use cmsg::{Control, ControlMessage};
+pub use file::{Fallocate, Fsync, Ftruncate, Splice, fallocate, fsync, ftruncate, splice};
+pub(crate) use fs::{FsOp, pool_fallback};
+pub use fs::{
+    LinkAt, MkdirAt, OpenAt, RenameAt, Statx, SymlinkAt, UnlinkAt, linkat, mkdirat, openat,
+    renameat, statx, symlinkat, unlinkat,
+};
+pub(crate) use keep_fd::keep_fd;
 pub use msg::{
     Received, RecvMsg, SendMsg, SendMsgVectored, control_space, fds_space, recvmsg, sendmsg,
     sendmsg_vectored,

@@ -55,6 +55,8 @@ impl RuntimeId {
         match (self, kind) {
             // monoio has no child-process support.
             (RuntimeId::Monoio | RuntimeId::Raw, Kind::ProcessSpawn) => false,
+            (RuntimeId::Monoio, Kind::FileRead { .. }) => false,
+            (RuntimeId::Raw, Kind::FileRead { .. }) => true,
             (RuntimeId::RingloopIoUring | RuntimeId::RingloopEpoll, _) => true,
             (RuntimeId::Raw, Kind::Nop { .. }) => true,
             (RuntimeId::Tokio | RuntimeId::Monoio, Kind::Nop { .. }) => false,
@@ -82,6 +84,20 @@ impl RuntimeId {
         }
         if kind == Kind::ProcessSpawn {
             return crate::process::sample(self, sizes);
+        }
+        if let Kind::FileRead { depth } = kind {
+            let (reads, bytes) = (sizes.file_reads, sizes.file_bytes);
+            return match self {
+                RuntimeId::RingloopIoUring => {
+                    crate::file::ringloop_sample(Backend::IoUring, depth, reads, bytes)
+                }
+                RuntimeId::RingloopEpoll => {
+                    crate::file::ringloop_sample(Backend::Epoll, depth, reads, bytes)
+                }
+                RuntimeId::Tokio => crate::file::tokio_sample(depth, reads, bytes),
+                RuntimeId::Raw => crate::file::raw_sample(reads, bytes),
+                RuntimeId::Monoio => Err("monoio has no file_read row".to_owned()),
+            };
         }
         match self {
             RuntimeId::RingloopIoUring => ringloop_rt::sample(Backend::IoUring, kind, sizes),

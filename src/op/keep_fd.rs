@@ -1,0 +1,67 @@
+//! Keeping a shared descriptor open for as long as an op may use it.
+//!
+//! An op names its fd by number. If its future is dropped while the blocking pool still has
+//! the call queued (epoll), and the owner then closes the fd, the number can be reused by the
+//! next open, and the late call would act on the wrong file. [`keep_fd`] wraps an op so that
+//! it holds a reference to the descriptor: the fd is closed only when the owner *and* every
+//! op that uses it are done, orphans included.
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use super::fs::FsOp;
+use super::{Op, State, sealed::OperationImpl};
+use crate::driver::{Completion, Describe, Syscall};
+
+/// An op holding its descriptor open; see [`keep_fd`].
+pub(crate) struct KeepFd<T> {
+    inner: T,
+    _fd: Arc<OwnedFd>,
+}
+
+/// Makes `op` (not yet polled) hold `fd` until its completion has been taken.
+pub(crate) fn keep_fd<T: OperationImpl>(mut op: Op<T>, fd: &Arc<OwnedFd>) -> Op<KeepFd<T>> {
+    assert!(
+        matches!(op.state, State::Idle { .. }),
+        "keep_fd wraps an op before its first poll"
+    );
+    let deadline = match op.state {
+        State::Idle { deadline } => deadline,
+        _ => None,
+    };
+    op.state = State::Done;
+    let inner = op.data.take().expect("an idle op has its data");
+    let mut kept = Op::new(KeepFd {
+        inner,
+        _fd: fd.clone(),
+    });
+    kept.state = State::Idle { deadline };
+    kept
+}
+
+impl<T: OperationImpl> Describe for KeepFd<T> {
+    fn uring_entry(&mut self) -> io_uring::squeue::Entry {
+        self.inner.uring_entry()
+    }
+    fn syscall(&mut self) -> Syscall {
+        self.inner.syscall()
+    }
+    fn multishot(&self) -> bool {
+        self.inner.multishot()
+    }
+}
+
+impl<T: OperationImpl> OperationImpl for KeepFd<T> {
+    type Output = T::Output;
+    const RETURNS_FD: bool = T::RETURNS_FD;
+    fn complete(self, done: Completion) -> Self::Output {
+        self.inner.complete(done)
+    }
+    fn release(&mut self, done: Completion) {
+        self.inner.release(done);
+    }
+}
+
+impl<T: FsOp> FsOp for KeepFd<T> {
+    const CODE: u8 = T::CODE;
+}
