@@ -39,6 +39,20 @@ pub(crate) fn loop_ring() -> io::Result<BufRing> {
     Ok(ring)
 }
 
+/// Drops the current loop's shared ring, if it has one (the runtime is going away).
+pub(crate) fn drop_loop_ring() {
+    let id = driver::current_id();
+    let mine = LOOP_RING.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.as_ref().is_some_and(|(owner, _)| *owner == id) {
+            r.take()
+        } else {
+            None
+        }
+    });
+    drop(mine);
+}
+
 /// The largest ring the kernel accepts.
 const MAX_ENTRIES: u16 = 1 << 15;
 

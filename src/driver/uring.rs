@@ -392,6 +392,10 @@ impl Uring {
     /// Cancels every op the kernel owns and waits (bounded) for their completions, so their
     /// resources are released exactly once; what does not finish in time is leaked, never freed.
     pub fn shutdown(&mut self, table: &mut OpTable) {
+        // Rings retired while the driver was busy: unregistered with it; forget them after.
+        for bgid in super::buf_ring::take_retired(self.driver_id) {
+            self.unregister_buf_ring(bgid);
+        }
         let cancel_all = opcode::AsyncCancel2::new(CancelBuilder::any())
             .build()
             .user_data(CompletionToken::IGNORED);
@@ -418,6 +422,9 @@ impl Uring {
             }
         }
         table.leak_remaining();
+        // Rings whose last owner went away during the drain: the ring closes with the
+        // driver, and with it their registrations.
+        drop(super::buf_ring::take_retired(self.driver_id));
         if self.wake_in_flight {
             // The kernel may still write here: leak rather than free.
             std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));

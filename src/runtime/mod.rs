@@ -343,6 +343,9 @@ impl Drop for Runtime {
         self.cx.shutdown_tasks();
         let callbacks = self.cx.timers.borrow_mut().clear();
         drop(callbacks);
+        // The loop's shared receive ring goes with the loop (receives still in flight keep
+        // their share until the driver's shutdown has drained them).
+        crate::buf::drop_loop_ring();
         self.cx.driver.borrow_mut().shutdown();
         self.cx.shutdown_tasks();
         self.cx.shared.pool.shutdown(self.blocking_shutdown_timeout);
