@@ -170,6 +170,6 @@ fn child_writes_to_exited_child() {
     let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: `pending` is a valid sigset_t.
     unsafe { libc::sigpending(&mut pending) };
-    // SAFETY: as above.
+    // SAFETY: `pending` is a sigset_t that sigpending filled; sigismember only reads it.
     assert_eq!(unsafe { libc::sigismember(&pending, libc::SIGPIPE) }, 0);
 }

@@ -134,7 +134,8 @@ extern "C" fn forward(sig: libc::c_int) {
     // fail with ESRCH (or hit a reused tid of this process, which then also forwards or
     // ignores it).
     unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, sig) };
-    // SAFETY: as above.
+    // SAFETY: __errno_location returns this thread's errno slot, valid and writable for the
+    // thread's life; restoring it keeps the interrupted code's errno intact.
     unsafe { *libc::__errno_location() = errno };
 }
 

@@ -194,7 +194,8 @@ impl Syscall {
     /// As for [`perform`](Self::perform); a `RecvSelect`'s source must be alive.
     pub unsafe fn perform_full(&self, nowait: bool) -> Performed {
         let Syscall::RecvSelect { fd, source, stream } = *self else {
-            // SAFETY: forwarded from the caller.
+            // SAFETY: every pointer in a non-RecvSelect syscall is valid for its length: the
+            // same contract `perform` has, which our caller upholds.
             let result = unsafe { self.perform(nowait) };
             return Performed::plain(result);
         };

@@ -330,7 +330,8 @@ impl Uring {
                         .submitter()
                         .enter::<libc::sigset_t>(to_submit, 0, GETEVENTS, None)
                 },
-                // SAFETY: as above.
+                // SAFETY: no extra argument (null sigset) is passed; GETEVENTS with a minimum
+                // of one completion is a valid flag set for this ring.
                 Wait::For(None) => unsafe {
                     self.ring
                         .submitter()

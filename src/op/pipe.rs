@@ -34,7 +34,7 @@ fn set_flag(fd: RawFd, flag: libc::c_int, on: bool) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     let new = if on { flags | flag } else { flags & !flag };
-    // SAFETY: as above.
+    // SAFETY: fcntl on an fd the caller owns; F_SETFL takes an integer, no pointer.
     if new != flags && unsafe { libc::fcntl(fd, libc::F_SETFL, new) } < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -108,6 +108,7 @@ fn sigpipe_pending() -> bool {
     let mut pending = empty_set();
     // SAFETY: `pending` is a valid sigset_t owned by this frame.
     unsafe { libc::sigpending(&mut pending) };
-    // SAFETY: as above.
+    // SAFETY: `pending` is a sigset_t initialised by sigemptyset and filled by sigpending;
+    // sigismember only reads it.
     unsafe { libc::sigismember(&pending, libc::SIGPIPE) == 1 }
 }
