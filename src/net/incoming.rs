@@ -1,7 +1,7 @@
 //! [`Incoming`]: a listener's connections from one multishot accept.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -41,7 +41,7 @@ impl Incoming<'_> {
         // An accept a timed-out `accept()` left in flight comes first: it may be the older
         // waiter for the next connection (the epoll backend serves waiters in order).
         match self.listener.poll_adopted_accept(cx) {
-            Poll::Ready(Some(Ok((fd, _)))) => return Poll::Ready(stream_from(fd)),
+            Poll::Ready(Some(Ok((fd, _)))) => return Poll::Ready(TcpStream::from_owned(fd)),
             // Cancelled by runtime shutdown: nothing was accepted.
             Poll::Ready(Some(Err(e))) if e.raw_os_error() == Some(libc::ECANCELED) => {}
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
@@ -63,7 +63,7 @@ impl Incoming<'_> {
             match std::task::ready!(accept.poll_next_item(cx)) {
                 Some(Ok(fd)) => {
                     self.delivered = true;
-                    return Poll::Ready(stream_from(fd));
+                    return Poll::Ready(TcpStream::from_owned(fd));
                 }
                 Some(Err(e)) if !self.delivered && e.raw_os_error() == Some(libc::EINVAL) => {
                     // No multishot accept in this kernel: one accept at a time from now on.
@@ -81,10 +81,6 @@ impl Incoming<'_> {
             }
         }
     }
-}
-
-fn stream_from(fd: OwnedFd) -> io::Result<TcpStream> {
-    TcpStream::from_std(std::net::TcpStream::from(fd))
 }
 
 impl futures_core::Stream for Incoming<'_> {

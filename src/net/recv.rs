@@ -61,10 +61,14 @@ enum RecvState {
 
 impl<'a> RecvStream<'a> {
     pub(crate) fn new(fd: BorrowedFd<'a>, ring: &BufRing) -> Self {
+        RecvStream::with(fd.as_raw_fd(), None, ring)
+    }
+
+    fn with(fd: RawFd, owner: Option<Rc<dyn Any>>, ring: &BufRing) -> Self {
         RecvStream {
-            fd: fd.as_raw_fd(),
+            fd,
             _socket: PhantomData,
-            _owner: None,
+            _owner: owner,
             ring: ring.clone(),
             state: RecvState::Idle,
             stopping: false,
@@ -211,15 +215,8 @@ impl<'a> RecvStream<'a> {
 impl RecvStream<'static> {
     /// A stream that keeps a share of its socket, for owners that hold both (a transport).
     pub(crate) fn owning<S: AsFd + 'static>(socket: Rc<S>, ring: &BufRing) -> Self {
-        RecvStream {
-            fd: socket.as_fd().as_raw_fd(),
-            _socket: PhantomData,
-            _owner: Some(socket),
-            ring: ring.clone(),
-            state: RecvState::Idle,
-            stopping: false,
-            cancelled: false,
-        }
+        let fd = socket.as_fd().as_raw_fd();
+        RecvStream::with(fd, Some(socket), ring)
     }
 }
 

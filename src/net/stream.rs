@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use socket2::Socket;
 
@@ -39,8 +39,7 @@ impl StreamSocket {
 
     /// Wraps an accepted descriptor, switched to non-blocking.
     pub(crate) fn from_owned(fd: OwnedFd) -> io::Result<Self> {
-        // SAFETY: `fd` is an owned, open socket descriptor; ownership moves into the Socket.
-        let socket = unsafe { Socket::from_raw_fd(fd.into_raw_fd()) };
+        let socket = Socket::from(fd);
         socket.set_nonblocking(true)?;
         Ok(StreamSocket::new(socket))
     }

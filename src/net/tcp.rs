@@ -341,7 +341,7 @@ impl TcpStream {
         }
     }
 
-    fn from_owned(fd: OwnedFd) -> io::Result<TcpStream> {
+    pub(crate) fn from_owned(fd: OwnedFd) -> io::Result<TcpStream> {
         Ok(TcpStream {
             inner: StreamSocket::from_owned(fd)?,
         })

@@ -32,6 +32,21 @@ struct Parts {
 }
 
 impl Parts {
+    /// The SQE that sends this header on `fd` (`MSG_NOSIGNAL`: a closed peer is `EPIPE`).
+    fn send_entry(&self, fd: RawFd) -> squeue::Entry {
+        opcode::SendMsg::new(Fd(fd), &raw const self.msg)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
+    }
+
+    /// The same send for the epoll backend.
+    fn send_syscall(&self, fd: RawFd) -> Syscall {
+        Syscall::SendMsg {
+            fd,
+            msg: &raw const self.msg,
+        }
+    }
+
     /// Boxes the parts and points the header at its own iovec and address (the address is
     /// left out when `addr` is `None` and `room_for_addr` is false).
     fn boxed(iov: libc::iovec, addr: Option<&SockAddr>, room_for_addr: bool) -> Box<Parts> {
@@ -135,15 +150,10 @@ pub fn sendmsg<B: IoBuf>(
 
 impl<B: IoBuf> Describe for SendMsg<B> {
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::SendMsg::new(Fd(self.fd), &raw const self.parts.msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+        self.parts.send_entry(self.fd)
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::SendMsg {
-            fd: self.fd,
-            msg: &raw const self.parts.msg,
-        }
+        self.parts.send_syscall(self.fd)
     }
 }
 
@@ -203,15 +213,10 @@ pub fn sendmsg_vectored<B: IoBuf>(fd: RawFd, bufs: Vec<B>) -> Op<SendMsgVectored
 
 impl<B: IoBuf> Describe for SendMsgVectored<B> {
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::SendMsg::new(Fd(self.fd), &raw const self.parts.msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+        self.parts.send_entry(self.fd)
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::SendMsg {
-            fd: self.fd,
-            msg: &raw const self.parts.msg,
-        }
+        self.parts.send_syscall(self.fd)
     }
 }
 

@@ -183,16 +183,7 @@ pub(super) fn reader_dropped(shared: &Shared) {
     st.reader_gone = true;
     st.inbox = Vec::new();
     st.buffered = 0;
-    let resume = if st.paused {
-        st.paused = false;
-        st.flow.clone()
-    } else {
-        None
-    };
-    drop(st);
-    if let Some(flow) = resume {
-        flow.resume_reading();
-    }
+    resume_paused(st);
 }
 
 /// The reader has read `n` more bytes: resumes the transport once the buffer has drained to
@@ -200,15 +191,8 @@ pub(super) fn reader_dropped(shared: &Shared) {
 pub(super) fn consumed(shared: &Shared, n: usize) {
     let mut st = shared.borrow_mut();
     st.buffered -= n;
-    let resume = if st.paused && st.buffered <= st.limit {
-        st.paused = false;
-        st.flow.clone()
-    } else {
-        None
-    };
-    drop(st);
-    if let Some(flow) = resume {
-        flow.resume_reading();
+    if st.buffered <= st.limit {
+        resume_paused(st);
     }
 }
 
@@ -224,17 +208,22 @@ pub(super) fn poll_more(shared: &Shared, cx: &mut Context<'_>) -> Poll<()> {
         None => st.waker = Some(cx.waker().clone()),
     }
     // The reader needs more than is buffered: a paused transport would never send it.
-    let resume = if st.paused {
-        st.paused = false;
-        st.flow.clone()
-    } else {
-        None
-    };
+    resume_paused(st);
+    Poll::Pending
+}
+
+/// Resumes the transport if the reader had paused it. The state is released first: the
+/// transport may call back into it.
+fn resume_paused(mut st: std::cell::RefMut<'_, Incoming>) {
+    if !st.paused {
+        return;
+    }
+    st.paused = false;
+    let flow = st.flow.clone();
     drop(st);
-    if let Some(flow) = resume {
+    if let Some(flow) = flow {
         flow.resume_reading();
     }
-    Poll::Pending
 }
 
 #[cfg(test)]
