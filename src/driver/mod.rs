@@ -21,7 +21,9 @@
 //! Completions are written into the [`OpTable`], which wakes the parked task.
 
 pub(crate) mod buf_ring;
+mod coalesce;
 mod epoll;
+pub use coalesce::{DEFAULT_MAX_BATCH, DEFAULT_MAX_DELAY};
 mod fs_call;
 mod select;
 pub(crate) mod signal;
@@ -59,7 +61,8 @@ pub trait Describe {
 }
 
 enum Inner {
-    Uring(uring::Uring),
+    // Boxed: the ring state is twice the epoll state, and the driver is moved at build time.
+    Uring(Box<uring::Uring>),
     Epoll(epoll::Epoll),
 }
 
@@ -107,6 +110,15 @@ pub struct Config {
     pub backend: Backend,
     pub entries: u32,
     pub cq_entries: u32,
+    /// io_uring completion coalescing: most completions per wait, longest wait for them.
+    pub max_batch: u32,
+    pub max_delay: std::time::Duration,
+}
+
+impl Config {
+    fn coalesce(&self) -> coalesce::Coalesce {
+        coalesce::Coalesce::new(self.max_batch, self.max_delay)
+    }
 }
 
 impl Driver {
@@ -134,7 +146,12 @@ impl Driver {
                     let unparker = Arc::new(Unparker::new(false)?);
                     report.backend = BackendKind::IoUring;
                     report.features = features;
-                    let inner = Inner::Uring(uring::Uring::new(ring, &unparker, id));
+                    let inner = Inner::Uring(Box::new(uring::Uring::new(
+                        ring,
+                        &unparker,
+                        id,
+                        config.coalesce(),
+                    )));
                     return Ok((Driver::with(inner, unparker, id), report));
                 }
                 Err(why) if requested == Backend::IoUring => return Err(why.into_io_error()),

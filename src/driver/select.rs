@@ -304,6 +304,7 @@ pub fn probe_uring(entries: u32, cq_entries: u32) -> Result<(IoUring, Features),
                         ("ext_arg", ring.params().is_feature_ext_arg()),
                         ("nodrop", ring.params().is_feature_nodrop()),
                         ("fast_poll", ring.params().is_feature_fast_poll()),
+                        ("min_timeout", ring.params().is_feature_min_timeout()),
                     ];
                     let probe = check_ring(&ring)?;
                     let mut features = features;

@@ -14,6 +14,8 @@
 //! * CQ overflow: with `IORING_FEAT_NODROP` the kernel keeps overflowed CQEs and sets
 //!   `IORING_SQ_CQ_OVERFLOW`; [`Uring::reap`] drains the CQ and enters again until the flag
 //!   clears, so nothing is lost.
+//! * Waiting coalesces completions (Linux 6.12+, [`Coalesce`]): under load a wait asks for
+//!   several completions, bounded by a short `min_wait`, so one enter serves a batch.
 //! * Deferred task-work (`DEFER_TASKRUN`) only runs on an enter with `GETEVENTS`; when the loop
 //!   is busy and has ops in flight, it enters every [`BUSY_ENTER_INTERVAL`] ticks so I/O is not
 //!   starved by ready tasks.
@@ -27,6 +29,7 @@ use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, opcode, squeue};
 
 use super::buf_ring::{KernelBufRing, Region};
+use super::coalesce::Coalesce;
 use super::token::{CompletionToken, OpTable};
 use super::wake::Unparker;
 
@@ -59,6 +62,9 @@ pub struct Uring {
     buf_ring_unsupported: bool,
     /// The owning driver's id: retired rings of other drivers are not ours to unregister.
     driver_id: u64,
+    /// How many completions a blocking wait asks for (always one without
+    /// `IORING_FEAT_MIN_TIMEOUT`).
+    coalesce: Coalesce,
 }
 
 enum Wait {
@@ -69,7 +75,12 @@ enum Wait {
 }
 
 impl Uring {
-    pub fn new(ring: IoUring, unparker: &Unparker, driver_id: u64) -> Self {
+    pub fn new(ring: IoUring, unparker: &Unparker, driver_id: u64, coalesce: Coalesce) -> Self {
+        let coalesce = if ring.params().is_feature_min_timeout() {
+            coalesce
+        } else {
+            Coalesce::off()
+        };
         Uring {
             ring,
             wake_fd: unparker.fd(),
@@ -83,6 +94,7 @@ impl Uring {
             buf_rings: Vec::new(),
             buf_ring_unsupported: false,
             driver_id,
+            coalesce,
         }
     }
 
@@ -330,6 +342,17 @@ impl Uring {
                         .submitter()
                         .enter::<libc::sigset_t>(to_submit, 0, GETEVENTS, None)
                 },
+                // A batch: wait for `target` completions, for `min_wait` at most, then for one.
+                Wait::For(timeout) if self.coalesce.applies_to(timeout) => {
+                    let ts = timeout.map(Timespec::from);
+                    let mut args = SubmitArgs::new().min_wait_usec(self.coalesce.min_wait_usec());
+                    if let Some(ts) = &ts {
+                        args = args.timespec(ts);
+                    }
+                    self.ring
+                        .submitter()
+                        .submit_with_args(self.coalesce.target() as usize, &args)
+                }
                 // SAFETY: no extra argument (null sigset) is passed; GETEVENTS with a minimum
                 // of one completion is a valid flag set for this ring.
                 Wait::For(None) => unsafe {
@@ -343,6 +366,9 @@ impl Uring {
                     self.ring.submitter().submit_with_args(1, &args)
                 }
             };
+            if matches!(wait, Wait::For(_)) {
+                self.coalesce.observe(self.ring.completion().len());
+            }
             match res {
                 Ok(_) => break,
                 Err(e) => match e.raw_os_error() {

@@ -1,0 +1,176 @@
+//! Adaptive completion coalescing for the io_uring backend's waits.
+//!
+//! A loop that waits for *one* completion wakes up, and enters the kernel, once per trickle of
+//! completions: under load from many connections that is an `io_uring_enter` for every two or
+//! three requests. Linux 6.12 can do better (`IORING_FEAT_MIN_TIMEOUT`): wait for `n`
+//! completions, but no longer than `min_wait` for them — after that, return as soon as there is
+//! one. [`Coalesce`] picks `n` from what the previous waits saw, the way a network card
+//! moderates its interrupts:
+//!
+//! * a wait that found **more** completions than it asked for means they arrive faster than
+//!   the loop wakes: ask for one more next time (additive increase, up to the cap);
+//! * a wait that found **fewer** means `min_wait` ran out before the batch filled — the loop
+//!   sat idle for nothing: halve the target (multiplicative decrease), down to one.
+//!
+//! A loop serving one connection at a time therefore keeps waiting for one completion and
+//! pays nothing; at most `min_wait` is added to a wake-up while the target comes back down
+//! after a burst. The target counts every completion in the queue, including ones the same
+//! enter produced by submitting (a send that completed inline).
+
+use std::time::Duration;
+
+/// What [`Coalesce`] starts from: batches of up to 8 completions, waited for at most 20 µs.
+pub const DEFAULT_MAX_BATCH: u32 = 8;
+/// See [`DEFAULT_MAX_BATCH`].
+pub const DEFAULT_MAX_DELAY: Duration = Duration::from_micros(20);
+
+/// The completion-batch target of one ring's blocking waits.
+#[derive(Debug, Clone)]
+pub struct Coalesce {
+    target: u32,
+    max_batch: u32,
+    min_wait_usec: u32,
+}
+
+impl Coalesce {
+    /// A controller that asks for up to `max_batch` completions per wait and waits at most
+    /// `max_delay` for a batch to fill. `max_batch` ≤ 1 or a zero delay turns coalescing off.
+    pub fn new(max_batch: u32, max_delay: Duration) -> Coalesce {
+        let min_wait_usec = max_delay.as_micros().min(u32::MAX as u128) as u32;
+        let max_batch = if min_wait_usec == 0 {
+            1
+        } else {
+            max_batch.max(1)
+        };
+        Coalesce {
+            target: 1,
+            max_batch,
+            min_wait_usec,
+        }
+    }
+
+    /// Coalescing off: every wait returns at the first completion.
+    pub fn off() -> Coalesce {
+        Coalesce::new(1, Duration::ZERO)
+    }
+
+    /// How many completions the next blocking wait asks for.
+    pub fn target(&self) -> u32 {
+        self.target
+    }
+
+    /// The kernel's `min_wait_usec` for the next wait: 0 when it asks for one completion
+    /// (nothing to coalesce, so no timer is armed).
+    pub fn min_wait_usec(&self) -> u32 {
+        if self.target > 1 {
+            self.min_wait_usec
+        } else {
+            0
+        }
+    }
+
+    /// Whether a wait with this timeout (None = none) should ask for a batch: not when the
+    /// batch target is one, nor when a timer falls due before `min_wait` would end — the
+    /// kernel lets `min_wait` run out before it looks at the timeout, so the timer would fire
+    /// late.
+    pub fn applies_to(&self, timeout: Option<Duration>) -> bool {
+        self.target > 1 && timeout.is_none_or(|t| t.as_micros() >= u128::from(self.min_wait_usec))
+    }
+
+    /// Records how many completions a blocking wait for [`target`](Self::target) found.
+    pub fn observe(&mut self, found: usize) {
+        let target = self.target as usize;
+        if found > target {
+            self.target = (self.target + 1).min(self.max_batch);
+        } else if found < target {
+            self.target = (self.target / 2).max(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default() -> Coalesce {
+        Coalesce::new(DEFAULT_MAX_BATCH, DEFAULT_MAX_DELAY)
+    }
+
+    #[test]
+    fn one_at_a_time_never_waits_for_more() {
+        let mut c = default();
+        for _ in 0..100 {
+            c.observe(1);
+            assert_eq!(c.target(), 1);
+            assert_eq!(c.min_wait_usec(), 0, "no timer when waiting for one");
+        }
+    }
+
+    #[test]
+    fn steady_surplus_climbs_to_the_cap_and_stays() {
+        let mut c = default();
+        let mut seen = vec![c.target()];
+        for _ in 0..20 {
+            c.observe(c.target() as usize + 3);
+            seen.push(c.target());
+        }
+        assert_eq!(&seen[..9], &[1, 2, 3, 4, 5, 6, 7, 8, 8]);
+        assert_eq!(c.target(), DEFAULT_MAX_BATCH);
+        assert_eq!(c.min_wait_usec(), 20);
+    }
+
+    #[test]
+    fn a_short_batch_halves_the_target_down_to_one() {
+        let mut c = default();
+        for _ in 0..10 {
+            c.observe(100);
+        }
+        assert_eq!(c.target(), 8);
+        c.observe(3);
+        assert_eq!(c.target(), 4);
+        c.observe(1);
+        assert_eq!(c.target(), 2);
+        c.observe(0); // a timeout or an interrupted wait
+        assert_eq!(c.target(), 1);
+        c.observe(0);
+        assert_eq!(c.target(), 1);
+    }
+
+    #[test]
+    fn an_exact_batch_keeps_the_target() {
+        let mut c = default();
+        c.observe(5);
+        c.observe(5);
+        assert_eq!(c.target(), 3);
+        c.observe(3);
+        assert_eq!(c.target(), 3);
+    }
+
+    #[test]
+    fn a_timer_due_before_the_batch_window_waits_plainly() {
+        let mut c = default();
+        assert!(!c.applies_to(None), "target one: nothing to coalesce");
+        c.observe(10);
+        assert!(c.applies_to(None));
+        assert!(c.applies_to(Some(Duration::from_millis(1))));
+        assert!(c.applies_to(Some(DEFAULT_MAX_DELAY)));
+        assert!(!c.applies_to(Some(Duration::from_micros(5))));
+        assert!(!c.applies_to(Some(Duration::ZERO)));
+    }
+
+    #[test]
+    fn off_and_degenerate_settings_never_batch() {
+        for mut c in [
+            Coalesce::off(),
+            Coalesce::new(0, DEFAULT_MAX_DELAY),
+            Coalesce::new(16, Duration::ZERO),
+            Coalesce::new(16, Duration::from_nanos(500)),
+        ] {
+            for _ in 0..10 {
+                c.observe(50);
+            }
+            assert_eq!(c.target(), 1, "{c:?}");
+            assert_eq!(c.min_wait_usec(), 0);
+        }
+    }
+}
