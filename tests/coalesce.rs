@@ -15,9 +15,8 @@ use ringloop::net::UnixStream;
 use ringloop::{Backend, Runtime};
 use support::watchdog;
 
-/// Long enough that honouring it by mistake is unmistakable, short enough that the few waits
-/// that legitimately sit it out (the tail of a burst, while the target comes back down) keep
-/// the test quick.
+/// Long enough that honouring it by mistake is unmistakable, short enough that the wait that
+/// legitimately sits it out (the one ending a burst) keeps the test quick.
 const WINDOW: Duration = Duration::from_millis(500);
 const CONNS: usize = 16;
 const ROUNDS: usize = 50;
