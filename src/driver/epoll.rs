@@ -29,6 +29,13 @@ use crate::blocking::Pool;
 const WAKE_KEY: u64 = u64::MAX;
 /// Busy ticks between two non-blocking `epoll_wait`s while ops wait.
 const BUSY_WAIT_INTERVAL: u32 = 32;
+/// Most events one `epoll_wait` returns (the rest stay ready in the kernel for the next one).
+/// A readiness event performs its receive here, in the driver, and the task that consumes it
+/// answers on the same socket when it runs after the park: the fewer sockets between the two,
+/// the warmer the socket still is. With 256, 128 busy echo connections cost ~5 % more CPU
+/// per request than with 16 (`echo/128conn/64B`: 5.76 vs 5.41 us, tokio 5.37); a wait that
+/// returns at once with the next 16 costs far less than that.
+const EVENTS_PER_WAIT: usize = 16;
 
 pub struct Epoll {
     epfd: OwnedFd,
@@ -102,7 +109,7 @@ impl Epoll {
             epfd,
             unparker,
             fds: Vec::new(),
-            events: Vec::with_capacity(256),
+            events: Vec::with_capacity(EVENTS_PER_WAIT),
             deadlines: BinaryHeap::new(),
             pool,
             in_pool: 0,
