@@ -65,6 +65,8 @@ pub struct Uring {
     /// How many completions a blocking wait asks for (always one without
     /// `IORING_FEAT_MIN_TIMEOUT`).
     coalesce: Coalesce,
+    /// The last enter was a blocking wait: the next reap reports what it found to `coalesce`.
+    observe_wait: bool,
 }
 
 enum Wait {
@@ -95,6 +97,7 @@ impl Uring {
             buf_ring_unsupported: false,
             driver_id,
             coalesce,
+            observe_wait: false,
         }
     }
 
@@ -366,9 +369,7 @@ impl Uring {
                     self.ring.submitter().submit_with_args(1, &args)
                 }
             };
-            if matches!(wait, Wait::For(_)) {
-                self.coalesce.observe(self.ring.completion().len());
-            }
+            self.observe_wait = matches!(wait, Wait::For(_)) && self.coalesce.enabled();
             match res {
                 Ok(_) => break,
                 Err(e) => match e.raw_os_error() {
@@ -392,7 +393,16 @@ impl Uring {
     }
 
     fn reap_cq(&mut self, table: &mut OpTable) {
+        // After a blocking wait, count the ops that completed: consecutive completions of one
+        // multishot op (a stream's chunks) are one source, and batching a single source only
+        // delays it.
+        let observe = std::mem::take(&mut self.observe_wait);
+        let (mut sources, mut last) = (0usize, None);
         for cqe in self.ring.completion() {
+            if observe && last != Some(cqe.user_data()) {
+                sources += 1;
+                last = Some(cqe.user_data());
+            }
             match cqe.user_data() {
                 CompletionToken::IGNORED => {}
                 CompletionToken::WAKE => self.wake_in_flight = false,
@@ -402,6 +412,9 @@ impl Uring {
                     cqe.flags(),
                 ),
             }
+        }
+        if observe {
+            self.coalesce.observe(sources);
         }
     }
 

@@ -142,7 +142,8 @@ impl Builder {
     /// once per two or three of them. With coalescing, a blocking wait asks the kernel for
     /// several completions but waits at most `max_delay` for them (`IORING_FEAT_MIN_TIMEOUT`,
     /// Linux 6.12; older kernels and the epoll backend ignore this). The batch size adapts: it
-    /// grows by one while waits find more completions than they asked for and drops back to one
+    /// grows by one while waits find at least two more completions than they asked for (one more
+    /// is what a lone request/response connection sees) and drops back to one
     /// when a wait comes up short, so a loop serving one request at a time keeps waiting for
     /// one and pays no delay. What coalescing can add is at most `max_delay`, to the one
     /// wake-up that ends a burst; a timer due sooner than `max_delay` is never waited past.
