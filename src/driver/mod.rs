@@ -146,12 +146,12 @@ impl Driver {
                     let unparker = Arc::new(Unparker::new(false)?);
                     report.backend = BackendKind::IoUring;
                     report.features = features;
-                    let inner = Inner::Uring(Box::new(uring::Uring::new(
-                        ring,
-                        &unparker,
-                        id,
-                        config.coalesce(),
-                    )));
+                    let mut uring =
+                        Box::new(uring::Uring::new(ring, &unparker, id, config.coalesce()));
+                    if report.features.contains(&("recv_multishot", false)) {
+                        uring.set_no_recv_multishot();
+                    }
+                    let inner = Inner::Uring(uring);
                     return Ok((Driver::with(inner, unparker, id), report));
                 }
                 Err(why) if requested == Backend::IoUring => return Err(why.into_io_error()),

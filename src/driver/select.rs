@@ -251,14 +251,8 @@ pub fn ring_has_op(code: u8) -> bool {
 /// makes the runtime treat those opcodes as missing, to exercise the pool fallback on a kernel
 /// that has them (as `RINGLOOP_BACKEND=epoll` forces the epoll fallback).
 fn note_optional_ops(probe: &io_uring::Probe, features: &mut Features) {
-    let forced = std::env::var("RINGLOOP_MISSING_OPS").unwrap_or_default();
-    let forced_off = |name: &str| {
-        forced
-            .split(',')
-            .any(|f| f.trim() == name || f.trim() == "all")
-    };
     for &(code, name) in OPTIONAL {
-        let on = probe.is_supported(code) && !forced_off(name);
+        let on = probe.is_supported(code) && !forced_missing(name);
         let bit = 1u64 << (code % 64);
         let word = &MISSING_OPS[usize::from(code / 64)];
         if on {
@@ -268,6 +262,47 @@ fn note_optional_ops(probe: &io_uring::Probe, features: &mut Features) {
         }
         features.push((name, on));
     }
+}
+
+/// Whether `RINGLOOP_MISSING_OPS` names `feature` (or says `all`).
+fn forced_missing(feature: &str) -> bool {
+    std::env::var("RINGLOOP_MISSING_OPS")
+        .unwrap_or_default()
+        .split(',')
+        .any(|f| f.trim() == feature || f.trim() == "all")
+}
+
+/// Multishot receive (`IORING_RECV_MULTISHOT`) came with Linux 6.0, after provided-buffer
+/// rings (5.19), and no probe reports a flag: the kernel release decides. Without it, buffer
+/// rings are served from user space and receive streams take one buffer per receive.
+/// `RINGLOOP_MISSING_OPS=recv_multishot` turns it off on a kernel that has it.
+fn has_recv_multishot() -> bool {
+    !forced_missing("recv_multishot") && kernel_release().is_some_and(|v| v >= (6, 0))
+}
+
+/// The running kernel's (major, minor), from `uname`.
+fn kernel_release() -> Option<(u32, u32)> {
+    // SAFETY: utsname is plain bytes; zeroed is a valid value for uname to fill.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `uts` is a live, writable utsname.
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return None;
+    }
+    let release: Vec<u8> = uts
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    parse_release(std::str::from_utf8(&release).ok()?)
+}
+
+/// "6.18.44-fc-v669" -> (6, 18).
+fn parse_release(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
 }
 
 /// Sets up a ring with the best flags the kernel accepts and checks it can run the runtime.
@@ -310,6 +345,7 @@ pub fn probe_uring(entries: u32, cq_entries: u32) -> Result<(IoUring, Features),
                     let mut features = features;
                     note_optional_ops(&probe, &mut features);
                     features.push(("buf_ring", probe_buf_ring(&ring)));
+                    features.push(("recv_multishot", has_recv_multishot()));
                     return Ok((ring, features));
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last_err = Some(e),
@@ -398,5 +434,25 @@ pub fn backend_from_env() -> io::Result<Option<Backend>> {
                 format!("RINGLOOP_BACKEND={v:?} is not a backend; use io_uring, epoll or auto"),
             )),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_releases_parse_to_major_minor() {
+        assert_eq!(parse_release("6.18.44-fc-v669"), Some((6, 18)));
+        assert_eq!(parse_release("5.19.0"), Some((5, 19)));
+        assert_eq!(parse_release("6.0-rc1"), Some((6, 0)));
+        assert_eq!(parse_release("4.4"), Some((4, 4)));
+        assert_eq!(parse_release("garbage"), None);
+        assert_eq!(parse_release("6"), None);
+        assert!(parse_release("5.19.0").unwrap() < (6, 0));
+        assert!(
+            kernel_release().is_some(),
+            "uname gives this kernel's release"
+        );
     }
 }
