@@ -8,6 +8,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::split::sealed::Sealed as _;
+use super::stream::ReceiveSlot;
 use crate::buf::{BufRing, PooledBuf, RingBuf};
 use crate::op::{self, Cancel, Op, OpStream, Recv, RecvMulti};
 
@@ -24,14 +26,19 @@ use crate::op::{self, Cancel, Op, OpStream, Recv, RecvMulti};
 ///
 /// [`stop`](Self::stop) cancels the receive; chunks the kernel had already received are still
 /// yielded, then the stream ends. [`resume`](Self::resume) starts receiving again. Dropping a
-/// stream that is receiving cancels it too, but bytes that arrive before the cancel takes
-/// effect are dropped with it: stop and drain first where that matters.
+/// stream that is receiving cancels it too; what it had received and not yielded — chunks
+/// queued before the cancel took effect — goes to the socket's next
+/// [`read`](super::TcpStream::read), in order, so nothing is lost. (A stream of a transport,
+/// which owns its socket, has no next read: its bytes go with it.)
 pub struct RecvStream<'a> {
     fd: RawFd,
     /// The socket is borrowed for `'a` (or kept open by `_owner`).
     _socket: PhantomData<BorrowedFd<'a>>,
     /// For a stream that owns a share of its socket: keeps the socket open while it lives.
     _owner: Option<Rc<dyn Any>>,
+    /// Where what this stream received goes if it is dropped mid-receive (streams borrowed
+    /// from a `TcpStream` or `UnixStream`).
+    slot: Option<ReceiveSlot<'a>>,
     ring: BufRing,
     state: RecvState,
     /// `stop` was called: the receive in flight is being cancelled and drained.
@@ -60,8 +67,10 @@ enum RecvState {
 }
 
 impl<'a> RecvStream<'a> {
-    pub(crate) fn new(fd: BorrowedFd<'a>, ring: &BufRing) -> Self {
-        RecvStream::with(fd.as_raw_fd(), None, ring)
+    pub(crate) fn new(fd: BorrowedFd<'a>, slot: ReceiveSlot<'a>, ring: &BufRing) -> Self {
+        let mut stream = RecvStream::with(fd.as_raw_fd(), None, ring);
+        stream.slot = Some(slot);
+        stream
     }
 
     fn with(fd: RawFd, owner: Option<Rc<dyn Any>>, ring: &BufRing) -> Self {
@@ -69,6 +78,7 @@ impl<'a> RecvStream<'a> {
             fd,
             _socket: PhantomData,
             _owner: owner,
+            slot: None,
             ring: ring.clone(),
             state: RecvState::Idle,
             stopping: false,
@@ -220,6 +230,81 @@ impl RecvStream<'static> {
     }
 }
 
+impl Drop for RecvStream<'_> {
+    /// Hands a receive still in flight, and what it received, to the socket's next read. A
+    /// task drains it at once, so its buffers go back to the ring now, not at that read.
+    fn drop(&mut self) {
+        let Some(slot) = self.slot else {
+            return;
+        };
+        if !slot.is_free() {
+            // A dropped read still in flight keeps the slot; this stream's bytes go with it,
+            // as a stream without a slot's do.
+            return;
+        }
+        let drain: Pin<Box<dyn Future<Output = io::Result<Vec<u8>>>>> =
+            match std::mem::replace(&mut self.state, RecvState::Finished) {
+                RecvState::Multishot(mut s) => {
+                    s.cancel();
+                    Box::pin(drain_multishot(s))
+                }
+                // A single receive is left to complete, as a dropped read is.
+                RecvState::Single(op) => Box::pin(async move {
+                    let (res, buf) = (*op).await;
+                    single_bytes(res, buf)
+                }),
+                RecvState::Cancelling(c) => Box::pin(async move {
+                    let (res, buf) = (*c).await;
+                    single_bytes(res, buf)
+                }),
+                _ => return,
+            };
+        let spawned =
+            crate::runtime::with_context(|cx| (!cx.shutting_down.get()).then(|| cx.spawn(drain)));
+        // Outside a live loop the receive is simply dropped (the op table cancels it).
+        if let Some(Some(drained)) = spawned {
+            slot.adopt(async move {
+                drained
+                    .await
+                    .unwrap_or_else(|_| Err(io::Error::from_raw_os_error(libc::ECANCELED)))
+            });
+        }
+    }
+}
+
+/// Collects the chunks of a cancelled multishot receive until it ends: the bytes (empty at end
+/// of file), or `ECANCELED` if it had received nothing, or its error if that came first.
+async fn drain_multishot(mut s: OpStream<RecvMulti>) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    loop {
+        match s.next().await {
+            Some(Ok(Some(chunk))) => bytes.extend_from_slice(&chunk),
+            // End of file: what came before it, or the end itself.
+            Some(Ok(None)) => return Ok(bytes),
+            Some(Err(e)) if bytes.is_empty() && !ends_quietly(&e) => return Err(e),
+            Some(Err(_)) | None => break,
+        }
+    }
+    if bytes.is_empty() {
+        Err(io::Error::from_raw_os_error(libc::ECANCELED))
+    } else {
+        Ok(bytes)
+    }
+}
+
+/// The ends of a multishot receive that leave the socket's data where it is.
+fn ends_quietly(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ECANCELED) | Some(libc::ENOBUFS)
+    )
+}
+
+/// What a single receive into a pool buffer took from the socket.
+fn single_bytes(res: io::Result<usize>, buf: PooledBuf) -> io::Result<Vec<u8>> {
+    res.map(|_| buf.into_ring_buf().to_vec())
+}
+
 impl futures_core::Stream for RecvStream<'_> {
     type Item = io::Result<RingBuf>;
 
@@ -232,9 +317,10 @@ impl super::TcpStream {
     /// Receives with a multishot receive into buffers `ring` picks when data arrives; see
     /// [`RecvStream`] and [`BufRing`](crate::buf::BufRing) (whose docs have an example).
     /// Bytes a dropped [`read`](Self::read) left behind are not seen here: use one way of
-    /// reading per stream.
+    /// reading per stream. (The other way round works: what a dropped receive stream had
+    /// received goes to the next `read`.)
     pub fn recv_multishot(&self, ring: &BufRing) -> RecvStream<'_> {
-        RecvStream::new(self.as_fd(), ring)
+        RecvStream::new(self.as_fd(), self.stream_socket().receive_slot(), ring)
     }
 }
 
@@ -242,6 +328,6 @@ impl super::UnixStream {
     /// Receives with a multishot receive into buffers `ring` picks when data arrives; see
     /// [`RecvStream`] and [`TcpStream::recv_multishot`](super::TcpStream::recv_multishot).
     pub fn recv_multishot(&self, ring: &BufRing) -> RecvStream<'_> {
-        RecvStream::new(self.as_fd(), ring)
+        RecvStream::new(self.as_fd(), self.stream_socket().receive_slot(), ring)
     }
 }

@@ -48,6 +48,11 @@ impl StreamSocket {
         &self.socket
     }
 
+    /// Where a receive stream dropped mid-flight hands what it had received.
+    pub(crate) fn receive_slot(&self) -> ReceiveSlot<'_> {
+        ReceiveSlot(&self.rescue.adopted)
+    }
+
     /// Gives the socket back, unless a dropped read still owns bytes or descriptors.
     pub(crate) fn into_socket(self, what: &str) -> io::Result<Socket> {
         if !self.rescue.is_empty() {
@@ -212,6 +217,39 @@ struct Arrived {
     bytes: Vec<u8>,
     fds: Vec<OwnedFd>,
     control_truncated: bool,
+}
+
+/// A stream socket's slot for the bytes of a dropped [`RecvStream`](super::RecvStream).
+#[derive(Clone, Copy)]
+pub(crate) struct ReceiveSlot<'a>(&'a Adopted<io::Result<Arrived>>);
+
+impl ReceiveSlot<'_> {
+    /// Whether no dropped read holds the slot.
+    pub(crate) fn is_free(self) -> bool {
+        self.0.borrow().is_none()
+    }
+
+    /// Adopts `drain`, which yields the bytes a dropped receive had taken from the socket:
+    /// empty at end of file, `ECANCELED` if it took nothing. The socket's next read awaits it
+    /// first, so it sees those bytes in order. `false` (and `drain` is dropped) when the slot
+    /// already holds a dropped read.
+    pub(crate) fn adopt(
+        self,
+        drain: impl std::future::Future<Output = io::Result<Vec<u8>>> + 'static,
+    ) -> bool {
+        let mut slot = self.0.borrow_mut();
+        if slot.is_some() {
+            return false;
+        }
+        *slot = Some(Box::pin(async move {
+            drain.await.map(|bytes| Arrived {
+                bytes,
+                fds: Vec::new(),
+                control_truncated: false,
+            })
+        }));
+        true
+    }
 }
 
 /// What a dropped read left for the next one. Kept small (most streams never need it): what
