@@ -138,4 +138,45 @@ both_backends! {
             assert_eq!(&buf[..n.unwrap()], b"through");
         });
     }
+
+    /// `copy` gives the target the source's permission bits exactly: not cut by the umask
+    /// (0o777 survives a 022 umask) and replacing an existing target's own (0o600 → 0o644).
+    fn copy_preserves_permissions(rt) {
+        use std::os::unix::fs::PermissionsExt;
+        let _dog = support::watchdog(Duration::from_secs(20), "copy permissions");
+        let dir = TempDir::new("copy-perm");
+        let (src, fresh, existing) = (dir.join("src"), dir.join("fresh"), dir.join("existing"));
+        std::fs::write(&src, b"bits").unwrap();
+        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::fs::write(&existing, b"old").unwrap();
+        std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o600)).unwrap();
+        rt.block_on(async {
+            fs::copy(&src, &fresh).await.unwrap();
+            assert_eq!(fs::metadata(&fresh).await.unwrap().permissions(), 0o777);
+            fs::set_permissions(&src, 0o644).await.unwrap();
+            fs::copy(&src, &existing).await.unwrap();
+            assert_eq!(fs::metadata(&existing).await.unwrap().permissions(), 0o644);
+            assert_eq!(fs::read(&existing).await.unwrap(), b"bits");
+        });
+    }
+
+    /// `fs::set_permissions` and `File::set_permissions` set the bits exactly (no umask);
+    /// a missing path fails with `NotFound` and names the path.
+    fn set_permissions_on_paths_and_files(rt) {
+        let _dog = support::watchdog(Duration::from_secs(20), "set_permissions");
+        let dir = TempDir::new("set-perm");
+        let path = dir.join("f");
+        std::fs::write(&path, b"x").unwrap();
+        rt.block_on(async {
+            fs::set_permissions(&path, 0o751).await.unwrap();
+            assert_eq!(fs::metadata(&path).await.unwrap().permissions(), 0o751);
+            let file = File::open(&path).await.unwrap();
+            file.set_permissions(0o604).await.unwrap();
+            assert_eq!(file.metadata().await.unwrap().permissions(), 0o604);
+            let missing = dir.join("missing");
+            let err = fs::set_permissions(&missing, 0o600).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotFound);
+            assert!(err.to_string().contains("missing"), "{err}");
+        });
+    }
 }

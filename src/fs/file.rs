@@ -239,6 +239,20 @@ impl File {
             .map_err(|e| self.err(e, "allocate"))
     }
 
+    /// Sets the permission bits (`mode & 0o7777`, `fchmod`; on the blocking pool: io_uring
+    /// has no opcode for it). Unlike a create mode, the umask does not apply.
+    pub async fn set_permissions(&self, mode: u32) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let fd = Arc::clone(&self.fd);
+        super::on_pool(move || {
+            // std's File::set_permissions is fchmod; a duplicate descriptor lends it one.
+            let file = std::fs::File::from(fd.try_clone()?);
+            file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))
+        })
+        .await
+        .map_err(|e| self.err(e, "set_permissions"))
+    }
+
     /// The file's status (`statx` on the descriptor).
     pub async fn metadata(&self) -> io::Result<Metadata> {
         let mask = libc::STATX_BASIC_STATS | libc::STATX_BTIME;

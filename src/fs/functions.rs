@@ -249,6 +249,29 @@ pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
         .map_err(|e| with_path(e, "metadata", path))
 }
 
+/// Sets the permission bits of `path` (`mode & 0o7777`, following symbolic links; `chmod` on
+/// the blocking pool: io_uring has no opcode for it).
+///
+/// ```
+/// # ringloop::run(async {
+/// let path = std::env::temp_dir().join(format!("ringloop-doc-perm-{}", std::process::id()));
+/// ringloop::fs::write(&path, b"x".to_vec()).await.unwrap();
+/// ringloop::fs::set_permissions(&path, 0o640).await.unwrap();
+/// assert_eq!(ringloop::fs::metadata(&path).await.unwrap().permissions(), 0o640);
+/// ringloop::fs::remove_file(&path).await.unwrap();
+/// # });
+/// ```
+pub async fn set_permissions(path: impl AsRef<Path>, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = path.as_ref();
+    let owned = path.to_owned();
+    super::on_pool(move || {
+        std::fs::set_permissions(&owned, std::fs::Permissions::from_mode(mode & 0o7777))
+    })
+    .await
+    .map_err(|e| with_path(e, "set_permissions", path))
+}
+
 /// The status of `path` itself, not following a final symbolic link.
 ///
 /// ```
@@ -295,6 +318,9 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u6
         .mode(meta.permissions())
         .open(to)
         .await?;
+    // As std's copy: the target gets the source's permissions exactly — the create mode
+    // above was cut by the umask, and an existing target kept its own.
+    dst.set_permissions(meta.permissions()).await?;
     let copied = match splice_all(&src, &dst).await? {
         Spliced::All(n) => n,
         Spliced::Unsupported => copy_loop(&src, &dst).await?,

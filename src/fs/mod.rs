@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 pub use file::File;
 pub use functions::{
     copy, create_dir, create_dir_all, hard_link, metadata, read, read_to_string, remove_dir,
-    remove_file, rename, symlink, symlink_metadata, write,
+    remove_file, rename, set_permissions, symlink, symlink_metadata, write,
 };
 pub use metadata::Metadata;
 pub use open_options::OpenOptions;
@@ -62,6 +62,15 @@ where
             .map_err(|e| io::Error::other(e.to_string()))?,
         None => op.await,
     }
+}
+
+/// Runs a call io_uring has no opcode for (`chmod`, `fchmod`) on the blocking pool.
+async fn on_pool<R: Send + 'static>(
+    f: impl FnOnce() -> io::Result<R> + Send + 'static,
+) -> io::Result<R> {
+    crate::spawn_blocking(f)
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))?
 }
 
 /// `path` as the NUL-terminated string the kernel takes.
