@@ -179,4 +179,49 @@ both_backends! {
             assert!(err.to_string().contains("missing"), "{err}");
         });
     }
+
+    /// `read_dir` lists every entry once (files, a directory, a symlink; 300 files, so several
+    /// trips to the pool) with its type and a working `metadata`, without `.`/`..`; a missing
+    /// directory fails with `NotFound` naming it, and a file is not a directory.
+    fn read_dir_lists_every_entry_once(rt) {
+        let _dog = support::watchdog(Duration::from_secs(20), "read_dir");
+        let dir = TempDir::new("read-dir");
+        for i in 0..300 {
+            std::fs::write(dir.join(&format!("f{i:03}")), vec![b'x'; i]).unwrap();
+        }
+        std::fs::create_dir(dir.join("sub")).unwrap();
+        std::os::unix::fs::symlink("f001", dir.join("link")).unwrap();
+        rt.block_on(async {
+            let mut entries = fs::read_dir(dir.path()).await.unwrap();
+            let mut seen = Vec::new();
+            while let Some(entry) = entries.next_entry().await.unwrap() {
+                let name = entry.file_name().into_string().unwrap();
+                assert_eq!(entry.path(), dir.join(&name));
+                let kind = entry.file_type();
+                match name.as_str() {
+                    "sub" => assert!(kind.is_dir()),
+                    "link" => assert!(kind.is_symlink()),
+                    _ => {
+                        assert!(kind.is_file(), "{name}");
+                        let len: u64 = name[1..].parse().unwrap();
+                        assert_eq!(entry.metadata().await.unwrap().len(), len, "{name}");
+                    }
+                }
+                seen.push(name);
+            }
+            assert!(entries.next_entry().await.unwrap().is_none(), "stays at the end");
+            seen.sort();
+            let mut want: Vec<String> = (0..300).map(|i| format!("f{i:03}")).collect();
+            want.extend(["link".to_string(), "sub".to_string()]);
+            want.sort();
+            assert_eq!(seen, want);
+
+            let err = fs::read_dir(dir.join("nowhere")).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotFound);
+            assert!(err.to_string().contains("nowhere"), "{err}");
+            let err = fs::read_dir(dir.join("f001")).await.unwrap_err();
+            assert_eq!(err.raw_os_error(), None, "wrapped with the path: {err}");
+            assert!(err.to_string().contains("Not a directory"), "{err}");
+        });
+    }
 }

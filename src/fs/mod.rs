@@ -26,6 +26,8 @@
 //! * Where the kernel's io_uring lacks one of these opcodes (the runtime reports each as an
 //!   `op_*` feature in its backend report; `FTRUNCATE` needs 6.9), that call alone runs on the
 //!   blocking pool.
+//! * [`read_dir`] and [`set_permissions`] run on the blocking pool (io_uring has no getdents
+//!   or chmod opcode); `read_dir` reads 64 entries per trip.
 //! * [`copy`] splices through a pipe (`IORING_OP_SPLICE`, 64 KiB per op: the bytes never
 //!   enter user space), falling back to a read/write loop where the source cannot be spliced.
 
@@ -33,6 +35,7 @@ mod file;
 mod functions;
 mod metadata;
 mod open_options;
+mod read_dir;
 
 use std::ffi::CString;
 use std::fmt;
@@ -47,6 +50,7 @@ pub use functions::{
 };
 pub use metadata::Metadata;
 pub use open_options::OpenOptions;
+pub use read_dir::{DirEntry, ReadDir, read_dir};
 
 use crate::op::{FsOp, Op};
 
