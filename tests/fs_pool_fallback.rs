@@ -12,17 +12,13 @@ use std::time::Duration;
 
 use fs_support::TempDir;
 use ringloop::fs::{self, OpenOptions};
-use support::{CHILD_ENV, assert_child_passed, child_role, run_child};
+use support::{CHILD_ENV, assert_child_passed, backend_role, child_backend, run_child};
 
 /// The child: every fs call with the fs opcodes reported missing.
 #[test]
 fn child_fs_without_fs_opcodes() {
-    let Some(backend) = child_role() else {
+    let Some(backend) = child_backend() else {
         return;
-    };
-    let backend = match backend.as_str() {
-        "io_uring" => ringloop::Backend::IoUring,
-        _ => ringloop::Backend::Epoll,
     };
     let _dog = support::watchdog(Duration::from_secs(30), "fs without opcodes");
     let rt = support::runtime(backend);
@@ -86,10 +82,7 @@ fn child_fs_without_fs_opcodes() {
 both_backends! {
     /// With every fs opcode reported missing, the `fs` API still works (through the pool).
     fn fs_works_without_fs_opcodes(backend: Backend) {
-        let role = match backend {
-            ringloop::Backend::IoUring => "io_uring",
-            _ => "epoll",
-        };
+        let role = backend_role(backend);
         let name = "child_fs_without_fs_opcodes";
         let output = run_child(name, &[(CHILD_ENV, role), ("RINGLOOP_MISSING_OPS", "all")]);
         assert_child_passed(name, &output);

@@ -15,19 +15,17 @@ use std::time::Duration;
 use net_support::{connected_pair, pattern};
 use ringloop::buf::BufRing;
 use ringloop::streams::{open_connection, start_server};
-use support::{CHILD_ENV, assert_bytes_eq, assert_child_passed, child_role, run_child};
+use support::{
+    CHILD_ENV, assert_bytes_eq, assert_child_passed, backend_role, child_backend, run_child,
+};
 
 const LEN: usize = 512 * 1024;
 
 /// The child: receive streams with multishot receive reported missing.
 #[test]
 fn child_receives_without_multishot() {
-    let Some(backend) = child_role() else {
+    let Some(backend) = child_backend() else {
         return;
-    };
-    let backend = match backend.as_str() {
-        "io_uring" => ringloop::Backend::IoUring,
-        _ => ringloop::Backend::Epoll,
     };
     let _dog = support::watchdog(Duration::from_secs(30), "receive without multishot");
     let rt = support::runtime(backend);
@@ -98,10 +96,7 @@ fn child_receives_without_multishot() {
 both_backends! {
     /// With multishot receive reported missing, receive streams and transports still work.
     fn receiving_works_without_multishot(backend: Backend) {
-        let role = match backend {
-            ringloop::Backend::IoUring => "io_uring",
-            _ => "epoll",
-        };
+        let role = backend_role(backend);
         let name = "child_receives_without_multishot";
         let output =
             run_child(name, &[(CHILD_ENV, role), ("RINGLOOP_MISSING_OPS", "recv_multishot")]);

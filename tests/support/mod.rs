@@ -204,6 +204,22 @@ pub fn child_role() -> Option<String> {
     std::env::var(CHILD_ENV).ok()
 }
 
+/// The child role that asks a child to run on `backend`; see [`child_backend`].
+pub fn backend_role(backend: ringloop::Backend) -> &'static str {
+    match backend {
+        ringloop::Backend::IoUring => "io_uring",
+        _ => "epoll",
+    }
+}
+
+/// The backend this child process was started for with [`backend_role`], if it is a child.
+pub fn child_backend() -> Option<ringloop::Backend> {
+    Some(match child_role()?.as_str() {
+        "io_uring" => ringloop::Backend::IoUring,
+        _ => ringloop::Backend::Epoll,
+    })
+}
+
 /// Re-executes the current test binary to run only the test `test_name`, with `env` added.
 ///
 /// `test_name` is the full libtest path (e.g. `child_under_seccomp` or `module::io_uring`).
