@@ -415,10 +415,10 @@ impl Shared {
             Mode::Kernel(ring) => {
                 let mask = ring.len - 1;
                 let addr = state.bufs[usize::from(bid)].as_mut_ptr() as u64;
-                // SAFETY: the ring memory holds `ring.len` descriptors and stays mapped while
-                // we hold `ring.region`; the slot at `tail & mask` is ours to write because
-                // the kernel only reads slots between its head and the published tail, and at
-                // most `len` buffers exist.
+                // The kernel reads only the slots between its head and the published tail, and
+                // at most `len` buffers exist, so the slot at `tail & mask` is free.
+                // SAFETY: `ring.region` (held) maps `ring.len` descriptors; slot `tail & mask`
+                // is in bounds and not visible to the kernel until the tail is published.
                 unsafe {
                     let entry = &mut *ring
                         .region
@@ -430,9 +430,9 @@ impl Shared {
                     entry.set_bid(bid);
                 }
                 state.tail = state.tail.wrapping_add(1);
-                // SAFETY: the tail is the first descriptor's reserved field, a properly aligned
-                // u16 the kernel reads; publishing it with Release makes the descriptor
-                // written above visible first.
+                // Publishing with Release makes the descriptor written above visible first.
+                // SAFETY: the tail is the first descriptor's reserved field: an aligned u16 in
+                // the mapped region, which the kernel only reads.
                 unsafe {
                     let tail = io_uring::types::BufRingEntry::tail(ring.region.entries().as_ptr())
                         as *const AtomicU16;
@@ -508,16 +508,17 @@ impl fmt::Debug for RingBuf {
 impl Deref for RingBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: `ptr` is buffer `bid`, which the ring keeps allocated while this RingBuf
-        // holds it; it is not in the ring, so nothing else writes it; `len` bytes were
-        // received into it.
+        // Buffer `bid` is out of the ring while this RingBuf holds it, so nothing else
+        // writes it.
+        // SAFETY: `ptr` is allocated by the ring while lent, and `len` bytes were received.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
 
 impl DerefMut for RingBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as for `deref`; `&mut self` makes the access exclusive.
+        // SAFETY: `ptr` is allocated by the ring while lent and holds `len` received bytes;
+        // the buffer is out of the ring and `&mut self` makes this access exclusive.
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 }

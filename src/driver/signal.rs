@@ -130,9 +130,9 @@ extern "C" fn forward(sig: libc::c_int) {
     }
     // SAFETY: __errno_location returns this thread's errno slot, valid for the thread's life.
     let errno = unsafe { *libc::__errno_location() };
-    // SAFETY: getpid and tgkill are async-signal-safe syscalls; a stale tid only makes tgkill
-    // fail with ESRCH (or hit a reused tid of this process, which then also forwards or
-    // ignores it).
+    // A stale tid only makes tgkill fail with ESRCH (or hit a reused tid of this process,
+    // which then also forwards or ignores it).
+    // SAFETY: getpid and tgkill take integers only and are async-signal-safe.
     unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, sig) };
     // SAFETY: __errno_location returns this thread's errno slot, valid and writable for the
     // thread's life; restoring it keeps the interrupted code's errno intact.

@@ -87,9 +87,10 @@ impl Control {
         self.len += space(data.len());
         self.words
             .resize(self.len.div_ceil(mem::size_of::<u64>()), 0);
-        // SAFETY: the words hold at least `start + space(data.len())` bytes; `start` is a
-        // multiple of the header alignment and the buffer is u64-aligned, so the header is
-        // aligned; the data fits in the space after it; the new bytes are zeroed padding.
+        // `start` is a multiple of the header alignment in a u64-aligned buffer; the resize
+        // zeroed the padding.
+        // SAFETY: the words hold `start + space(data.len())` bytes: room for an aligned header
+        // at `start` and the data after it, which does not overlap `data`.
         unsafe {
             let base = self.words.as_mut_ptr().cast::<u8>().add(start);
             let mut header: libc::cmsghdr = mem::zeroed();

@@ -85,9 +85,9 @@ pub(crate) fn write_now(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
             tv_sec: 0,
             tv_nsec: 0,
         };
-        // SAFETY: valid set and timespec; a null siginfo pointer is allowed. This consumes
-        // the SIGPIPE our own write raised (blocked, so pending on this thread), if any: when
-        // SIGPIPE is ignored none was queued and the call returns EAGAIN at once.
+        // Consumes the SIGPIPE our own write raised (blocked, so pending on this thread), if
+        // any: when SIGPIPE is ignored none was queued and the call returns EAGAIN at once.
+        // SAFETY: `pipe_only` and `zero` are initialised; a null siginfo pointer is allowed.
         unsafe { libc::sigtimedwait(&pipe_only, std::ptr::null_mut(), &zero) };
     }
     // SAFETY: restores the mask saved above; `saved` is a valid sigset_t.

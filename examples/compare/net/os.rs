@@ -147,9 +147,9 @@ impl Epoll {
     /// Registers `fd` for `events` (`libc::EPOLLIN | ...`), tagged with `key`.
     pub fn add(&self, fd: RawFd, events: u32, key: u64) -> io::Result<()> {
         let mut event = libc::epoll_event { events, u64: key };
+        let epfd = self.fd.as_raw_fd();
         // SAFETY: `event` is a live epoll_event the kernel copies; both fds are open.
-        let rc =
-            unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event) };
+        let rc = unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut event) };
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -162,9 +162,9 @@ impl Epoll {
         // Round up so a sub-millisecond remainder waits instead of spinning.
         let millis = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
         let capacity = events.len().min(i32::MAX as usize) as i32;
-        // SAFETY: `events` is a live, writable array of `capacity` epoll_event.
-        let n =
-            unsafe { libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), capacity, millis) };
+        let (epfd, out) = (self.fd.as_raw_fd(), events.as_mut_ptr());
+        // SAFETY: `out` is a live, writable array of `capacity` epoll_event.
+        let n = unsafe { libc::epoll_wait(epfd, out, capacity, millis) };
         if n < 0 {
             let e = io::Error::last_os_error();
             return if e.kind() == io::ErrorKind::Interrupted {
