@@ -250,9 +250,9 @@ pub fn ring_has_op(code: u8) -> bool {
 /// `RINGLOOP_MISSING_OPS` (feature names separated by commas, e.g. `op_ftruncate`, or `all`)
 /// makes the runtime treat those opcodes as missing, to exercise the pool fallback on a kernel
 /// that has them (as `RINGLOOP_BACKEND=epoll` forces the epoll fallback).
-fn note_optional_ops(probe: &io_uring::Probe, features: &mut Features) {
+fn note_optional_ops(probe: &io_uring::Probe, forced: &ForcedMissing, features: &mut Features) {
     for &(code, name) in OPTIONAL {
-        let on = probe.is_supported(code) && !forced_missing(name);
+        let on = probe.is_supported(code) && !forced.names(name);
         let bit = 1u64 << (code % 64);
         let word = &MISSING_OPS[usize::from(code / 64)];
         if on {
@@ -264,20 +264,28 @@ fn note_optional_ops(probe: &io_uring::Probe, features: &mut Features) {
     }
 }
 
-/// Whether `RINGLOOP_MISSING_OPS` names `feature` (or says `all`).
-fn forced_missing(feature: &str) -> bool {
-    std::env::var("RINGLOOP_MISSING_OPS")
-        .unwrap_or_default()
-        .split(',')
-        .any(|f| f.trim() == feature || f.trim() == "all")
+/// `RINGLOOP_MISSING_OPS`, read once per probe.
+struct ForcedMissing(String);
+
+impl ForcedMissing {
+    fn from_env() -> ForcedMissing {
+        ForcedMissing(std::env::var("RINGLOOP_MISSING_OPS").unwrap_or_default())
+    }
+
+    /// Whether the variable names `feature` (or says `all`).
+    fn names(&self, feature: &str) -> bool {
+        self.0
+            .split(',')
+            .any(|f| f.trim() == feature || f.trim() == "all")
+    }
 }
 
 /// Multishot receive (`IORING_RECV_MULTISHOT`) came with Linux 6.0, after provided-buffer
 /// rings (5.19), and no probe reports a flag: the kernel release decides. Without it, buffer
 /// rings are served from user space and receive streams take one buffer per receive.
 /// `RINGLOOP_MISSING_OPS=recv_multishot` turns it off on a kernel that has it.
-fn has_recv_multishot() -> bool {
-    !forced_missing("recv_multishot") && kernel_release().is_some_and(|v| v >= (6, 0))
+fn has_recv_multishot(forced: &ForcedMissing) -> bool {
+    !forced.names("recv_multishot") && kernel_release().is_some_and(|v| v >= (6, 0))
 }
 
 /// The running kernel's (major, minor), from `uname`.
@@ -343,9 +351,10 @@ pub fn probe_uring(entries: u32, cq_entries: u32) -> Result<(IoUring, Features),
                     ];
                     let probe = check_ring(&ring)?;
                     let mut features = features;
-                    note_optional_ops(&probe, &mut features);
+                    let forced = ForcedMissing::from_env();
+                    note_optional_ops(&probe, &forced, &mut features);
                     features.push(("buf_ring", probe_buf_ring(&ring)));
-                    features.push(("recv_multishot", has_recv_multishot()));
+                    features.push(("recv_multishot", has_recv_multishot(&forced)));
                     return Ok((ring, features));
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last_err = Some(e),

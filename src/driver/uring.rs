@@ -58,11 +58,9 @@ pub struct Uring {
     pub enters: u64,
     /// Registered provided-buffer rings; their memory is unmapped only after unregistering.
     buf_rings: Vec<Rc<Region>>,
-    /// `IORING_REGISTER_PBUF_RING` failed once (old kernel): serve buffers from user space.
+    /// `IORING_REGISTER_PBUF_RING` failed once (old kernel), or the kernel has no multishot
+    /// receive to consume a kernel ring (before 6.0): serve buffers from user space.
     buf_ring_unsupported: bool,
-    /// The kernel has no multishot receive (before 6.0): a kernel buffer ring would have no
-    /// consumer, so buffer rings are served from user space.
-    no_recv_multishot: bool,
     /// The owning driver's id: retired rings of other drivers are not ours to unregister.
     driver_id: u64,
     /// How many completions a blocking wait asks for (always one without
@@ -98,7 +96,6 @@ impl Uring {
             enters: 0,
             buf_rings: Vec::new(),
             buf_ring_unsupported: false,
-            no_recv_multishot: false,
             driver_id,
             coalesce,
             observe_wait: false,
@@ -112,7 +109,7 @@ impl Uring {
         len: u16,
         driver_id: u64,
     ) -> io::Result<Option<KernelBufRing>> {
-        if self.buf_ring_unsupported || self.no_recv_multishot {
+        if self.buf_ring_unsupported {
             return Ok(None);
         }
         let bgid = (0..=u16::MAX)
@@ -142,7 +139,7 @@ impl Uring {
 
     /// Records that the kernel lacks multishot receive (see `select::has_recv_multishot`).
     pub fn set_no_recv_multishot(&mut self) {
-        self.no_recv_multishot = true;
+        self.buf_ring_unsupported = true;
     }
 
     /// Unregisters ring `bgid` and unmaps its memory.

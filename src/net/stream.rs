@@ -231,16 +231,13 @@ impl ReceiveSlot<'_> {
 
     /// Adopts `drain`, which yields the bytes a dropped receive had taken from the socket:
     /// empty at end of file, `ECANCELED` if it took nothing. The socket's next read awaits it
-    /// first, so it sees those bytes in order. `false` (and `drain` is dropped) when the slot
-    /// already holds a dropped read.
+    /// first, so it sees those bytes in order. The slot must be [free](Self::is_free).
     pub(crate) fn adopt(
         self,
         drain: impl std::future::Future<Output = io::Result<Vec<u8>>> + 'static,
-    ) -> bool {
+    ) {
         let mut slot = self.0.borrow_mut();
-        if slot.is_some() {
-            return false;
-        }
+        debug_assert!(slot.is_none(), "adopting into a slot a dropped read holds");
         *slot = Some(Box::pin(async move {
             drain.await.map(|bytes| Arrived {
                 bytes,
@@ -248,7 +245,6 @@ impl ReceiveSlot<'_> {
                 control_truncated: false,
             })
         }));
-        true
     }
 }
 
