@@ -26,18 +26,20 @@ use crate::op::{self, Control};
 /// A connected stream socket with the reads a drop left behind. Public only inside a private
 /// module, so that the split halves can name it in their sealed trait.
 pub struct StreamSocket {
+    /// Dropped first: an adopted read still in flight is cancelled before the socket
+    /// closes, so no op is left naming a closed descriptor.
+    rescue: Rescue,
     /// Keeps the socket registered with the epoll backend; dropped before `socket` closes.
     _registration: op::Registration,
     socket: Socket,
-    rescue: Rescue,
 }
 
 impl StreamSocket {
     pub(crate) fn new(socket: Socket) -> Self {
         StreamSocket {
+            rescue: Rescue::default(),
             _registration: op::Registration::new(socket.as_raw_fd()),
             socket,
-            rescue: Rescue::default(),
         }
     }
 
