@@ -181,6 +181,27 @@ unsafe impl IoBuf for &'static str {
 /// let s = vec![0u8; 8].slice(2..4);
 /// assert_eq!((s.begin(), s.end()), (2, 4));
 /// ```
+///
+/// # Reading into a slice past the initialised bytes
+///
+/// A read fills the slice from its first unfilled byte. A slice may start beyond the part of
+/// the buffer that is initialised (`Vec::with_capacity(16).slice(4..8)` starts 4 bytes past
+/// an empty `Vec`): the bytes read then land at `begin`, and the gap between the buffer's
+/// initialised part and `begin` is **zero-filled** when the read is recorded, so the buffer
+/// never claims bytes nobody wrote. A read of nothing (end of file) changes nothing.
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use ringloop::buf::IoBuf;
+/// # ringloop::run(async {
+/// let (rx, tx) = std::io::pipe().unwrap();
+/// let (n, _) = ringloop::op::write(tx.as_raw_fd(), b"data".as_slice()).await;
+/// assert_eq!(n.unwrap(), 4);
+/// let (n, slice) = ringloop::op::read(rx.as_raw_fd(), Vec::with_capacity(16).slice(4..8)).await;
+/// assert_eq!(n.unwrap(), 4);
+/// assert_eq!(slice.into_inner(), b"\0\0\0\0data");
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct Slice<B> {
     buf: B,
@@ -233,14 +254,30 @@ unsafe impl<B: IoBuf> IoBuf for Slice<B> {
     }
 }
 
-// SAFETY: as for `IoBuf`; writes stay inside `begin..end` of the writable inner buffer.
+// SAFETY: as for `IoBuf`; the op's writes stay inside `begin..end` of the writable inner
+// buffer, and `set_init` marks no byte initialised that nobody wrote (it zeroes a gap first).
 unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         // SAFETY: `begin <= bytes_total` was checked when the slice was made.
         unsafe { self.buf.stable_mut_ptr().add(self.begin) }
     }
     unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: the caller initialised `pos` bytes from `begin`, inside the inner buffer.
+        if pos == 0 {
+            return;
+        }
+        let inner_init = self.buf.bytes_init();
+        if inner_init < self.begin {
+            // Marking `begin + pos` bytes of the inner buffer initialised covers the gap
+            // `inner_init..begin`, which nobody wrote: zero it first (see the type's docs).
+            // SAFETY: `inner_init < begin <= bytes_total` of the inner buffer, whose memory is
+            // writable; the gap ends where the slice's bytes (written by the caller) begin.
+            unsafe {
+                let gap = self.buf.stable_mut_ptr().add(inner_init);
+                std::ptr::write_bytes(gap, 0, self.begin - inner_init);
+            }
+        }
+        // SAFETY: the inner buffer's first `begin` bytes are initialised (they were, or were
+        // just zeroed), and the caller initialised `pos` bytes from `begin`, inside it.
         unsafe { self.buf.set_init(self.begin + pos) }
     }
 }

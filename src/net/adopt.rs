@@ -6,6 +6,11 @@
 //! them. Instead the socket *adopts* the op: [`AdoptOnDrop`] moves it, still in flight, into the
 //! socket's [`Adopted`] slot, and the socket's next call first [`resume`]s it and uses its
 //! result. Dropping the socket drops the adopted op, which cancels it in the kernel.
+//!
+//! A slot holds one op, so only one receive of a socket may own an op at a time: every
+//! receive first takes the slot's [`Turn`](super::turn), and keeps it while it resumes the
+//! adopted op and while its own op is in flight. Two receives dropped together therefore
+//! leave one adopted op, never two competing for the slot.
 
 use std::cell::RefCell;
 use std::future::{Future, poll_fn};
@@ -16,15 +21,58 @@ use std::task::{Context, Poll};
 
 use socket2::SockAddr;
 
+use super::turn::{TakeTurn, Turn};
 use crate::op::{self, Op, Operation};
 
-/// A socket's slot for one adopted op, already mapped to the result the socket needs.
-pub(crate) type Adopted<T> = RefCell<Option<Pin<Box<dyn Future<Output = T>>>>>;
+/// An adopted op, already mapped to the result the socket needs.
+type AdoptedOp<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// A socket's slot for one adopted op, and the turn its receives take (see the module docs).
+pub(crate) struct Adopted<T> {
+    op: RefCell<Option<AdoptedOp<T>>>,
+    turn: Turn,
+}
+
+impl<T> Default for Adopted<T> {
+    fn default() -> Self {
+        Adopted {
+            op: RefCell::new(None),
+            turn: Turn::default(),
+        }
+    }
+}
+
+impl<T> Adopted<T> {
+    /// Waits until no other receive of the socket owns an op or waits to; the guard keeps
+    /// the turn until dropped.
+    pub(crate) fn take_turn(&self) -> TakeTurn<'_> {
+        self.turn.take()
+    }
+
+    /// Whether an adopted op is in the slot.
+    pub(crate) fn is_occupied(&self) -> bool {
+        self.op.borrow().is_some()
+    }
+
+    /// Drops the adopted op, if any, which cancels it in the kernel.
+    pub(crate) fn cancel(&self) {
+        let op = self.op.borrow_mut().take();
+        drop(op);
+    }
+
+    /// Puts `op` into the slot. The turn keeps receives from filling it twice; only a
+    /// dropped receive stream, which reads without the turn, can have filled it meanwhile
+    /// (one way of reading per stream is documented): that op is then dropped, cancelled.
+    pub(crate) fn put(&self, op: AdoptedOp<T>) {
+        let old = self.op.borrow_mut().replace(op);
+        drop(old);
+    }
+}
 
 /// Awaits the adopted op, if there is one. If this await is itself dropped, the op goes back
-/// into the slot for the next call.
+/// into the slot for the next call. Call it holding the slot's turn.
 pub(crate) async fn resume<T>(slot: &Adopted<T>) -> Option<T> {
-    let adopted = slot.borrow_mut().take()?;
+    let adopted = slot.op.borrow_mut().take()?;
     let mut guard = PutBack {
         slot,
         adopted: Some(adopted),
@@ -40,19 +88,20 @@ pub(crate) async fn resume<T>(slot: &Adopted<T>) -> Option<T> {
 
 struct PutBack<'a, T> {
     slot: &'a Adopted<T>,
-    adopted: Option<Pin<Box<dyn Future<Output = T>>>>,
+    adopted: Option<AdoptedOp<T>>,
 }
 
 impl<T> Drop for PutBack<'_, T> {
     fn drop(&mut self) {
         if let Some(adopted) = self.adopted.take() {
-            *self.slot.borrow_mut() = Some(adopted);
+            self.slot.put(adopted);
         }
     }
 }
 
 /// Awaits `op`; if dropped while the kernel owns it, moves it into `slot`, its output mapped
-/// by `adopt` (which runs when the adopted op completes).
+/// by `adopt` (which runs when the adopted op completes). Await it holding the slot's turn,
+/// after [`resume`] emptied the slot.
 pub(crate) struct AdoptOnDrop<
     'a,
     O: Operation,
@@ -99,14 +148,14 @@ impl<O: Operation, T: 'static, F: FnOnce(O::Output) -> T + Unpin + 'static> Drop
             return;
         };
         if op.is_in_flight() {
-            *self.slot.borrow_mut() = Some(Box::pin(async move { adopt(op.await) }));
+            self.slot.put(Box::pin(async move { adopt(op.await) }));
         }
     }
 }
 
 /// Polls the adopted op in `slot`, if there is one: `Ready(None)` when the slot is empty.
 pub(crate) fn poll_adopted<T>(slot: &Adopted<T>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-    let mut adopted = slot.borrow_mut();
+    let mut adopted = slot.op.borrow_mut();
     let Some(op) = adopted.as_mut() else {
         return Poll::Ready(None);
     };
@@ -121,6 +170,7 @@ pub(crate) type AdoptedAccept = Adopted<io::Result<(OwnedFd, SockAddr)>>;
 /// Accepts on listening socket `fd`; a connection an earlier, dropped accept received (held
 /// in `slot`) comes first, and an accept dropped now is adopted into `slot`.
 pub(crate) async fn accept(fd: RawFd, slot: &AdoptedAccept) -> io::Result<(OwnedFd, SockAddr)> {
+    let _turn = slot.take_turn().await;
     let rescued = match resume(slot).await {
         // An adopted accept cancelled by runtime shutdown: accept afresh.
         Some(Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => None,

@@ -27,10 +27,15 @@
 //! descriptors. Dropping the socket cancels an adopted op; whatever it received then is
 //! closed or freed, never leaked.
 //!
+//! Receives of one socket (reads, accepts, datagram receives) run one at a time: one started
+//! while another is in flight waits for it to finish or be dropped (`turn.rs`). So
+//! concurrent reads get the bytes in the order they were started, and receives dropped
+//! together leave one adopted op, which loses nothing. Writes never wait for reads.
+//!
 //! # Implementation
 //!
 //! `stream.rs` is the byte-stream core both stream types wrap (reads with adoption, writes,
-//! fd passing); `split.rs` shares it between halves through an `Rc` (the loop is
+//! fd passing); `adopt.rs` holds a dropped receive's op and `turn.rs` orders receives; `split.rs` shares it between halves through an `Rc` (the loop is
 //! single-threaded); `resolve.rs` turns [`ToSocketAddrs`] values into addresses.
 //!
 //! ```
@@ -63,6 +68,7 @@ mod resolve;
 mod split;
 mod stream;
 mod tcp;
+mod turn;
 mod udp;
 mod unix;
 

@@ -1,6 +1,7 @@
 //! [`RecvStream`]: a socket's incoming bytes as a stream of [`RingBuf`]s from a [`BufRing`].
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -12,6 +13,7 @@ use super::split::sealed::Sealed as _;
 use super::stream::ReceiveSlot;
 use crate::buf::{BufRing, PooledBuf, RingBuf};
 use crate::op::{self, Cancel, Op, OpStream, Recv, RecvMulti};
+use crate::runtime::JoinHandle;
 
 /// A socket's incoming bytes, each chunk in a buffer the kernel picked from a [`BufRing`]
 /// when the data arrived (see [`TcpStream::recv_multishot`](super::TcpStream::recv_multishot)).
@@ -232,7 +234,8 @@ impl RecvStream<'static> {
 
 impl Drop for RecvStream<'_> {
     /// Hands a receive still in flight, and what it received, to the socket's next read. A
-    /// task drains it at once, so its buffers go back to the ring now, not at that read.
+    /// task drains it at once, so its buffers go back to the ring now, not at that read; if
+    /// the socket is dropped first, the receive is dropped (cancelled) with it.
     fn drop(&mut self) {
         let Some(slot) = self.slot else {
             return;
@@ -242,33 +245,75 @@ impl Drop for RecvStream<'_> {
             // as a stream without a slot's do.
             return;
         }
-        let drain: Pin<Box<dyn Future<Output = io::Result<Vec<u8>>>>> =
-            match std::mem::replace(&mut self.state, RecvState::Finished) {
-                RecvState::Multishot(mut s) => {
-                    s.cancel();
-                    Box::pin(drain_multishot(s))
-                }
-                // A single receive is left to complete, as a dropped read is.
-                RecvState::Single(op) => Box::pin(async move {
-                    let (res, buf) = (*op).await;
-                    single_bytes(res, buf)
-                }),
-                RecvState::Cancelling(c) => Box::pin(async move {
-                    let (res, buf) = (*c).await;
-                    single_bytes(res, buf)
-                }),
-                _ => return,
-            };
-        let spawned =
-            crate::runtime::with_context(|cx| (!cx.shutting_down.get()).then(|| cx.spawn(drain)));
+        let drain: Drain = match std::mem::replace(&mut self.state, RecvState::Finished) {
+            RecvState::Multishot(mut s) => {
+                s.cancel();
+                Box::pin(drain_multishot(s))
+            }
+            // A single receive is left to complete, as a dropped read is.
+            RecvState::Single(op) => Box::pin(async move {
+                let (res, buf) = (*op).await;
+                single_bytes(res, buf)
+            }),
+            RecvState::Cancelling(c) => Box::pin(async move {
+                let (res, buf) = (*c).await;
+                single_bytes(res, buf)
+            }),
+            _ => return,
+        };
+        let drain = Rc::new(RefCell::new(Some(drain)));
+        let spawned = crate::runtime::with_context(|cx| {
+            (!cx.shutting_down.get()).then(|| cx.spawn(run_drain(Rc::clone(&drain))))
+        });
         // Outside a live loop the receive is simply dropped (the op table cancels it).
-        if let Some(Some(drained)) = spawned {
+        if let Some(Some(task)) = spawned {
+            let mut draining = Draining { drain, task };
             slot.adopt(async move {
-                drained
+                (&mut draining.task)
                     .await
                     .unwrap_or_else(|_| Err(io::Error::from_raw_os_error(libc::ECANCELED)))
             });
         }
+    }
+}
+
+/// What a dropped receive stream had in flight: the bytes it will yield (see
+/// [`drain_multishot`]).
+type Drain = Pin<Box<dyn Future<Output = io::Result<Vec<u8>>>>>;
+
+/// A drain shared by the task that runs it and the socket's slot, which can take it away.
+type SharedDrain = Rc<RefCell<Option<Drain>>>;
+
+/// Runs the drain in `shared` until it ends, or until the socket took it away
+/// (`ECANCELED`).
+async fn run_drain(shared: SharedDrain) -> io::Result<Vec<u8>> {
+    std::future::poll_fn(|cx| {
+        let mut slot = shared.borrow_mut();
+        let Some(drain) = slot.as_mut() else {
+            return Poll::Ready(Err(io::Error::from_raw_os_error(libc::ECANCELED)));
+        };
+        let out = std::task::ready!(drain.as_mut().poll(cx));
+        *slot = None;
+        Poll::Ready(out)
+    })
+    .await
+}
+
+/// The drain of a dropped receive stream, held in its socket's slot. If the socket goes
+/// before a read took the bytes, dropping this drops the drain's receive at once — which
+/// cancels it in the kernel, so the socket closes now, not when data next arrives (and the
+/// receive can never run on a reused descriptor number) — and cancels the drain's task.
+struct Draining {
+    drain: SharedDrain,
+    task: JoinHandle<io::Result<Vec<u8>>>,
+}
+
+impl Drop for Draining {
+    fn drop(&mut self) {
+        // The task polls the drain only while it runs, never while a socket is dropped.
+        let drain = self.drain.try_borrow_mut().ok().and_then(|mut d| d.take());
+        drop(drain);
+        self.task.cancel();
     }
 }
 

@@ -8,6 +8,10 @@
 //! op ([`adopt`](super::adopt)), and the next read first takes whatever that op received.
 //! Bytes beyond what that next read's buffer holds wait in `leftover`; descriptors a dropped
 //! `recv_with_fds` received wait in `fds` for the next `recv_with_fds`.
+//!
+//! Reads take the stream's turn ([`turn`](super::turn)) for their whole length — a
+//! `read_exact` for all of its reads — so concurrent reads run one after another and get the
+//! bytes in order, and two dropped together leave one adopted op, not two.
 
 use std::cell::RefCell;
 use std::io;
@@ -22,18 +26,20 @@ use crate::op::{self, Control};
 /// A connected stream socket with the reads a drop left behind. Public only inside a private
 /// module, so that the split halves can name it in their sealed trait.
 pub struct StreamSocket {
+    /// Dropped first: an adopted read still in flight is cancelled before the socket
+    /// closes, so no op is left naming a closed descriptor.
+    rescue: Rescue,
     /// Keeps the socket registered with the epoll backend; dropped before `socket` closes.
     _registration: op::Registration,
     socket: Socket,
-    rescue: Rescue,
 }
 
 impl StreamSocket {
     pub(crate) fn new(socket: Socket) -> Self {
         StreamSocket {
+            rescue: Rescue::default(),
             _registration: op::Registration::new(socket.as_raw_fd()),
             socket,
-            rescue: Rescue::default(),
         }
     }
 
@@ -64,7 +70,13 @@ impl StreamSocket {
         Ok(self.socket)
     }
 
-    pub(crate) async fn read<B: IoBufMut>(&self, mut buf: B) -> (io::Result<usize>, B) {
+    pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        let _turn = self.rescue.adopted.take_turn().await;
+        self.read_in_turn(buf).await
+    }
+
+    /// A read by the holder of the turn.
+    async fn read_in_turn<B: IoBufMut>(&self, mut buf: B) -> (io::Result<usize>, B) {
         match self.rescue.take(|src| buf::fill_from(&mut buf, src)).await {
             Rescued::Bytes(n) => return (Ok(n), buf),
             Rescued::Eof => return (Ok(0), buf),
@@ -76,6 +88,7 @@ impl StreamSocket {
     }
 
     pub(crate) async fn readv<B: IoBufMut>(&self, mut bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        let _turn = self.rescue.adopted.take_turn().await;
         match self.rescue.take(|src| fill_each(&mut bufs, src)).await {
             Rescued::Bytes(n) => return (Ok(n), bufs),
             Rescued::Eof => return (Ok(0), bufs),
@@ -128,9 +141,10 @@ impl StreamSocket {
     }
 
     pub(crate) async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        let _turn = self.rescue.adopted.take_turn().await;
         let mut buf = buf;
         while buf.bytes_init() < buf.bytes_total() {
-            let (res, b) = self.read(buf).await;
+            let (res, b) = self.read_in_turn(buf).await;
             buf = b;
             match res {
                 Ok(0) => {
@@ -168,6 +182,7 @@ impl StreamSocket {
         mut buf: B,
         max_fds: usize,
     ) -> (io::Result<(usize, Vec<OwnedFd>)>, B) {
+        let _turn = self.rescue.adopted.take_turn().await;
         match self.rescue.take(|src| buf::fill_from(&mut buf, src)).await {
             Rescued::Bytes(n) => return (Ok((n, self.rescue.take_fds())), buf),
             Rescued::Eof => return (Ok((0, self.rescue.take_fds())), buf),
@@ -226,7 +241,7 @@ pub(crate) struct ReceiveSlot<'a>(&'a Adopted<io::Result<Arrived>>);
 impl ReceiveSlot<'_> {
     /// Whether no dropped read holds the slot.
     pub(crate) fn is_free(self) -> bool {
-        self.0.borrow().is_none()
+        !self.0.is_occupied()
     }
 
     /// Adopts `drain`, which yields the bytes a dropped receive had taken from the socket:
@@ -236,9 +251,8 @@ impl ReceiveSlot<'_> {
         self,
         drain: impl std::future::Future<Output = io::Result<Vec<u8>>> + 'static,
     ) {
-        let mut slot = self.0.borrow_mut();
-        debug_assert!(slot.is_none(), "adopting into a slot a dropped read holds");
-        *slot = Some(Box::pin(async move {
+        debug_assert!(self.is_free(), "adopting into a slot a dropped read holds");
+        self.0.put(Box::pin(async move {
             drain.await.map(|bytes| Arrived {
                 bytes,
                 fds: Vec::new(),
@@ -279,7 +293,7 @@ impl Rescue {
             .borrow()
             .as_ref()
             .is_none_or(|l| l.bytes.is_empty() && l.fds.is_empty())
-            && self.adopted.borrow().is_none()
+            && !self.adopted.is_occupied()
     }
 
     fn take_fds(&self) -> Vec<OwnedFd> {

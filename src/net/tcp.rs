@@ -1,7 +1,6 @@
 //! TCP: [`TcpListener`] and [`TcpStream`] (whose reads and writes live in the shared
 //! [`stream`](super::stream) core).
 
-use std::cell::RefCell;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -9,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
-use super::adopt::{self, AdoptedAccept};
+use super::adopt::{self, Adopted, AdoptedAccept};
 use super::resolve::{self, ToSocketAddrs};
 use super::split::{OwnedReadHalf, OwnedWriteHalf};
 use super::stream::StreamSocket;
@@ -137,7 +136,7 @@ impl TcpListener {
         TcpListener {
             _registration: op::Registration::new(socket.as_raw_fd()),
             socket,
-            adopted: RefCell::new(None),
+            adopted: Adopted::default(),
         }
     }
 
@@ -182,7 +181,7 @@ impl TcpListener {
     /// Gives back a std listener (non-blocking). An adopted accept is cancelled first (a
     /// connection it already got is closed).
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
-        drop(self.adopted.take());
+        self.adopted.cancel();
         Ok(self.socket.into())
     }
 }
@@ -201,7 +200,8 @@ impl AsFd for TcpListener {
 
 /// A TCP connection. Methods take `&self`, so a stream shared between two tasks (for example
 /// in an `Rc`) can be read by one while the other writes; [`into_split`](Self::into_split)
-/// gives each task its own half.
+/// gives each task its own half. Reads started together run one after another, in the order
+/// they were started, each getting the bytes after the previous one's.
 ///
 /// # Cancelled reads lose nothing
 ///

@@ -1,6 +1,5 @@
 //! UDP: [`UdpSocket`].
 
-use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -118,7 +117,7 @@ impl UdpSocket {
         UdpSocket {
             _registration: op::Registration::new(socket.as_raw_fd()),
             socket,
-            adopted: RefCell::new(None),
+            adopted: Adopted::default(),
         }
     }
 
@@ -138,6 +137,7 @@ impl UdpSocket {
         mut buf: B,
         control_len: usize,
     ) -> (io::Result<ReceivedDatagram>, B) {
+        let _turn = self.adopted.take_turn().await;
         match adopt::resume(&self.adopted).await {
             // Cancelled (runtime shutdown): nothing was received; receive afresh.
             Some(Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => {}
@@ -218,7 +218,7 @@ impl UdpSocket {
     /// `InvalidInput` while a dropped receive is still in flight (handing the socket over
     /// would lose its datagram: receive it first).
     pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
-        if self.adopted.borrow().is_some() {
+        if self.adopted.is_occupied() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "UdpSocket::into_std: a dropped receive is still in flight",

@@ -1,6 +1,5 @@
 //! [`UnixDatagram`]: a Unix datagram socket.
 
-use std::cell::RefCell;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -106,7 +105,7 @@ impl UnixDatagram {
         UnixDatagram {
             _registration: op::Registration::new(socket.as_raw_fd()),
             socket,
-            adopted: RefCell::new(None),
+            adopted: Adopted::default(),
         }
     }
 
@@ -206,6 +205,7 @@ impl UnixDatagram {
         mut buf: B,
         max_fds: Option<usize>,
     ) -> (io::Result<(usize, SockAddr, Vec<OwnedFd>)>, B) {
+        let _turn = self.adopted.take_turn().await;
         let datagram = match adopt::resume(&self.adopted).await {
             // Cancelled (runtime shutdown): nothing was received; receive afresh.
             Some(Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => None,
@@ -268,7 +268,7 @@ impl UnixDatagram {
     ///
     /// `InvalidInput` while a dropped receive is still in flight (receive its datagram first).
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixDatagram> {
-        if self.adopted.borrow().is_some() {
+        if self.adopted.is_occupied() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "UnixDatagram::into_std: a dropped receive is still in flight",

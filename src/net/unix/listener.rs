@@ -1,6 +1,5 @@
 //! [`UnixListener`]: a Unix stream socket listening for connections.
 
-use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::SocketAddr;
@@ -9,7 +8,7 @@ use std::path::Path;
 use socket2::{Socket, Type};
 
 use super::{UnixStream, from_sockaddr, local_addr, new_socket, path_addr, to_sockaddr};
-use crate::net::adopt::{self, AdoptedAccept};
+use crate::net::adopt::{self, Adopted, AdoptedAccept};
 
 /// The `listen(2)` backlog of [`UnixListener::bind`].
 const BACKLOG: i32 = 1024;
@@ -97,7 +96,7 @@ impl UnixListener {
         UnixListener {
             _registration: crate::op::Registration::new(socket.as_raw_fd()),
             socket,
-            adopted: RefCell::new(None),
+            adopted: Adopted::default(),
         }
     }
 
@@ -123,7 +122,7 @@ impl UnixListener {
     /// Gives back a std listener (non-blocking). An adopted accept is cancelled first (a
     /// connection it already got is closed).
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
-        drop(self.adopted.take());
+        self.adopted.cancel();
         Ok(self.socket.into())
     }
 }

@@ -1,0 +1,134 @@
+//! One receive at a time per socket: reads of a stream, accepts of a listener, receives of
+//! a datagram socket.
+//!
+//! Socket methods take `&self`, so two receives of one socket can be started together
+//! (`join`, two tasks sharing the socket). If both were in the kernel at once, nothing would
+//! say which of them got the earlier bytes — io_uring may serve the later-armed one first —
+//! and if both were dropped, only one could be adopted (see [`adopt`](super::adopt)): the
+//! other's bytes, datagram or connection would be lost. So a receive first takes its socket's
+//! [`Turn`]: receives run one after another, first come first served, and a receive waiting
+//! for its turn owns no op, so dropping it loses nothing.
+//!
+//! # Implementation
+//!
+//! `held` says a receive owns the turn; `waiting` queues the receives that asked for it, each
+//! under a ticket, with the waker of its last poll. Releasing the turn wakes the first in the
+//! queue, which takes the turn when polled (a newcomer queues behind it). A waiting receive
+//! that is dropped leaves the queue, passing the wake-up on if it was first.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+/// A socket's receive side, owned by one receive at a time; see the module docs.
+#[derive(Default)]
+pub(crate) struct Turn {
+    state: RefCell<TurnState>,
+}
+
+#[derive(Default)]
+struct TurnState {
+    /// A receive owns the turn (a [`TurnGuard`] is alive).
+    held: bool,
+    /// Receives waiting for the turn, in arrival order: ticket and waker.
+    waiting: VecDeque<(u64, Waker)>,
+    next_ticket: u64,
+}
+
+impl TurnState {
+    /// The waker of the first waiting receive, if the turn is free.
+    fn wake_first(&self) -> Option<Waker> {
+        if self.held {
+            return None;
+        }
+        self.waiting.front().map(|(_, w)| w.clone())
+    }
+}
+
+impl Turn {
+    /// Waits until no other receive owns the turn, then owns it until the guard is dropped.
+    pub(crate) fn take(&self) -> TakeTurn<'_> {
+        TakeTurn {
+            turn: self,
+            ticket: None,
+        }
+    }
+}
+
+/// Future of [`Turn::take`].
+pub(crate) struct TakeTurn<'a> {
+    turn: &'a Turn,
+    /// Our place in the queue, once we had to wait.
+    ticket: Option<u64>,
+}
+
+impl<'a> Future for TakeTurn<'a> {
+    type Output = TurnGuard<'a>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TurnGuard<'a>> {
+        let turn = self.turn;
+        let mut state = turn.state.borrow_mut();
+        let first = match self.ticket {
+            None => state.waiting.is_empty(),
+            Some(t) => state.waiting.front().is_some_and(|(f, _)| *f == t),
+        };
+        if !state.held && first {
+            if self.ticket.take().is_some() {
+                state.waiting.pop_front();
+            }
+            state.held = true;
+            return Poll::Ready(TurnGuard { turn });
+        }
+        match self.ticket {
+            None => {
+                let ticket = state.next_ticket;
+                state.next_ticket += 1;
+                state.waiting.push_back((ticket, cx.waker().clone()));
+                self.ticket = Some(ticket);
+            }
+            Some(t) => {
+                if let Some((_, w)) = state.waiting.iter_mut().find(|(f, _)| *f == t) {
+                    w.clone_from(cx.waker());
+                }
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for TakeTurn<'_> {
+    fn drop(&mut self) {
+        let Some(ticket) = self.ticket else {
+            return;
+        };
+        let next = {
+            let mut state = self.turn.state.borrow_mut();
+            state.waiting.retain(|(t, _)| *t != ticket);
+            state.wake_first()
+        };
+        // Woken outside the borrow. (Waking one that was already woken is harmless.)
+        if let Some(w) = next {
+            w.wake();
+        }
+    }
+}
+
+/// Owns a socket's receive turn; dropping it lets the next waiting receive go.
+pub(crate) struct TurnGuard<'a> {
+    turn: &'a Turn,
+}
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        let next = {
+            let mut state = self.turn.state.borrow_mut();
+            state.held = false;
+            state.wake_first()
+        };
+        if let Some(w) = next {
+            w.wake();
+        }
+    }
+}
