@@ -21,6 +21,7 @@
 //! Completions are written into the [`OpTable`], which wakes the parked task.
 
 pub(crate) mod buf_ring;
+mod cell;
 mod coalesce;
 mod epoll;
 pub use coalesce::{DEFAULT_MAX_BATCH, DEFAULT_MAX_DELAY};
@@ -39,6 +40,7 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
+pub use cell::DriverCell;
 pub use fs_call::FsCall;
 pub use select::{Backend, BackendKind, BackendReport, ring_has_op};
 pub use syscall::{BUFFER_SHIFT, BufferSource, F_BUFFER, Syscall};
@@ -79,7 +81,7 @@ pub struct Driver {
 static NEXT_DRIVER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Shared handle to the current thread's driver.
-pub type DriverRef = Rc<RefCell<Driver>>;
+pub type DriverRef = Rc<DriverCell>;
 
 thread_local! {
     static CURRENT: RefCell<Option<DriverRef>> = const { RefCell::new(None) };
@@ -234,7 +236,14 @@ impl Driver {
     }
 
     /// The op's future is gone: keep `resources` until the kernel is done, and cancel the op.
+    /// Ops reach this through [`DriverCell::orphan`], which defers it while the driver is busy.
     pub fn orphan(&mut self, token: CompletionToken, resources: Box<dyn Orphan>) {
+        if self.closed && !self.table.is_finished(token) {
+            // Shutdown is over and the kernel never reported this op done (shutdown gave up
+            // waiting for it): it may still write into the resources, so they are leaked.
+            std::mem::forget(resources);
+            return;
+        }
         if self.table.orphan(token, resources) {
             self.cancel_op(token);
         }

@@ -453,7 +453,7 @@ impl Uring {
             self.cancel_user_data(table, CompletionToken::WAKE);
         }
         let started = std::time::Instant::now();
-        while (!table.is_empty() || self.wake_in_flight) && started.elapsed() < SHUTDOWN_GRACE {
+        while (table.live() > 0 || self.wake_in_flight) && started.elapsed() < SHUTDOWN_GRACE {
             if self.flush(table).is_err() {
                 break;
             }

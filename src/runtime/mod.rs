@@ -186,7 +186,7 @@ impl Builder {
             pool,
         });
         let cx = Rc::new(LoopContext {
-            driver: Rc::new(RefCell::new(driver)),
+            driver: Rc::new(driver::DriverCell::new(driver)),
             ready: RefCell::new(VecDeque::with_capacity(256)),
             timers: RefCell::new(timer::Timers::default()),
             tasks: RefCell::new(Default::default()),
@@ -381,7 +381,7 @@ impl Drop for Runtime {
         // The loop's shared receive ring goes with the loop (receives still in flight keep
         // their share until the driver's shutdown has drained them).
         crate::buf::drop_loop_ring();
-        self.cx.driver.borrow_mut().shutdown();
+        self.cx.driver.shutdown();
         self.cx.shutdown_tasks();
         self.cx.shared.pool.shutdown(self.blocking_shutdown_timeout);
     }
