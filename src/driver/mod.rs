@@ -203,6 +203,9 @@ impl Driver {
         let token = self.table.insert(deadline.is_some(), multishot);
         self.ops_submitted += 1;
         if self.closed {
+            // Cancelled by the shutdown, not timed out: mark it so a deadline does not turn
+            // the ECANCELED into ETIMEDOUT.
+            self.table.request_cancel(token);
             self.table.complete(token, -libc::ECANCELED, 0);
             return token;
         }
@@ -340,6 +343,11 @@ impl Driver {
             return;
         }
         self.closed = true;
+        // The ops are cancelled by the shutdown: each reports ECANCELED (what adopters and
+        // `Op::cancel` callers look for), never ETIMEDOUT for an op that had a deadline.
+        for token in self.table.pending_tokens() {
+            self.table.request_cancel(token);
+        }
         match &mut self.inner {
             Inner::Uring(u) => u.shutdown(&mut self.table),
             Inner::Epoll(e) => e.shutdown(&mut self.table),
