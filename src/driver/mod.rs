@@ -142,7 +142,14 @@ impl Driver {
             errno: None,
             features: Vec::new(),
         };
-        if requested != Backend::Epoll {
+        let skip_probe = match (requested, select::AUTO_SKIPS_PROBE) {
+            (Backend::Auto, Some(why)) => {
+                report.fallback_reason = Some(why.to_owned());
+                true
+            }
+            _ => false,
+        };
+        if requested != Backend::Epoll && !skip_probe {
             match select::probe_uring(config.entries, config.cq_entries) {
                 Ok((ring, features)) => {
                     let unparker = Arc::new(Unparker::new(false)?);

@@ -15,6 +15,10 @@ use io_uring::{IoUring, opcode};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {
     /// io_uring when it can run here, else epoll. `RINGLOOP_BACKEND` may override it.
+    ///
+    /// On Android, `Auto` is epoll without probing: the platform's seccomp policy kills an app
+    /// that calls `io_uring_setup` (SIGSYS) instead of failing the call, so a probe cannot
+    /// fall back. [`Backend::IoUring`] still tries it there.
     #[default]
     Auto,
     /// io_uring or an error saying why it cannot run.
@@ -308,6 +312,20 @@ fn eperm_cause(sysctl: Option<&IoUringSysctl>) -> String {
 
 /// Named features and whether they are on.
 pub type Features = Vec<(&'static str, bool)>;
+
+/// Why `Backend::Auto` does not even probe io_uring on this platform (None: it probes).
+///
+/// Android's seccomp policy answers `io_uring_setup` with SIGSYS, which kills the process,
+/// rather than with an errno (libuv hit this, issue #4010): probing there is fatal, so `Auto`
+/// takes epoll straight away. An explicit `Backend::IoUring` still probes: the caller asked.
+#[cfg(target_os = "android")]
+pub const AUTO_SKIPS_PROBE: Option<&str> = Some(
+    "on Android the seccomp policy kills a process that calls io_uring_setup (SIGSYS), so \
+     Auto does not probe io_uring; ask for Backend::IoUring to try it anyway",
+);
+/// Why `Backend::Auto` does not even probe io_uring on this platform (None: it probes).
+#[cfg(not(target_os = "android"))]
+pub const AUTO_SKIPS_PROBE: Option<&str> = None;
 
 /// The opcodes the runtime needs.
 const REQUIRED: &[(u8, &str)] = &[
