@@ -514,6 +514,35 @@ impl Epoll {
         Ok(())
     }
 
+    /// The epoll instance's descriptor (for messages).
+    pub fn fd(&self) -> RawFd {
+        self.epfd.as_raw_fd()
+    }
+
+    /// The wait failed for good: every op waiting here (for readiness, or deferred by a spent
+    /// budget) fails with `errno`. Their memory was never lent to the kernel, so handing it
+    /// back is safe; ops on the blocking pool complete as usual.
+    pub fn fail_waiting(&mut self, table: &mut OpTable, errno: i32) {
+        for (token, _) in std::mem::take(&mut self.deferred) {
+            table.complete(token, -errno, 0);
+        }
+        self.recheck.clear();
+        for q in &mut self.fds {
+            for w in std::mem::take(&mut q.waiters) {
+                self.waiting -= 1;
+                table.complete(w.token, -errno, 0);
+            }
+            q.armed = false;
+            q.pinned = false;
+        }
+    }
+
+    /// A park after the wait failed: completions posted by the blocking pool are collected
+    /// (no op waits for readiness any more).
+    pub fn collect_after_failure(&mut self, table: &mut OpTable) {
+        self.collect_posted(table);
+    }
+
     /// Completes every waiting op with `ECANCELED` and waits (bounded) for the pool's.
     pub fn shutdown(&mut self, table: &mut OpTable) {
         for fd in 0..self.fds.len() {

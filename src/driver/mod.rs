@@ -15,15 +15,21 @@
 //!   what frees its slot.
 //! * `park(timeout)` — flush submissions and collect completions, sleeping up to `timeout`
 //!   when asked; a wake-up from another thread ([`Unparker`]) ends the sleep.
+//!   Transient errors are retried inside the backend; a wait that fails for good leaves the
+//!   driver running without its backend (see `failed.rs`), never panicking.
 //! * `shutdown()` — cancel everything and wait for the completions, so that no buffer is
 //!   freed while the kernel may still use it.
 //!
 //! Completions are written into the [`OpTable`], which wakes the parked task.
+//!
+//! The driver lives in a [`DriverCell`]: work asked of it while it is borrowed (an op dropped
+//! by a waker or a `Drop` the driver runs) waits there and runs when the borrow ends.
 
 pub(crate) mod buf_ring;
 mod cell;
 mod coalesce;
 mod epoll;
+mod failed;
 pub use coalesce::{DEFAULT_MAX_BATCH, DEFAULT_MAX_DELAY};
 mod fs_call;
 mod select;
@@ -41,6 +47,7 @@ use std::task::Waker;
 use std::time::Duration;
 
 pub use cell::DriverCell;
+pub use failed::ParkFailure;
 pub use fs_call::FsCall;
 pub use select::{Backend, BackendKind, BackendReport, ring_has_op};
 pub use syscall::{BUFFER_SHIFT, BufferSource, F_BUFFER, Syscall};
@@ -75,6 +82,8 @@ pub struct Driver {
     unparker: Arc<Unparker>,
     ops_submitted: u64,
     closed: bool,
+    /// The backend's wait failed for good: the loop runs on without it (see `failed.rs`).
+    failed: Option<ParkFailure>,
     id: u64,
 }
 
@@ -183,6 +192,7 @@ impl Driver {
             unparker,
             ops_submitted: 0,
             closed: false,
+            failed: None,
             id,
         }
     }
@@ -214,6 +224,10 @@ impl Driver {
             // the ECANCELED into ETIMEDOUT.
             self.table.request_cancel(token);
             self.table.complete(token, -libc::ECANCELED, 0);
+            return token;
+        }
+        if let Some(failure) = &self.failed {
+            self.table.complete(token, -failure.errno, 0);
             return token;
         }
         match &mut self.inner {
@@ -275,11 +289,46 @@ impl Driver {
 
     /// Flushes submissions and collects completions, sleeping up to `timeout` (None: until
     /// something happens).
+    ///
+    /// # Errors
+    ///
+    /// When the backend's wait fails for a reason that will not pass (transient errors are
+    /// retried by the backends): the driver then records the [`ParkFailure`], fails the ops it
+    /// safely can, and later parks wait without the backend (see `failed.rs`). Only the park
+    /// that fails returns the error; [`failure`](Self::failure) keeps it.
     pub fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        match &mut self.inner {
+        if self.failed.is_some() {
+            failed::park_on_eventfd(&self.unparker, timeout);
+            if let Inner::Epoll(e) = &mut self.inner {
+                e.collect_after_failure(&mut self.table);
+            }
+            return Ok(());
+        }
+        let result = match &mut self.inner {
             Inner::Uring(u) => u.park(&mut self.table, timeout),
             Inner::Epoll(e) => e.park(&mut self.table, timeout),
+        };
+        let Err(e) = result else { return Ok(()) };
+        let failure = match &mut self.inner {
+            Inner::Uring(u) => {
+                ParkFailure::new(&format!("io_uring_enter on ring fd {}", u.fd()), &e)
+            }
+            Inner::Epoll(ep) => {
+                ParkFailure::new(&format!("epoll_wait on epoll fd {}", ep.fd()), &e)
+            }
+        };
+        failed::prepare_eventfd(self.unparker.fd());
+        if let Inner::Epoll(ep) = &mut self.inner {
+            ep.fail_waiting(&mut self.table, failure.errno);
         }
+        let err = failure.to_io_error();
+        self.failed = Some(failure);
+        Err(err)
+    }
+
+    /// Why the backend's wait failed for good, if it did.
+    pub fn failure(&self) -> Option<&ParkFailure> {
+        self.failed.as_ref()
     }
 
     /// Keeps `fd` registered with the readiness backend until [`unpin_fd`](Self::unpin_fd),

@@ -137,6 +137,11 @@ impl Uring {
         }
     }
 
+    /// The ring's descriptor (for messages).
+    pub fn fd(&self) -> i32 {
+        self.ring.as_raw_fd()
+    }
+
     /// Records that the kernel lacks multishot receive (see `select::has_recv_multishot`).
     pub fn set_no_recv_multishot(&mut self) {
         self.buf_ring_unsupported = true;
