@@ -14,13 +14,26 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use ringloop::buf::{IoBuf, IoBufMut};
-use ringloop::{Handle, Runtime, op};
-use support::{pipe, runtime, watchdog, write_all};
+use ringloop::{Backend, Handle, Runtime, op};
+use support::{pipe, watchdog, write_all};
 
 /// How long a wait on the loop may take before the test calls it stuck.
 const WAIT_LIMIT: Duration = Duration::from_secs(5);
 /// How long dropping the runtime may take before the watchdog calls it a hang.
 const DROP_LIMIT: Duration = Duration::from_secs(10);
+
+/// How long the runtime's drop may wait for cancelled ops: far beyond the watchdog, so a drop
+/// that waits for an op that will never finish trips the watchdog instead of passing slowly.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(120);
+
+/// A runtime on exactly `backend` whose drop waits up to [`SHUTDOWN_GRACE`] for ops.
+fn runtime(backend: Backend) -> Runtime {
+    Runtime::builder()
+        .backend(backend)
+        .io_shutdown_timeout(SHUTDOWN_GRACE)
+        .build()
+        .unwrap_or_else(|e| panic!("cannot build a runtime on {backend:?}: {e}"))
+}
 
 thread_local! {
     /// Ops a [`DropStashOnWake`] waker drops when it is woken.

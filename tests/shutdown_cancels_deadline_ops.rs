@@ -10,17 +10,31 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use ringloop::op;
-use support::{pipe, runtime, watchdog};
+use ringloop::{Backend, Runtime, op};
+use support::{pipe, watchdog};
 
 /// A deadline far beyond the test's life: the op cannot time out by itself.
 const DEADLINE: Duration = Duration::from_secs(600);
 /// How long dropping the runtime may take before the watchdog calls it a hang.
 const DROP_LIMIT: Duration = Duration::from_secs(10);
 
+/// How long the runtime's drop may wait for cancelled ops: far beyond the watchdog, so a drop
+/// that waits for an op that will never finish trips the watchdog instead of passing slowly.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(120);
+
+/// A runtime on exactly `backend` whose drop waits up to [`SHUTDOWN_GRACE`] for ops.
+fn runtime(backend: Backend) -> Runtime {
+    Runtime::builder()
+        .backend(backend)
+        .io_shutdown_timeout(SHUTDOWN_GRACE)
+        .build()
+        .unwrap_or_else(|e| panic!("cannot build a runtime on {backend:?}: {e}"))
+}
+
 both_backends! {
     /// A read with a deadline, in flight when the runtime is dropped, completes with
-    /// `ECANCELED` (not `ETIMEDOUT`); its future, kept past the runtime, collects that result.
+    /// `ECANCELED` (not `ETIMEDOUT`); its future, kept past the runtime, collects that result,
+    /// and the drop does not wait for that finished-but-uncollected op.
     fn deadline_op_in_flight_at_shutdown_reports_cancelled(backend: Backend) {
         let rt = runtime(backend);
         let (rx, _tx) = pipe();

@@ -543,13 +543,13 @@ impl Epoll {
         self.collect_posted(table);
     }
 
-    /// Completes every waiting op with `ECANCELED` and waits (bounded) for the pool's.
-    pub fn shutdown(&mut self, table: &mut OpTable) {
+    /// Completes every waiting op with `ECANCELED` and waits up to `grace` for the pool's.
+    pub fn shutdown(&mut self, table: &mut OpTable, grace: Duration) {
         for fd in 0..self.fds.len() {
             self.forget_fd(table, fd as RawFd);
         }
         let started = Instant::now();
-        while self.in_pool > 0 && started.elapsed() < Duration::from_secs(5) {
+        while self.in_pool > 0 && started.elapsed() < grace {
             if self.park(table, Some(Duration::from_millis(50))).is_err() {
                 break;
             }

@@ -84,6 +84,7 @@ pub struct Driver {
     closed: bool,
     /// The backend's wait failed for good: the loop runs on without it (see `failed.rs`).
     failed: Option<ParkFailure>,
+    shutdown_grace: Duration,
     id: u64,
 }
 
@@ -124,6 +125,8 @@ pub struct Config {
     /// io_uring completion coalescing: most completions per wait, longest wait for them.
     pub max_batch: u32,
     pub max_delay: std::time::Duration,
+    /// How long shutdown waits for the kernel to finish the ops it cancels.
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -170,7 +173,8 @@ impl Driver {
                         uring.set_no_recv_multishot();
                     }
                     let inner = Inner::Uring(uring);
-                    return Ok((Driver::with(inner, unparker, id), report));
+                    let driver = Driver::with(inner, unparker, id, config.shutdown_grace);
+                    return Ok((driver, report));
                 }
                 Err(why) if requested == Backend::IoUring => return Err(why.into_io_error()),
                 Err(why) => {
@@ -182,10 +186,11 @@ impl Driver {
         let unparker = Arc::new(Unparker::new(true)?);
         report.features = vec![("edge_triggered", true), ("rwf_nowait", true)];
         let inner = Inner::Epoll(epoll::Epoll::new(unparker.clone(), pool)?);
-        Ok((Driver::with(inner, unparker, id), report))
+        let driver = Driver::with(inner, unparker, id, config.shutdown_grace);
+        Ok((driver, report))
     }
 
-    fn with(inner: Inner, unparker: Arc<Unparker>, id: u64) -> Driver {
+    fn with(inner: Inner, unparker: Arc<Unparker>, id: u64, shutdown_grace: Duration) -> Driver {
         Driver {
             table: OpTable::new(),
             inner,
@@ -193,6 +198,7 @@ impl Driver {
             ops_submitted: 0,
             closed: false,
             failed: None,
+            shutdown_grace,
             id,
         }
     }
@@ -405,8 +411,8 @@ impl Driver {
             self.table.request_cancel(token);
         }
         match &mut self.inner {
-            Inner::Uring(u) => u.shutdown(&mut self.table),
-            Inner::Epoll(e) => e.shutdown(&mut self.table),
+            Inner::Uring(u) => u.shutdown(&mut self.table, self.shutdown_grace),
+            Inner::Epoll(e) => e.shutdown(&mut self.table, self.shutdown_grace),
         }
     }
 }

@@ -57,6 +57,7 @@ pub struct Builder {
     blocking_threads: usize,
     blocking_idle_timeout: Duration,
     blocking_shutdown_timeout: Duration,
+    io_shutdown_timeout: Duration,
     max_batch: u32,
     max_batch_delay: Duration,
 }
@@ -70,6 +71,7 @@ impl Default for Builder {
             blocking_threads: 64,
             blocking_idle_timeout: Duration::from_secs(10),
             blocking_shutdown_timeout: Duration::from_secs(5),
+            io_shutdown_timeout: Duration::from_secs(5),
             max_batch: driver::DEFAULT_MAX_BATCH,
             max_batch_delay: driver::DEFAULT_MAX_DELAY,
         }
@@ -136,6 +138,25 @@ impl Builder {
         self
     }
 
+    /// How long dropping the runtime waits for the kernel to finish the in-flight ops it
+    /// cancels (default 5 s). Cancellation is normally immediate; an op the kernel cannot
+    /// interrupt (a blocking-pool job on epoll, some file I/O on io_uring) is waited for up to
+    /// this long, then its buffers are leaked rather than freed while the kernel may still
+    /// write into them. Ops that already finished are never waited for.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = ringloop::Runtime::builder()
+    ///     .io_shutdown_timeout(Duration::from_secs(1))
+    ///     .build()
+    ///     .unwrap();
+    /// drop(rt);
+    /// ```
+    pub fn io_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.io_shutdown_timeout = timeout;
+        self
+    }
+
     /// Completion coalescing on io_uring (default: up to 8 completions, at most 20 µs).
     ///
     /// Under load from many sources a loop that wakes for every completion enters the kernel
@@ -178,6 +199,7 @@ impl Builder {
             cq_entries: self.cq_entries.unwrap_or(self.entries.saturating_mul(2)),
             max_batch: self.max_batch,
             max_delay: self.max_batch_delay,
+            shutdown_grace: self.io_shutdown_timeout,
         };
         let (driver, report) = Driver::new(&config, pool.clone())?;
         let shared = Arc::new(Shared {
