@@ -514,13 +514,42 @@ impl Epoll {
         Ok(())
     }
 
-    /// Completes every waiting op with `ECANCELED` and waits (bounded) for the pool's.
-    pub fn shutdown(&mut self, table: &mut OpTable) {
+    /// The epoll instance's descriptor (for messages).
+    pub fn fd(&self) -> RawFd {
+        self.epfd.as_raw_fd()
+    }
+
+    /// The wait failed for good: every op waiting here (for readiness, or deferred by a spent
+    /// budget) fails with `errno`. Their memory was never lent to the kernel, so handing it
+    /// back is safe; ops on the blocking pool complete as usual.
+    pub fn fail_waiting(&mut self, table: &mut OpTable, errno: i32) {
+        for (token, _) in std::mem::take(&mut self.deferred) {
+            table.complete(token, -errno, 0);
+        }
+        self.recheck.clear();
+        for q in &mut self.fds {
+            for w in std::mem::take(&mut q.waiters) {
+                self.waiting -= 1;
+                table.complete(w.token, -errno, 0);
+            }
+            q.armed = false;
+            q.pinned = false;
+        }
+    }
+
+    /// A park after the wait failed: completions posted by the blocking pool are collected
+    /// (no op waits for readiness any more).
+    pub fn collect_after_failure(&mut self, table: &mut OpTable) {
+        self.collect_posted(table);
+    }
+
+    /// Completes every waiting op with `ECANCELED` and waits up to `grace` for the pool's.
+    pub fn shutdown(&mut self, table: &mut OpTable, grace: Duration) {
         for fd in 0..self.fds.len() {
             self.forget_fd(table, fd as RawFd);
         }
         let started = Instant::now();
-        while self.in_pool > 0 && started.elapsed() < Duration::from_secs(5) {
+        while self.in_pool > 0 && started.elapsed() < grace {
             if self.park(table, Some(Duration::from_millis(50))).is_err() {
                 break;
             }

@@ -15,14 +15,21 @@
 //!   what frees its slot.
 //! * `park(timeout)` — flush submissions and collect completions, sleeping up to `timeout`
 //!   when asked; a wake-up from another thread ([`Unparker`]) ends the sleep.
+//!   Transient errors are retried inside the backend; a wait that fails for good leaves the
+//!   driver running without its backend (see `failed.rs`), never panicking.
 //! * `shutdown()` — cancel everything and wait for the completions, so that no buffer is
 //!   freed while the kernel may still use it.
 //!
 //! Completions are written into the [`OpTable`], which wakes the parked task.
+//!
+//! The driver lives in a [`DriverCell`]: work asked of it while it is borrowed (an op dropped
+//! by a waker or a `Drop` the driver runs) waits there and runs when the borrow ends.
 
 pub(crate) mod buf_ring;
+mod cell;
 mod coalesce;
 mod epoll;
+mod failed;
 pub use coalesce::{DEFAULT_MAX_BATCH, DEFAULT_MAX_DELAY};
 mod fs_call;
 mod select;
@@ -39,6 +46,8 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
+pub use cell::DriverCell;
+pub use failed::ParkFailure;
 pub use fs_call::FsCall;
 pub use select::{Backend, BackendKind, BackendReport, ring_has_op};
 pub use syscall::{BUFFER_SHIFT, BufferSource, F_BUFFER, Syscall};
@@ -73,13 +82,16 @@ pub struct Driver {
     unparker: Arc<Unparker>,
     ops_submitted: u64,
     closed: bool,
+    /// The backend's wait failed for good: the loop runs on without it (see `failed.rs`).
+    failed: Option<ParkFailure>,
+    shutdown_grace: Duration,
     id: u64,
 }
 
 static NEXT_DRIVER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Shared handle to the current thread's driver.
-pub type DriverRef = Rc<RefCell<Driver>>;
+pub type DriverRef = Rc<DriverCell>;
 
 thread_local! {
     static CURRENT: RefCell<Option<DriverRef>> = const { RefCell::new(None) };
@@ -113,6 +125,8 @@ pub struct Config {
     /// io_uring completion coalescing: most completions per wait, longest wait for them.
     pub max_batch: u32,
     pub max_delay: std::time::Duration,
+    /// How long shutdown waits for the kernel to finish the ops it cancels.
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -140,7 +154,14 @@ impl Driver {
             errno: None,
             features: Vec::new(),
         };
-        if requested != Backend::Epoll {
+        let skip_probe = match (requested, select::AUTO_SKIPS_PROBE) {
+            (Backend::Auto, Some(why)) => {
+                report.fallback_reason = Some(why.to_owned());
+                true
+            }
+            _ => false,
+        };
+        if requested != Backend::Epoll && !skip_probe {
             match select::probe_uring(config.entries, config.cq_entries) {
                 Ok((ring, features)) => {
                     let unparker = Arc::new(Unparker::new(false)?);
@@ -152,7 +173,8 @@ impl Driver {
                         uring.set_no_recv_multishot();
                     }
                     let inner = Inner::Uring(uring);
-                    return Ok((Driver::with(inner, unparker, id), report));
+                    let driver = Driver::with(inner, unparker, id, config.shutdown_grace);
+                    return Ok((driver, report));
                 }
                 Err(why) if requested == Backend::IoUring => return Err(why.into_io_error()),
                 Err(why) => {
@@ -164,16 +186,19 @@ impl Driver {
         let unparker = Arc::new(Unparker::new(true)?);
         report.features = vec![("edge_triggered", true), ("rwf_nowait", true)];
         let inner = Inner::Epoll(epoll::Epoll::new(unparker.clone(), pool)?);
-        Ok((Driver::with(inner, unparker, id), report))
+        let driver = Driver::with(inner, unparker, id, config.shutdown_grace);
+        Ok((driver, report))
     }
 
-    fn with(inner: Inner, unparker: Arc<Unparker>, id: u64) -> Driver {
+    fn with(inner: Inner, unparker: Arc<Unparker>, id: u64, shutdown_grace: Duration) -> Driver {
         Driver {
             table: OpTable::new(),
             inner,
             unparker,
             ops_submitted: 0,
             closed: false,
+            failed: None,
+            shutdown_grace,
             id,
         }
     }
@@ -201,7 +226,14 @@ impl Driver {
         let token = self.table.insert(deadline.is_some(), multishot);
         self.ops_submitted += 1;
         if self.closed {
+            // Cancelled by the shutdown, not timed out: mark it so a deadline does not turn
+            // the ECANCELED into ETIMEDOUT.
+            self.table.request_cancel(token);
             self.table.complete(token, -libc::ECANCELED, 0);
+            return token;
+        }
+        if let Some(failure) = &self.failed {
+            self.table.complete(token, -failure.errno, 0);
             return token;
         }
         match &mut self.inner {
@@ -234,7 +266,14 @@ impl Driver {
     }
 
     /// The op's future is gone: keep `resources` until the kernel is done, and cancel the op.
+    /// Ops reach this through [`DriverCell::orphan`], which defers it while the driver is busy.
     pub fn orphan(&mut self, token: CompletionToken, resources: Box<dyn Orphan>) {
+        if self.closed && !self.table.is_finished(token) {
+            // Shutdown is over and the kernel never reported this op done (shutdown gave up
+            // waiting for it): it may still write into the resources, so they are leaked.
+            std::mem::forget(resources);
+            return;
+        }
         if self.table.orphan(token, resources) {
             self.cancel_op(token);
         }
@@ -256,11 +295,46 @@ impl Driver {
 
     /// Flushes submissions and collects completions, sleeping up to `timeout` (None: until
     /// something happens).
+    ///
+    /// # Errors
+    ///
+    /// When the backend's wait fails for a reason that will not pass (transient errors are
+    /// retried by the backends): the driver then records the [`ParkFailure`], fails the ops it
+    /// safely can, and later parks wait without the backend (see `failed.rs`). Only the park
+    /// that fails returns the error; [`failure`](Self::failure) keeps it.
     pub fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        match &mut self.inner {
+        if self.failed.is_some() {
+            failed::park_on_eventfd(&self.unparker, timeout);
+            if let Inner::Epoll(e) = &mut self.inner {
+                e.collect_after_failure(&mut self.table);
+            }
+            return Ok(());
+        }
+        let result = match &mut self.inner {
             Inner::Uring(u) => u.park(&mut self.table, timeout),
             Inner::Epoll(e) => e.park(&mut self.table, timeout),
+        };
+        let Err(e) = result else { return Ok(()) };
+        let failure = match &mut self.inner {
+            Inner::Uring(u) => {
+                ParkFailure::new(&format!("io_uring_enter on ring fd {}", u.fd()), &e)
+            }
+            Inner::Epoll(ep) => {
+                ParkFailure::new(&format!("epoll_wait on epoll fd {}", ep.fd()), &e)
+            }
+        };
+        failed::prepare_eventfd(self.unparker.fd());
+        if let Inner::Epoll(ep) = &mut self.inner {
+            ep.fail_waiting(&mut self.table, failure.errno);
         }
+        let err = failure.to_io_error();
+        self.failed = Some(failure);
+        Err(err)
+    }
+
+    /// Why the backend's wait failed for good, if it did.
+    pub fn failure(&self) -> Option<&ParkFailure> {
+        self.failed.as_ref()
     }
 
     /// Keeps `fd` registered with the readiness backend until [`unpin_fd`](Self::unpin_fd),
@@ -331,9 +405,14 @@ impl Driver {
             return;
         }
         self.closed = true;
+        // The ops are cancelled by the shutdown: each reports ECANCELED (what adopters and
+        // `Op::cancel` callers look for), never ETIMEDOUT for an op that had a deadline.
+        for token in self.table.pending_tokens() {
+            self.table.request_cancel(token);
+        }
         match &mut self.inner {
-            Inner::Uring(u) => u.shutdown(&mut self.table),
-            Inner::Epoll(e) => e.shutdown(&mut self.table),
+            Inner::Uring(u) => u.shutdown(&mut self.table, self.shutdown_grace),
+            Inner::Epoll(e) => e.shutdown(&mut self.table, self.shutdown_grace),
         }
     }
 }

@@ -15,6 +15,10 @@ use io_uring::{IoUring, opcode};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {
     /// io_uring when it can run here, else epoll. `RINGLOOP_BACKEND` may override it.
+    ///
+    /// On Android, `Auto` is epoll without probing: the platform's seccomp policy kills an app
+    /// that calls `io_uring_setup` (SIGSYS) instead of failing the call, so a probe cannot
+    /// fall back. [`Backend::IoUring`] still tries it there.
     #[default]
     Auto,
     /// io_uring or an error saying why it cannot run.
@@ -142,12 +146,12 @@ fn hint(errno: i32) -> &'static str {
     match errno {
         libc::EPERM => {
             "io_uring is denied: a seccomp filter (container runtimes' default profiles) or \
-             sysctl kernel.io_uring_disabled=2; allow io_uring_setup/io_uring_enter/\
+             sysctl kernel.io_uring_disabled; allow io_uring_setup/io_uring_enter/\
              io_uring_register or set kernel.io_uring_disabled=0"
         }
         libc::EACCES => {
-            "io_uring is restricted to a group (sysctl kernel.io_uring_disabled=1 and \
-             kernel.io_uring_group); add the user to that group or set the sysctl to 0"
+            "io_uring is denied by a security module (an SELinux or AppArmor policy); allow \
+             io_uring for this process in the policy"
         }
         libc::ENOSYS => {
             "the kernel has no io_uring (older than 5.1 or built without CONFIG_IO_URING)"
@@ -170,13 +174,18 @@ impl Unavailable {
     fn from_setup(e: &io::Error) -> Self {
         let errno = e.raw_os_error();
         let code = errno.unwrap_or(0);
+        let why = if code == libc::EPERM {
+            eperm_cause(IoUringSysctl::read().as_ref())
+        } else {
+            hint(code).to_owned()
+        };
         Unavailable {
             errno,
             message: format!(
                 "io_uring_setup failed with {} ({}): {}",
                 errno_name(code),
                 e,
-                hint(code)
+                why
             ),
         }
     }
@@ -194,8 +203,129 @@ impl Unavailable {
     }
 }
 
+/// What `kernel.io_uring_disabled` (Linux 6.6+) decides for this process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct IoUringSysctl {
+    /// `kernel.io_uring_disabled`: 0 everyone may create rings; 1 only members of
+    /// `io_uring_group` and holders of `CAP_SYS_ADMIN`; 2 nobody (`io_uring_setup` fails with
+    /// `EPERM`).
+    disabled: i64,
+    /// `kernel.io_uring_group` (-1, the default: no group, only `CAP_SYS_ADMIN`).
+    group: i64,
+    /// The process's real and effective gids, then its supplementary groups.
+    gids: Vec<u32>,
+    /// `CAP_SYS_ADMIN` is in the effective set (it lifts the restriction of level 1).
+    cap_sys_admin: bool,
+}
+
+impl IoUringSysctl {
+    /// Reads the sysctls and the process's groups; None when the kernel has no such sysctl
+    /// (before 6.6) or it cannot be read.
+    fn read() -> Option<IoUringSysctl> {
+        let number =
+            |path: &str| -> Option<i64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+        let disabled = number("/proc/sys/kernel/io_uring_disabled")?;
+        let group = number("/proc/sys/kernel/io_uring_group").unwrap_or(-1);
+        // SAFETY: getgid/getegid cannot fail and touch no memory.
+        let mut gids = unsafe { vec![libc::getgid(), libc::getegid()] };
+        // SAFETY: a count query: size 0 with a null list writes nothing.
+        let n = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+        if n > 0 {
+            let mut groups = vec![0 as libc::gid_t; n as usize];
+            // SAFETY: `groups` has room for `n` entries, the size passed.
+            let got = unsafe { libc::getgroups(n, groups.as_mut_ptr()) };
+            groups.truncate(got.max(0) as usize);
+            gids.extend(groups);
+        }
+        Some(IoUringSysctl {
+            disabled,
+            group,
+            gids,
+            cap_sys_admin: has_cap_sys_admin(),
+        })
+    }
+
+    fn in_group(&self) -> bool {
+        self.group >= 0 && self.gids.iter().any(|&g| i64::from(g) == self.group)
+    }
+}
+
+/// Whether `CAP_SYS_ADMIN` (bit 21) is in the effective set (`CapEff` of /proc/self/status).
+fn has_cap_sys_admin() -> bool {
+    const CAP_SYS_ADMIN: u32 = 21;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_SYS_ADMIN) != 0)
+}
+
+/// Why `io_uring_setup` failed with `EPERM`, given what the sysctl says (None: no sysctl):
+/// the sysctl when it denies this process, else a seccomp filter.
+fn eperm_cause(sysctl: Option<&IoUringSysctl>) -> String {
+    const SECCOMP: &str = "so a seccomp filter denies it (container runtimes' default \
+        profiles do); allow io_uring_setup/io_uring_enter/io_uring_register in it";
+    let Some(s) = sysctl else {
+        return format!(
+            "this kernel has no kernel.io_uring_disabled sysctl (before 6.6), {SECCOMP}"
+        );
+    };
+    let gids = s
+        .gids
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    match s.disabled {
+        0 => format!("kernel.io_uring_disabled=0 allows io_uring, {SECCOMP}"),
+        2 => "kernel.io_uring_disabled=2 disables io_uring for every process (RHEL 10's \
+              default); set it to 0, or to 1 with kernel.io_uring_group naming a group of \
+              this user"
+            .to_owned(),
+        1 if s.cap_sys_admin => format!(
+            "kernel.io_uring_disabled=1 allows this process (it has CAP_SYS_ADMIN), {SECCOMP}"
+        ),
+        1 if s.in_group() => format!(
+            "kernel.io_uring_disabled=1 allows this process (it is in kernel.io_uring_group={}), \
+             {SECCOMP}",
+            s.group
+        ),
+        1 if s.group < 0 => format!(
+            "kernel.io_uring_disabled=1 limits io_uring to kernel.io_uring_group, which is \
+             unset (-1), so only CAP_SYS_ADMIN may use it and this process (gids {gids}) lacks \
+             it; set kernel.io_uring_group to one of its groups, or the sysctl to 0"
+        ),
+        1 => format!(
+            "kernel.io_uring_disabled=1 limits io_uring to members of \
+             kernel.io_uring_group={}, and this process (gids {gids}) is not one and lacks \
+             CAP_SYS_ADMIN; add the user to group {}, or set the sysctl to 0",
+            s.group, s.group
+        ),
+        other => format!(
+            "kernel.io_uring_disabled={other} (a value this runtime does not know) may deny it, \
+             or a seccomp filter; set the sysctl to 0 or allow io_uring_setup in the filter"
+        ),
+    }
+}
+
 /// Named features and whether they are on.
 pub type Features = Vec<(&'static str, bool)>;
+
+/// Why `Backend::Auto` does not even probe io_uring on this platform (None: it probes).
+///
+/// Android's seccomp policy answers `io_uring_setup` with SIGSYS, which kills the process,
+/// rather than with an errno (libuv hit this, issue #4010): probing there is fatal, so `Auto`
+/// takes epoll straight away. An explicit `Backend::IoUring` still probes: the caller asked.
+#[cfg(target_os = "android")]
+pub const AUTO_SKIPS_PROBE: Option<&str> = Some(
+    "on Android the seccomp policy kills a process that calls io_uring_setup (SIGSYS), so \
+     Auto does not probe io_uring; ask for Backend::IoUring to try it anyway",
+);
+/// Why `Backend::Auto` does not even probe io_uring on this platform (None: it probes).
+#[cfg(not(target_os = "android"))]
+pub const AUTO_SKIPS_PROBE: Option<&str> = None;
 
 /// The opcodes the runtime needs.
 const REQUIRED: &[(u8, &str)] = &[
@@ -449,6 +579,72 @@ pub fn backend_from_env() -> io::Result<Option<Backend>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sysctl(disabled: i64, group: i64, gids: &[u32], cap_sys_admin: bool) -> IoUringSysctl {
+        IoUringSysctl {
+            disabled,
+            group,
+            gids: gids.to_vec(),
+            cap_sys_admin,
+        }
+    }
+
+    /// The EPERM reason names the sysctl when it denies the process, and a seccomp filter
+    /// when the sysctl allows it or does not exist.
+    #[test]
+    fn eperm_cause_names_the_sysctl_or_seccomp() {
+        let none = eperm_cause(None);
+        assert!(
+            none.contains("no kernel.io_uring_disabled") && none.contains("seccomp"),
+            "{none}"
+        );
+
+        let open = eperm_cause(Some(&sysctl(0, -1, &[1000], false)));
+        assert!(
+            open.contains("io_uring_disabled=0") && open.contains("seccomp"),
+            "{open}"
+        );
+
+        let all = eperm_cause(Some(&sysctl(2, 50, &[50], true)));
+        assert!(
+            all.contains("io_uring_disabled=2") && all.contains("every process"),
+            "{all}"
+        );
+        assert!(!all.contains("seccomp"), "{all}");
+
+        let no_group = eperm_cause(Some(&sysctl(1, -1, &[1000, 1000, 27], false)));
+        assert!(no_group.contains("unset (-1)"), "{no_group}");
+        assert!(no_group.contains("gids 1000,1000,27"), "{no_group}");
+        assert!(!no_group.contains("seccomp"), "{no_group}");
+
+        let outsider = eperm_cause(Some(&sysctl(1, 990, &[1000, 1000, 27], false)));
+        assert!(outsider.contains("io_uring_group=990"), "{outsider}");
+        assert!(outsider.contains("is not one"), "{outsider}");
+        assert!(outsider.contains("gids 1000,1000,27"), "{outsider}");
+
+        let member = eperm_cause(Some(&sysctl(1, 27, &[1000, 1000, 27], false)));
+        assert!(
+            member.contains("is in kernel.io_uring_group=27"),
+            "{member}"
+        );
+        assert!(member.contains("seccomp"), "{member}");
+
+        let admin = eperm_cause(Some(&sysctl(1, 990, &[0, 0], true)));
+        assert!(
+            admin.contains("CAP_SYS_ADMIN") && admin.contains("seccomp"),
+            "{admin}"
+        );
+    }
+
+    /// Reading the sysctl here gives this process's real groups (the gid first).
+    #[test]
+    fn sysctl_reads_this_process_groups() {
+        if let Some(s) = IoUringSysctl::read() {
+            // SAFETY: getgid cannot fail and touches no memory.
+            let gid = unsafe { libc::getgid() };
+            assert_eq!(s.gids.first(), Some(&gid), "{s:?}");
+        }
+    }
 
     #[test]
     fn kernel_releases_parse_to_major_minor() {

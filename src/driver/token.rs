@@ -317,6 +317,21 @@ impl OpTable {
         }
     }
 
+    /// Whether the backend is done with the op: it is known and will post no more completions.
+    pub fn is_finished(&self, token: CompletionToken) -> bool {
+        self.slots
+            .get(token.index())
+            .is_some_and(|s| s.generation == token.generation() && !s.lifecycle.is_live())
+    }
+
+    /// Ops the backend may still post completions for.
+    pub fn live(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|(_, s)| s.lifecycle.is_live())
+            .count()
+    }
+
     /// Whether the op has not completed yet.
     pub fn is_pending(&self, token: CompletionToken) -> bool {
         self.slots.get(token.index()).is_some_and(|s| {
@@ -349,11 +364,18 @@ impl OpTable {
             .collect()
     }
 
-    /// Shutdown gave up waiting: the kernel may still write into these resources, so they are
-    /// leaked rather than freed.
+    /// Shutdown gave up waiting: the kernel may still write into the resources of the ops it
+    /// has not finished, so those are leaked rather than freed. Finished ops keep their slots:
+    /// their futures may still collect the result (or, dropped, release what it carries).
     pub fn leak_remaining(&mut self) {
-        for slot in self.slots.drain() {
-            if let Lifecycle::Orphaned { resources, .. } = slot.lifecycle {
+        let live: Vec<usize> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.lifecycle.is_live())
+            .map(|(i, _)| i)
+            .collect();
+        for i in live {
+            if let Lifecycle::Orphaned { resources } = self.slots.remove(i).lifecycle {
                 std::mem::forget(resources);
             }
         }

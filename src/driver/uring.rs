@@ -36,9 +36,6 @@ use super::wake::Unparker;
 /// Busy ticks between two enters that only collect completions.
 pub const BUSY_ENTER_INTERVAL: u32 = 32;
 
-/// How long shutdown waits for the kernel to finish cancelled ops before leaking them.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
 pub struct Uring {
     ring: IoUring,
     wake_fd: i32,
@@ -135,6 +132,11 @@ impl Uring {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The ring's descriptor (for messages).
+    pub fn fd(&self) -> i32 {
+        self.ring.as_raw_fd()
     }
 
     /// Records that the kernel lacks multishot receive (see `select::has_recv_multishot`).
@@ -435,9 +437,9 @@ impl Uring {
         }
     }
 
-    /// Cancels every op the kernel owns and waits (bounded) for their completions, so their
+    /// Cancels every op the kernel owns and waits up to `grace` for their completions, so their
     /// resources are released exactly once; what does not finish in time is leaked, never freed.
-    pub fn shutdown(&mut self, table: &mut OpTable) {
+    pub fn shutdown(&mut self, table: &mut OpTable, grace: Duration) {
         // Rings retired while the driver was busy: unregistered with it; forget them after.
         for bgid in super::buf_ring::take_retired(self.driver_id) {
             self.unregister_buf_ring(bgid);
@@ -453,7 +455,7 @@ impl Uring {
             self.cancel_user_data(table, CompletionToken::WAKE);
         }
         let started = std::time::Instant::now();
-        while (!table.is_empty() || self.wake_in_flight) && started.elapsed() < SHUTDOWN_GRACE {
+        while (table.live() > 0 || self.wake_in_flight) && started.elapsed() < grace {
             if self.flush(table).is_err() {
                 break;
             }

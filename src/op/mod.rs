@@ -293,13 +293,13 @@ impl<T: Operation> Future for Cancel<T> {
 
 /// Hands the resources of an op whose future is gone to the op table, which keeps them until
 /// the kernel is done (and cancels the op).
+///
+/// An op dropped from inside the driver (by a waker it runs, or by the drop of another
+/// orphan's resources) is handed over as soon as the driver is free again (see
+/// [`DriverCell::orphan`](crate::driver::DriverCell::orphan)): it is cancelled and its slot
+/// freed like any other orphan's.
 pub(crate) fn orphan<T: Operation>(driver: &DriverRef, token: CompletionToken, data: T) {
-    match driver.try_borrow_mut() {
-        Ok(mut d) => d.orphan(token, Box::new(Abandoned(data))),
-        // Dropped from inside the driver (an orphan's own drop): the kernel may still use the
-        // buffers, so they are leaked rather than freed.
-        Err(_) => std::mem::forget(data),
-    }
+    driver.orphan(token, Box::new(Abandoned(data)));
 }
 
 /// An op's data in the op table after its future is gone.

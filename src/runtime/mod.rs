@@ -57,6 +57,7 @@ pub struct Builder {
     blocking_threads: usize,
     blocking_idle_timeout: Duration,
     blocking_shutdown_timeout: Duration,
+    io_shutdown_timeout: Duration,
     max_batch: u32,
     max_batch_delay: Duration,
 }
@@ -70,6 +71,7 @@ impl Default for Builder {
             blocking_threads: 64,
             blocking_idle_timeout: Duration::from_secs(10),
             blocking_shutdown_timeout: Duration::from_secs(5),
+            io_shutdown_timeout: Duration::from_secs(5),
             max_batch: driver::DEFAULT_MAX_BATCH,
             max_batch_delay: driver::DEFAULT_MAX_DELAY,
         }
@@ -136,6 +138,25 @@ impl Builder {
         self
     }
 
+    /// How long dropping the runtime waits for the kernel to finish the in-flight ops it
+    /// cancels (default 5 s). Cancellation is normally immediate; an op the kernel cannot
+    /// interrupt (a blocking-pool job on epoll, some file I/O on io_uring) is waited for up to
+    /// this long, then its buffers are leaked rather than freed while the kernel may still
+    /// write into them. Ops that already finished are never waited for.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = ringloop::Runtime::builder()
+    ///     .io_shutdown_timeout(Duration::from_secs(1))
+    ///     .build()
+    ///     .unwrap();
+    /// drop(rt);
+    /// ```
+    pub fn io_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.io_shutdown_timeout = timeout;
+        self
+    }
+
     /// Completion coalescing on io_uring (default: up to 8 completions, at most 20 µs).
     ///
     /// Under load from many sources a loop that wakes for every completion enters the kernel
@@ -178,6 +199,7 @@ impl Builder {
             cq_entries: self.cq_entries.unwrap_or(self.entries.saturating_mul(2)),
             max_batch: self.max_batch,
             max_delay: self.max_batch_delay,
+            shutdown_grace: self.io_shutdown_timeout,
         };
         let (driver, report) = Driver::new(&config, pool.clone())?;
         let shared = Arc::new(Shared {
@@ -186,7 +208,7 @@ impl Builder {
             pool,
         });
         let cx = Rc::new(LoopContext {
-            driver: Rc::new(RefCell::new(driver)),
+            driver: Rc::new(driver::DriverCell::new(driver)),
             ready: RefCell::new(VecDeque::with_capacity(256)),
             timers: RefCell::new(timer::Timers::default()),
             tasks: RefCell::new(Default::default()),
@@ -291,15 +313,62 @@ impl Runtime {
     /// Runs `fut` to completion on this thread, running spawned tasks, callbacks and I/O
     /// meanwhile. Tasks still pending when it returns stay in the runtime for the next call.
     ///
+    /// If the kernel fails the loop's own wait for good (`io_uring_enter` or `epoll_wait`
+    /// failing with anything but a transient `EINTR`/`EAGAIN`/`EBUSY`, which are retried),
+    /// `block_on` does not panic: the error is delivered to the ops — those not yet handed to
+    /// the kernel and every later one fail with its errno — and the loop runs on without its
+    /// backend (tasks, timers, the blocking pool and remote wake-ups still work). An op the
+    /// io_uring kernel already holds cannot be failed safely (its buffers may still be
+    /// written) and stays pending, so a future awaiting one would wait for ever: use
+    /// [`try_block_on`](Self::try_block_on) to stop at that error instead.
+    ///
     /// # Panics
     ///
-    /// When called from inside a ringloop loop (a loop cannot block itself), and if the kernel
-    /// fails the loop's own wait in a way that cannot be retried.
+    /// When called from inside a ringloop loop (a loop cannot block itself).
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        match self.run_until(fut, false) {
+            Ok(v) => v,
+            Err(_) => unreachable!("run_until returns an error only when asked to stop at one"),
+        }
+    }
+
+    /// As [`block_on`](Self::block_on), but returns an error as soon as the loop's wait in
+    /// the kernel fails for good (at once if it already has): the message names the backend,
+    /// the call, the descriptor and the errno, and the error's kind is the errno's. `fut` is
+    /// dropped then (its ops cancelled where the kernel still can); spawned tasks stay.
+    ///
+    /// ```
+    /// let rt = ringloop::Runtime::builder().build().unwrap();
+    /// let v = rt.try_block_on(async { 6 * 7 }).expect("the loop's wait works");
+    /// assert_eq!(v, 42);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The loop's backend cannot wait any more (its ring or epoll descriptor was closed or
+    /// replaced, or the kernel tore the ring down).
+    ///
+    /// # Panics
+    ///
+    /// When called from inside a ringloop loop (a loop cannot block itself).
+    pub fn try_block_on<F: Future>(&self, fut: F) -> io::Result<F::Output> {
+        self.run_until(fut, true)
+    }
+
+    /// The loop of `block_on`; with `stop_on_failure`, returns the backend's failure instead
+    /// of running on without it.
+    fn run_until<F: Future>(&self, fut: F, stop_on_failure: bool) -> io::Result<F::Output> {
         assert!(
             with_context(|_| ()).is_none(),
             "block_on called from inside a ringloop loop; spawn the future instead"
         );
+        let failure = || -> io::Result<()> {
+            match self.cx.driver.borrow().failure() {
+                Some(f) if stop_on_failure => Err(f.to_io_error()),
+                _ => Ok(()),
+            }
+        };
+        failure()?;
         let _enter = Enter::new(&self.cx);
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
@@ -312,11 +381,12 @@ impl Runtime {
             if main.woken.swap(false, Ordering::AcqRel) {
                 crate::op::reset_budget();
                 if let Poll::Ready(v) = fut.as_mut().poll(&mut task_cx) {
-                    return v;
+                    return Ok(v);
                 }
             }
             self.cx.run_ready(BUDGET);
             self.cx.turn(&main.woken);
+            failure()?;
         }
     }
 }
@@ -356,9 +426,9 @@ impl LoopContext {
         } else {
             next.map(|d| d.saturating_duration_since(Instant::now()))
         };
-        if let Err(e) = self.driver.borrow_mut().park(timeout) {
-            panic!("ringloop: the kernel failed the loop's wait: {e}");
-        }
+        // A failure is kept by the driver, which runs on without its backend; `try_block_on`
+        // reads it from there.
+        let _ = self.driver.borrow_mut().park(timeout);
         if self.shared.unparker.take_notification() {
             self.drain_remote();
         }
@@ -381,7 +451,7 @@ impl Drop for Runtime {
         // The loop's shared receive ring goes with the loop (receives still in flight keep
         // their share until the driver's shutdown has drained them).
         crate::buf::drop_loop_ring();
-        self.cx.driver.borrow_mut().shutdown();
+        self.cx.driver.shutdown();
         self.cx.shutdown_tasks();
         self.cx.shared.pool.shutdown(self.blocking_shutdown_timeout);
     }
