@@ -228,7 +228,7 @@ impl Server {
                 "serve_forever on a closed server",
             ));
         }
-        let close_on_drop = CloseOnDrop(self.clone());
+        let close_on_drop = CloseOnDrop(Some(self));
         poll_fn(|cx| {
             let mut state = self.inner.state.borrow_mut();
             if !state.serving {
@@ -238,7 +238,7 @@ impl Server {
             Poll::Pending
         })
         .await;
-        std::mem::forget(close_on_drop);
+        close_on_drop.disarm();
         Ok(())
     }
 
@@ -264,12 +264,22 @@ impl Server {
     }
 }
 
-/// Closes the server if `serve_forever` is dropped before it returns.
-struct CloseOnDrop(Server);
+/// Closes the server if `serve_forever` is dropped before it returns. It borrows the server
+/// (no clone of the `Rc`), so disarming it cannot leak one.
+struct CloseOnDrop<'a>(Option<&'a Server>);
 
-impl Drop for CloseOnDrop {
+impl CloseOnDrop<'_> {
+    /// `serve_forever` returned: leave the server as it is.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CloseOnDrop<'_> {
     fn drop(&mut self) {
-        self.0.close();
+        if let Some(server) = self.0 {
+            server.close();
+        }
     }
 }
 
