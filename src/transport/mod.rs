@@ -114,7 +114,7 @@ mod datagram;
 mod extra;
 mod protocol;
 mod reader;
-// Crate-visible for other asyncio-layer modules: `server::Clients`, `socket::{StreamSocket,
+// Crate-visible for other asyncio-layer modules: `server::ClientSlot`, `socket::{StreamSocket,
 // SocketListener}` and `stream::start` let them serve connections their own way.
 pub(crate) mod server;
 mod shared;
@@ -384,14 +384,13 @@ where
     F: Fn() -> P + 'static,
 {
     let factory = Rc::new(factory);
-    Server::start(listeners, move |stream, clients| {
+    Server::start(listeners, move |stream, slot| {
         let factory = Rc::clone(&factory);
-        let clients = Rc::clone(clients);
         // The protocol is made inside the connection task: a factory or `connection_made`
         // that panics ends that connection (its socket closes), not the accept loop.
         async move {
             let (transport, _protocol, run) = stream::start(stream, factory());
-            let _registration = clients.register(transport);
+            let _registration = slot.register(transport);
             run.await;
         }
     })
