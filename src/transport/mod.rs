@@ -99,6 +99,16 @@
 //!   and the server's accept loop go on.
 //! - Dropping the runtime drops the transport tasks with it: their sockets close without
 //!   `connection_lost`.
+//! - A process killed by a signal it does not handle (SIGTERM by default, `kill -9` always)
+//!   leaves its io_uring to the kernel, which tears it down *after* the process is gone: the
+//!   requests still in flight (a listener's accept, a socket's receive) keep their sockets, so
+//!   a server's port stays bound for a few to tens of milliseconds and a server restarted at
+//!   once fails with `AddrInUse` (`SO_REUSEADDR`, set on every listener as std sets it, does
+//!   not cover a socket that still listens). On epoll the sockets close with the process. To
+//!   release the port on time, handle SIGINT/SIGTERM ([`crate::signal`]), close the server,
+//!   and return from `block_on` so the runtime is dropped: that cancels every request and
+//!   waits for the kernel to finish them. See [`Server`] for the pattern; after a `kill -9`,
+//!   retry the bind for a moment.
 //!
 //! # Reading and buffers
 //!

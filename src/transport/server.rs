@@ -25,6 +25,34 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// A running server. Clones share it; dropping every clone does not stop it (call
 /// [`close`](Self::close)), as an asyncio server lives on in its loop.
 ///
+/// # Shutting down on a signal
+///
+/// A server killed by a signal it does not handle keeps its port bound for a little while
+/// after the process is gone on io_uring (see the [module docs](super)). Handle the signal,
+/// close, and let the runtime drop:
+///
+/// ```no_run
+/// use ringloop::signal::Signals;
+/// use ringloop::transport::{self, Protocol};
+///
+/// struct Silent;
+/// impl Protocol for Silent {}
+///
+/// fn main() -> std::io::Result<()> {
+///     let rt = ringloop::Runtime::builder().build()?;
+///     rt.block_on(async {
+///         let server = transport::create_server(|| Silent, "127.0.0.1:7000").await?;
+///         let mut stop = Signals::new([libc::SIGINT, libc::SIGTERM])?;
+///         stop.recv().await?;
+///         server.close(); // the listeners close: the port is free
+///         server.close_clients();
+///         server.wait_closed().await;
+///         Ok(())
+///     })
+///     // `rt` drops here: requests still in the kernel are cancelled and drained.
+/// }
+/// ```
+///
 /// ```
 /// use ringloop::transport::{self, Protocol};
 ///
