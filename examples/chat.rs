@@ -6,7 +6,8 @@
 //! nc 127.0.0.1 7000                                # in two or more terminals
 //! ```
 //!
-//! Runs until killed.
+//! Runs until SIGINT (Ctrl-C) or SIGTERM, then closes cleanly and exits 0 (see
+//! `common/shutdown.rs` for why that matters on io_uring).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -14,6 +15,9 @@ use std::rc::Rc;
 
 use ringloop::streams::{StreamReader, StreamWriter, start_server};
 use ringloop::transport::Server;
+
+#[path = "common/shutdown.rs"]
+mod shutdown;
 
 /// A client that lets this much pile up unsent (it stopped reading) is disconnected.
 const MAX_BACKLOG: usize = 1024 * 1024;
@@ -71,15 +75,21 @@ pub async fn start(addr: &str) -> std::io::Result<Server> {
     start_server(on_connect, addr).await
 }
 
+/// Serves on `addr` until SIGINT or SIGTERM, then closes the server and returns.
+pub async fn serve(addr: &str) -> std::io::Result<()> {
+    let server = start(addr).await?;
+    let stop = shutdown::Stop::new()?;
+    println!("chat on {}", server.local_addrs()[0]);
+    stop.wait().await?;
+    shutdown::close_server(&server).await;
+    Ok(())
+}
+
 fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:7000".into());
     let rt = ringloop::Runtime::builder().build()?;
     println!("{}", rt.backend_report());
-    rt.block_on(async {
-        let server = start(&addr).await?;
-        println!("chat on {}", server.local_addrs()[0]);
-        server.serve_forever().await
-    })
+    rt.block_on(serve(&addr))
 }

@@ -6,12 +6,16 @@
 //! nc 127.0.0.1 7000
 //! ```
 //!
-//! Runs until killed. It also shows flow control: while a slow client makes the write buffer
+//! Runs until SIGINT (Ctrl-C) or SIGTERM, then closes cleanly and exits 0 (see
+//! `common/shutdown.rs` for why that matters on io_uring). It also shows flow control: while a slow client makes the write buffer
 //! run high, the server stops reading from that client.
 
 use std::io;
 
 use ringloop::transport::{self, Protocol, Server, Transport};
+
+#[path = "common/shutdown.rs"]
+mod shutdown;
 
 /// Writes back whatever arrives; closes (after flushing) when the client half-closes.
 #[derive(Default)]
@@ -50,15 +54,21 @@ pub async fn start(addr: &str) -> io::Result<Server> {
     transport::create_server(Echo::default, addr).await
 }
 
+/// Serves on `addr` until SIGINT or SIGTERM, then closes the server and returns.
+pub async fn serve(addr: &str) -> io::Result<()> {
+    let server = start(addr).await?;
+    let stop = shutdown::Stop::new()?;
+    println!("echoing on {}", server.local_addrs()[0]);
+    stop.wait().await?;
+    shutdown::close_server(&server).await;
+    Ok(())
+}
+
 fn main() -> io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:7000".into());
     let rt = ringloop::Runtime::builder().build()?;
     println!("{}", rt.backend_report());
-    rt.block_on(async {
-        let server = start(&addr).await?;
-        println!("echoing on {}", server.local_addrs()[0]);
-        server.serve_forever().await
-    })
+    rt.block_on(serve(&addr))
 }

@@ -6,10 +6,14 @@
 //! nc 127.0.0.1 7000
 //! ```
 //!
-//! Runs until killed.
+//! Runs until SIGINT (Ctrl-C) or SIGTERM, then closes cleanly and exits 0 (see
+//! `common/shutdown.rs` for why that matters on io_uring).
 
 use ringloop::streams::{StreamReader, StreamWriter, start_server};
 use ringloop::transport::Server;
+
+#[path = "common/shutdown.rs"]
+mod shutdown;
 
 /// Serves one client: read what is there, write it back, wait while the client is slow.
 async fn echo(mut reader: StreamReader, writer: StreamWriter) {
@@ -26,15 +30,21 @@ pub async fn start(addr: &str) -> std::io::Result<Server> {
     start_server(echo, addr).await
 }
 
+/// Serves on `addr` until SIGINT or SIGTERM, then closes the server and returns.
+pub async fn serve(addr: &str) -> std::io::Result<()> {
+    let server = start(addr).await?;
+    let stop = shutdown::Stop::new()?;
+    println!("echoing on {}", server.local_addrs()[0]);
+    stop.wait().await?;
+    shutdown::close_server(&server).await;
+    Ok(())
+}
+
 fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:7000".into());
     let rt = ringloop::Runtime::builder().build()?;
     println!("{}", rt.backend_report());
-    rt.block_on(async {
-        let server = start(&addr).await?;
-        println!("echoing on {}", server.local_addrs()[0]);
-        server.serve_forever().await
-    })
+    rt.block_on(serve(&addr))
 }

@@ -6,12 +6,18 @@
 //! nc -u 127.0.0.1 7000
 //! ```
 //!
-//! Runs until killed.
+//! Runs until SIGINT (Ctrl-C) or SIGTERM, then closes cleanly and exits 0 (see
+//! `common/shutdown.rs` for why that matters on io_uring).
 
 use std::io;
 use std::net::SocketAddr;
 
 use ringloop::transport::{self, DatagramProtocol, DatagramTransport};
+
+// Only `Stop` is used here: `close_server` is for TCP servers.
+#[allow(dead_code)]
+#[path = "common/shutdown.rs"]
+mod shutdown;
 
 /// Sends each datagram back where it came from.
 #[derive(Default)]
@@ -44,6 +50,18 @@ pub async fn start(addr: SocketAddr) -> io::Result<DatagramTransport> {
     Ok(transport)
 }
 
+/// Serves on `addr` until SIGINT or SIGTERM, then closes the endpoint and returns.
+pub async fn serve(addr: SocketAddr) -> io::Result<()> {
+    let endpoint = start(addr).await?;
+    let stop = shutdown::Stop::new()?;
+    println!("echoing datagrams on {}", endpoint.sockname().unwrap());
+    stop.wait().await?;
+    // The socket closes with the endpoint's task; dropping the runtime (when `main` returns)
+    // cancels and drains its receive first.
+    endpoint.close();
+    Ok(())
+}
+
 fn main() -> io::Result<()> {
     let addr: SocketAddr = std::env::args()
         .nth(1)
@@ -52,9 +70,5 @@ fn main() -> io::Result<()> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("address: {e}")))?;
     let rt = ringloop::Runtime::builder().build()?;
     println!("{}", rt.backend_report());
-    rt.block_on(async {
-        let endpoint = start(addr).await?;
-        println!("echoing datagrams on {}", endpoint.sockname().unwrap());
-        std::future::pending::<io::Result<()>>().await
-    })
+    rt.block_on(serve(addr))
 }

@@ -2,6 +2,10 @@
 //! is compiled into this test (their `main` is not run) and their servers, started on a free
 //! port, echo and relay chat lines on both backends.
 
+// Each example includes its own copy of `examples/common/shutdown.rs`, as when it is built
+// alone.
+#![allow(clippy::duplicate_mod)]
+
 mod support;
 
 #[allow(dead_code)]

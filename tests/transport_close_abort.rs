@@ -21,7 +21,7 @@ const BIG_WRITE: usize = 32 * 1024 * 1024;
 /// A client transport connected to a raw peer stream.
 async fn connected() -> (
     ringloop::transport::Transport,
-    std::rc::Rc<std::cell::RefCell<Recorder>>,
+    ringloop::transport::SharedProtocol<Recorder>,
     TcpStream,
 ) {
     let listener = TcpListener::bind(any_loopback_port()).unwrap();

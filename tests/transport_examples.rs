@@ -2,6 +2,10 @@
 //! `examples/udp_echo.rs` is compiled into this test (their `main` is not run) and their
 //! servers are started on a free port and echo, on both backends.
 
+// Each example includes its own copy of `examples/common/shutdown.rs`, as when it is built
+// alone.
+#![allow(clippy::duplicate_mod)]
+
 mod support;
 mod transport_support;
 

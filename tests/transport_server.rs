@@ -1,8 +1,9 @@
 //! Servers on both backends: `close` stops accepting but leaves live connections alone;
 //! `wait_closed` returns only once the listeners are closed and every connection has
 //! finished; `close_clients` flushes and closes the live connections, `abort_clients` drops
-//! their buffers; `serve_forever` returns on `close`, and dropping it closes the server; a busy
-//! port is an error naming the address.
+//! their buffers, including those of connections accepted whose transport is not made yet;
+//! `serve_forever` returns on `close`, and dropping it closes the server; a busy port is an
+//! error naming the address.
 
 mod support;
 mod transport_support;
@@ -193,6 +194,43 @@ both_backends! {
             assert_eq!(shared.get(0).borrow().lost_with(), Some(None));
             server.close();
             server.wait_closed().await;
+        });
+    }
+
+    /// A connection accepted just before `close_clients`, whose task has not made its transport
+    /// yet (the protocol factory has not run), is closed too once its transport exists: the
+    /// client reads EOF and `wait_closed` returns. Before, its transport missed the call and
+    /// the server waited for the client to hang up.
+    fn close_clients_reaches_a_connection_not_started_yet(rt) {
+        let _watchdog = support::watchdog(TEST_LIMIT, "close_clients_reaches_a_connection_not_started_yet");
+        rt.block_on(async {
+            let made = std::rc::Rc::new(std::cell::Cell::new(0));
+            let count = std::rc::Rc::clone(&made);
+            let server = transport::create_server(
+                move || {
+                    count.set(count.get() + 1);
+                    Recorder::default()
+                },
+                any_loopback_port(),
+            )
+            .await
+            .unwrap();
+            let addr = server.local_addrs()[0].as_inet().unwrap();
+            // A blocking connect (loopback completes it in the kernel), so the loop runs
+            // nothing before the yields below.
+            let client = TcpStream::from_std(std::net::TcpStream::connect(addr).unwrap()).unwrap();
+            // Yielding keeps this task in the ready queue, so it runs between the accept task
+            // (which counts the connection and queues its task) and that connection task.
+            support::yield_until_deadline("accepted", || server.active_connections() == 1).await;
+            assert_eq!(made.get(), 0, "the connection's task ran already: the test missed its window");
+            server.close_clients();
+            server.close();
+            let eof = ringloop::time::timeout(Duration::from_secs(10), read_to_end(&client)).await;
+            assert_eq!(eof.expect("the client gets EOF"), b"");
+            ringloop::time::timeout(Duration::from_secs(10), server.wait_closed())
+                .await
+                .expect("wait_closed after close_clients");
+            assert_eq!(made.get(), 1);
         });
     }
 

@@ -36,23 +36,40 @@ pub struct Child {
 }
 
 impl Child {
-    /// Takes over a child std just spawned: opens its pidfd, adopts its pipes.
+    /// Takes over a child std just spawned: opens its pidfd, adopts its pipes. If any step
+    /// fails, the child is killed and reaped before the error is returned: nobody could ever
+    /// wait for it otherwise, so it would run on unsupervised and then stay a zombie.
     pub(crate) fn adopt(mut child: std::process::Child) -> io::Result<Child> {
-        let pid = child.id();
-        // The child is ours and unreaped, so its pid cannot have been reused yet.
-        let pidfd = match waitid::pidfd_open(pid) {
-            Ok(fd) => fd,
+        match Child::take_over(&mut child) {
+            Ok(adopted) => Ok(adopted),
             Err(e) => {
+                // SIGKILL cannot be caught, so the blocking wait is short: the child is gone
+                // as soon as the kernel tears it down.
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(io::Error::new(e.kind(), format!("pidfd_open({pid}): {e}")));
+                Err(e)
             }
+        }
+    }
+
+    /// The fallible part of [`adopt`](Self::adopt); on error, `child` still owns the process.
+    fn take_over(child: &mut std::process::Child) -> io::Result<Child> {
+        let pid = child.id();
+        // The child is ours and unreaped, so its pid cannot have been reused yet.
+        let pidfd = waitid::pidfd_open(pid)
+            .map_err(|e| io::Error::new(e.kind(), format!("pidfd_open({pid}): {e}")))?;
+        let adopt = |fd: Option<OwnedFd>, name: &str| {
+            fd.map(PipeEnd::new).transpose().map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot adopt the {name} pipe of child {pid}: {e}"),
+                )
+            })
         };
-        let adopt = |fd: Option<OwnedFd>| fd.map(PipeEnd::new).transpose();
         Ok(Child {
-            stdin: adopt(child.stdin.take().map(OwnedFd::from))?.map(ChildStdin),
-            stdout: adopt(child.stdout.take().map(OwnedFd::from))?.map(ChildStdout),
-            stderr: adopt(child.stderr.take().map(OwnedFd::from))?.map(ChildStderr),
+            stdin: adopt(child.stdin.take().map(OwnedFd::from), "stdin")?.map(ChildStdin),
+            stdout: adopt(child.stdout.take().map(OwnedFd::from), "stdout")?.map(ChildStdout),
+            stderr: adopt(child.stderr.take().map(OwnedFd::from), "stderr")?.map(ChildStderr),
             pid,
             pidfd: Some(pidfd),
             status: None,

@@ -211,7 +211,15 @@ impl Command {
                 format!("cannot spawn {:?}: {e}", self.std.get_program()),
             )
         })?;
-        Child::adopt(child)
+        Child::adopt(child).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "spawned {:?} but could not take it over (it was killed): {e}",
+                    self.std.get_program()
+                ),
+            )
+        })
     }
 
     /// Runs the child to completion, with stdout and stderr piped and collected (stdin is

@@ -71,13 +71,12 @@ pub use feeder::StreamFeeder;
 pub use reader::{DEFAULT_LIMIT, StreamReader};
 pub use writer::StreamWriter;
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::rc::Rc;
 
-use crate::transport::{self, HostAddr, Server, Transport};
+use crate::transport::{self, HostAddr, Server, SharedProtocol, Transport};
 use protocol::StreamProtocol;
 
 /// Connects to `addr` (a [`SocketAddr`](std::net::SocketAddr) or `"host:port"`, trying each
@@ -236,7 +235,7 @@ where
 
 /// The reader and writer a client's `connection_made` paired.
 fn into_pair(
-    (_transport, protocol): (Transport, Rc<RefCell<StreamProtocol>>),
+    (_transport, protocol): (Transport, SharedProtocol<StreamProtocol>),
 ) -> io::Result<(StreamReader, StreamWriter)> {
     let pair = protocol.borrow_mut().take_pair();
     pair.ok_or_else(|| io::Error::other("open_connection: the transport made no connection"))

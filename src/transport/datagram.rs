@@ -18,9 +18,9 @@ use std::task::{Context, Poll, Waker};
 
 use super::extra::{ExtraInfo, SocketInfo, TransportAddr};
 use super::protocol::DatagramProtocol;
+use super::shared::SharedProtocol;
 use super::socket::LocalBoxFuture;
 use super::state::{FlowControl, Note};
-use super::task::call;
 use crate::net::UdpSocket;
 
 /// Room for the largest UDP payload (65,507 bytes over IPv4), so no datagram is truncated.
@@ -128,7 +128,7 @@ impl fmt::Debug for DatagramTransport {
 pub(crate) fn start<P: DatagramProtocol>(
     socket: UdpSocket,
     protocol: P,
-) -> (DatagramTransport, Rc<RefCell<P>>) {
+) -> (DatagramTransport, SharedProtocol<P>) {
     let info = SocketInfo::capture(&socket);
     let peer = info.peername.as_ref().and_then(TransportAddr::as_inet);
     let transport = DatagramTransport {
@@ -143,12 +143,12 @@ pub(crate) fn start<P: DatagramProtocol>(
             waker: None,
         })),
     };
-    let protocol = Rc::new(RefCell::new(protocol));
+    let protocol = SharedProtocol::new(protocol);
     protocol.borrow_mut().connection_made(transport.clone());
     crate::spawn(run(
         Rc::new(socket),
         TaskCore(Rc::clone(&transport.core)),
-        Rc::clone(&protocol),
+        protocol.clone(),
     ));
     (transport, protocol)
 }
@@ -282,7 +282,11 @@ enum Event {
 }
 
 /// Runs the endpoint until `connection_lost` was delivered.
-async fn run<P: DatagramProtocol>(socket: Rc<UdpSocket>, core: TaskCore, protocol: Rc<RefCell<P>>) {
+async fn run<P: DatagramProtocol>(
+    socket: Rc<UdpSocket>,
+    core: TaskCore,
+    protocol: SharedProtocol<P>,
+) {
     let core: &RefCell<Core> = &core.0;
     let mut receiving: Option<LocalBoxFuture<RecvResult>> = None;
     let mut sending: Option<LocalBoxFuture<SendResult>> = None;
@@ -292,11 +296,12 @@ async fn run<P: DatagramProtocol>(socket: Rc<UdpSocket>, core: TaskCore, protoco
         // Notes first, so `resume_writing` precedes the `connection_lost` of a close.
         let note = core.borrow_mut().flow.notes.pop_front();
         if let Some(note) = note {
-            call(&protocol, |p| match note {
-                Note::PauseWriting => p.pause_writing(),
-                Note::ResumeWriting => p.resume_writing(),
-            })
-            .await;
+            protocol
+                .call(|p| match note {
+                    Note::PauseWriting => p.pause_writing(),
+                    Note::ResumeWriting => p.resume_writing(),
+                })
+                .await;
             continue;
         }
         let lost = {
@@ -311,7 +316,7 @@ async fn run<P: DatagramProtocol>(socket: Rc<UdpSocket>, core: TaskCore, protoco
         if let Some(err) = lost {
             core.borrow_mut().phase = Phase::Closed;
             drop((receiving, sending, socket));
-            call(&protocol, |p| p.connection_lost(err)).await;
+            protocol.call(|p| p.connection_lost(err)).await;
             return;
         }
         if sending.is_none() {
@@ -350,7 +355,9 @@ async fn run<P: DatagramProtocol>(socket: Rc<UdpSocket>, core: TaskCore, protoco
             Event::Received((res, mut buf)) => {
                 match res {
                     Ok((n, from)) if open_now(core) => {
-                        call(&protocol, |p| p.datagram_received(&buf[..n], from)).await;
+                        protocol
+                            .call(|p| p.datagram_received(&buf[..n], from))
+                            .await;
                     }
                     Ok(_) => {}
                     Err(e) => report(core, &protocol, e).await,
@@ -415,7 +422,11 @@ fn wait(
 }
 
 /// An I/O error: `error_received` if the endpoint can go on, else the end of the endpoint.
-async fn report<P: DatagramProtocol>(core: &RefCell<Core>, protocol: &RefCell<P>, err: io::Error) {
+async fn report<P: DatagramProtocol>(
+    core: &RefCell<Core>,
+    protocol: &SharedProtocol<P>,
+    err: io::Error,
+) {
     let fatal = matches!(
         err.raw_os_error(),
         Some(libc::EBADF | libc::ENOTSOCK | libc::EFAULT | libc::EINVAL)
@@ -428,6 +439,6 @@ async fn report<P: DatagramProtocol>(core: &RefCell<Core>, protocol: &RefCell<P>
             core.flow.notes.clear();
         }
     } else if err.kind() != io::ErrorKind::Interrupted {
-        call(protocol, |p| p.error_received(err)).await;
+        protocol.call(|p| p.error_received(err)).await;
     }
 }

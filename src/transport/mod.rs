@@ -81,11 +81,13 @@
 //!
 //! The transport's task does: it needs `&mut` access for every callback, for as long as the
 //! connection lives. [`create_connection`] and [`create_datagram_endpoint`] also return the
-//! protocol as `Rc<RefCell<P>>`, like asyncio's `(transport, protocol)` pair, so the caller can
-//! read what the protocol collected. Borrow it between awaits; if a borrow is held across an
-//! await while a callback is due, the callback waits for the borrow to end (it is postponed,
-//! never dropped, and nothing panics). A [`create_server`] factory can hand each protocol a
-//! shared handle (an `Rc`) if the server's owner needs to reach connections.
+//! protocol as a [`SharedProtocol`] (a `RefCell` shared with the task), like asyncio's
+//! `(transport, protocol)` pair, so the caller can read what the protocol collected. A borrow
+//! may be held across an await: a callback that falls due meanwhile waits, asleep, for the
+//! borrow to end (it is postponed, never dropped, and nothing panics); the borrow's guard
+//! wakes the task when it is dropped, so the wait costs no polling. A [`create_server`]
+//! factory can hand each protocol a shared handle (an `Rc`) if the server's owner needs to
+//! reach connections.
 //!
 //! # Lifetimes and failures
 //!
@@ -97,6 +99,16 @@
 //!   and the server's accept loop go on.
 //! - Dropping the runtime drops the transport tasks with it: their sockets close without
 //!   `connection_lost`.
+//! - A process killed by a signal it does not handle (SIGTERM by default, `kill -9` always)
+//!   leaves its io_uring to the kernel, which tears it down *after* the process is gone: the
+//!   requests still in flight (a listener's accept, a socket's receive) keep their sockets, so
+//!   a server's port stays bound for a few to tens of milliseconds and a server restarted at
+//!   once fails with `AddrInUse` (`SO_REUSEADDR`, set on every listener as std sets it, does
+//!   not cover a socket that still listens). On epoll the sockets close with the process. To
+//!   release the port on time, handle SIGINT/SIGTERM ([`crate::signal`]), close the server,
+//!   and return from `block_on` so the runtime is dropped: that cancels every request and
+//!   waits for the kernel to finish them. See [`Server`] for the pattern; after a `kill -9`,
+//!   retry the bind for a moment.
 //!
 //! # Reading and buffers
 //!
@@ -112,9 +124,10 @@ mod datagram;
 mod extra;
 mod protocol;
 mod reader;
-// Crate-visible for other asyncio-layer modules: `server::Clients`, `socket::{StreamSocket,
+// Crate-visible for other asyncio-layer modules: `server::ClientSlot`, `socket::{StreamSocket,
 // SocketListener}` and `stream::start` let them serve connections their own way.
 pub(crate) mod server;
+mod shared;
 pub(crate) mod socket;
 mod state;
 pub(crate) mod stream;
@@ -126,13 +139,13 @@ pub use datagram::DatagramTransport;
 pub use extra::{ExtraInfo, TransportAddr};
 pub use protocol::{BufferedProtocol, DatagramProtocol, Protocol};
 pub use server::Server;
+pub use shared::{ProtocolRef, ProtocolRefMut, SharedProtocol};
 pub use stream::Transport;
 pub use subprocess::{
     SubprocessProtocol, SubprocessTransport, subprocess_command, subprocess_exec, subprocess_shell,
 };
 pub use subprocess_pipe::{SubprocessPipeReader, SubprocessPipeWriter};
 
-use std::cell::RefCell;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
@@ -209,7 +222,7 @@ impl HostAddr {
 /// called when this returns.
 ///
 /// Returns the transport and the protocol (see the module docs on why the protocol comes back
-/// as `Rc<RefCell<P>>`).
+/// as a [`SharedProtocol`]).
 ///
 /// ```
 /// use ringloop::transport::{self, Protocol};
@@ -232,7 +245,7 @@ impl HostAddr {
 pub async fn create_connection<P, F>(
     protocol_factory: F,
     addr: impl Into<HostAddr>,
-) -> io::Result<(Transport, Rc<RefCell<P>>)>
+) -> io::Result<(Transport, SharedProtocol<P>)>
 where
     P: Protocol,
     F: FnOnce() -> P,
@@ -337,7 +350,7 @@ where
 pub async fn create_unix_connection<P, F>(
     protocol_factory: F,
     path: impl AsRef<Path>,
-) -> io::Result<(Transport, Rc<RefCell<P>>)>
+) -> io::Result<(Transport, SharedProtocol<P>)>
 where
     P: Protocol,
     F: FnOnce() -> P,
@@ -381,14 +394,13 @@ where
     F: Fn() -> P + 'static,
 {
     let factory = Rc::new(factory);
-    Server::start(listeners, move |stream, clients| {
+    Server::start(listeners, move |stream, slot| {
         let factory = Rc::clone(&factory);
-        let clients = Rc::clone(clients);
         // The protocol is made inside the connection task: a factory or `connection_made`
         // that panics ends that connection (its socket closes), not the accept loop.
         async move {
             let (transport, _protocol, run) = stream::start(stream, factory());
-            let _registration = clients.register(transport);
+            let _registration = slot.register(transport);
             run.await;
         }
     })
@@ -407,7 +419,7 @@ pub fn create_datagram_endpoint<P, F>(
     protocol_factory: F,
     local_addr: Option<SocketAddr>,
     remote_addr: Option<SocketAddr>,
-) -> io::Result<(DatagramTransport, Rc<RefCell<P>>)>
+) -> io::Result<(DatagramTransport, SharedProtocol<P>)>
 where
     P: DatagramProtocol,
     F: FnOnce() -> P,

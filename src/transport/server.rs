@@ -5,7 +5,7 @@
 //! dropped, on the loop's next turn); `wait_closed` waits for those tasks and, as in Python
 //! 3.12+, for every connection task to finish.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
@@ -24,6 +24,34 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// A running server. Clones share it; dropping every clone does not stop it (call
 /// [`close`](Self::close)), as an asyncio server lives on in its loop.
+///
+/// # Shutting down on a signal
+///
+/// A server killed by a signal it does not handle keeps its port bound for a little while
+/// after the process is gone on io_uring (see the [module docs](super)). Handle the signal,
+/// close, and let the runtime drop:
+///
+/// ```no_run
+/// use ringloop::signal::Signals;
+/// use ringloop::transport::{self, Protocol};
+///
+/// struct Silent;
+/// impl Protocol for Silent {}
+///
+/// fn main() -> std::io::Result<()> {
+///     let rt = ringloop::Runtime::builder().build()?;
+///     rt.block_on(async {
+///         let server = transport::create_server(|| Silent, "127.0.0.1:7000").await?;
+///         let mut stop = Signals::new([libc::SIGINT, libc::SIGTERM])?;
+///         stop.recv().await?;
+///         server.close(); // the listeners close: the port is free
+///         server.close_clients();
+///         server.wait_closed().await;
+///         Ok(())
+///     })
+///     // `rt` drops here: requests still in the kernel are cancelled and drained.
+/// }
+/// ```
 ///
 /// ```
 /// use ringloop::transport::{self, Protocol};
@@ -53,18 +81,27 @@ struct Inner {
 }
 
 /// The transports of a server's live connections, for `close_clients`/`abort_clients`.
+///
+/// A connection is accepted by the accept task but makes its transport later, in its own
+/// task; `close_clients` or `abort_clients` called in between must still reach it. So each
+/// accepted connection holds a [`ClientSlot`] that remembers how many closes and aborts had
+/// been asked for when it was accepted, and its transport gets those asked for since.
 #[derive(Default)]
 pub(crate) struct Clients {
     transports: RefCell<slab::Slab<Transport>>,
+    /// `close_clients` calls so far.
+    closes: Cell<u64>,
+    /// `abort_clients` calls so far.
+    aborts: Cell<u64>,
 }
 
 impl Clients {
-    /// Lists `transport` until the returned guard is dropped (when its connection ends).
-    pub(crate) fn register(self: &Rc<Self>, transport: Transport) -> ClientRegistration {
-        let key = self.transports.borrow_mut().insert(transport);
-        ClientRegistration {
+    /// The slot of a connection accepted now.
+    fn reserve(self: &Rc<Self>) -> ClientSlot {
+        ClientSlot {
             clients: Rc::clone(self),
-            key,
+            closes: self.closes.get(),
+            aborts: self.aborts.get(),
         }
     }
 
@@ -75,6 +112,32 @@ impl Clients {
             .iter()
             .map(|(_, t)| t.clone())
             .collect()
+    }
+}
+
+/// An accepted connection's place in its server's [`Clients`], until its transport is made.
+pub(crate) struct ClientSlot {
+    clients: Rc<Clients>,
+    /// `Clients::closes` and `Clients::aborts` when the connection was accepted.
+    closes: u64,
+    aborts: u64,
+}
+
+impl ClientSlot {
+    /// Lists `transport` until the returned guard is dropped (when its connection ends). If
+    /// the server's clients were aborted or closed since the connection was accepted, the
+    /// transport is aborted or closed now.
+    pub(crate) fn register(self, transport: Transport) -> ClientRegistration {
+        if self.clients.aborts.get() != self.aborts {
+            transport.abort();
+        } else if self.clients.closes.get() != self.closes {
+            transport.close();
+        }
+        let key = self.clients.transports.borrow_mut().insert(transport);
+        ClientRegistration {
+            clients: self.clients,
+            key,
+        }
     }
 }
 
@@ -124,9 +187,9 @@ impl fmt::Debug for Server {
 impl Server {
     /// Starts serving `listeners`: every accepted connection is passed to `on_connection`, and
     /// the future it returns runs as a connection task that the server waits for in
-    /// [`wait_closed`](Self::wait_closed). A handler that makes a transport registers it in
-    /// the given [`Clients`] (for the lifetime of its future) so that
-    /// [`close_clients`](Self::close_clients) reaches it.
+    /// [`wait_closed`](Self::wait_closed). A handler that makes a transport registers it
+    /// through the given [`ClientSlot`] (keeping the registration for the lifetime of its
+    /// future) so that [`close_clients`](Self::close_clients) reaches it.
     ///
     /// This is the crate's way to build a server of any kind of connection handler:
     /// [`create_server`](super::create_server) passes a function that starts a transport with
@@ -134,7 +197,7 @@ impl Server {
     pub(crate) fn start<L, F, Fut>(listeners: Vec<L>, on_connection: F) -> Server
     where
         L: SocketListener,
-        F: Fn(L::Stream, &Rc<Clients>) -> Fut + 'static,
+        F: Fn(L::Stream, ClientSlot) -> Fut + 'static,
         Fut: Future<Output = ()> + 'static,
     {
         let addrs = listeners
@@ -186,6 +249,8 @@ impl Server {
     /// Closes every connection the server accepted, after each flushes its write buffer
     /// (Python 3.13's `close_clients`). The server itself keeps serving unless closed.
     pub fn close_clients(&self) {
+        let clients = &self.inner.clients;
+        clients.closes.set(clients.closes.get() + 1);
         for transport in self.inner.clients.all() {
             transport.close();
         }
@@ -194,6 +259,8 @@ impl Server {
     /// Aborts every connection the server accepted, dropping their write buffers (Python
     /// 3.13's `abort_clients`).
     pub fn abort_clients(&self) {
+        let clients = &self.inner.clients;
+        clients.aborts.set(clients.aborts.get() + 1);
         for transport in self.inner.clients.all() {
             transport.abort();
         }
@@ -228,7 +295,7 @@ impl Server {
                 "serve_forever on a closed server",
             ));
         }
-        let close_on_drop = CloseOnDrop(self.clone());
+        let close_on_drop = CloseOnDrop(Some(self));
         poll_fn(|cx| {
             let mut state = self.inner.state.borrow_mut();
             if !state.serving {
@@ -238,7 +305,7 @@ impl Server {
             Poll::Pending
         })
         .await;
-        std::mem::forget(close_on_drop);
+        close_on_drop.disarm();
         Ok(())
     }
 
@@ -264,12 +331,22 @@ impl Server {
     }
 }
 
-/// Closes the server if `serve_forever` is dropped before it returns.
-struct CloseOnDrop(Server);
+/// Closes the server if `serve_forever` is dropped before it returns. It borrows the server
+/// (no clone of the `Rc`), so disarming it cannot leak one.
+struct CloseOnDrop<'a>(Option<&'a Server>);
 
-impl Drop for CloseOnDrop {
+impl CloseOnDrop<'_> {
+    /// `serve_forever` returned: leave the server as it is.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CloseOnDrop<'_> {
     fn drop(&mut self) {
-        self.0.close();
+        if let Some(server) = self.0 {
+            server.close();
+        }
     }
 }
 
@@ -294,7 +371,7 @@ impl Drop for ConnectionGuard {
 async fn accept_loop<L, F, Fut>(open: OpenListener<L>, on_connection: Rc<F>)
 where
     L: SocketListener,
-    F: Fn(L::Stream, &Rc<Clients>) -> Fut + 'static,
+    F: Fn(L::Stream, ClientSlot) -> Fut + 'static,
     Fut: Future<Output = ()> + 'static,
 {
     let Some(listener) = &open.listener else {
@@ -304,7 +381,7 @@ where
         match listener.accept_stream().await {
             Ok(stream) => {
                 let connection = ConnectionGuard::new(&open.inner);
-                let handler = on_connection(stream, &open.inner.clients);
+                let handler = on_connection(stream, open.inner.clients.reserve());
                 crate::spawn(async move {
                     let _connection = connection;
                     handler.await;

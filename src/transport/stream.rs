@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use super::extra::{ExtraInfo, SocketInfo, TransportAddr};
 use super::protocol::Protocol;
+use super::shared::SharedProtocol;
 use super::socket::StreamSocket;
 use super::state::{Core, Phase};
 use super::task;
@@ -75,17 +76,17 @@ impl fmt::Debug for Transport {
 pub(crate) fn start<S: StreamSocket, P: Protocol>(
     socket: S,
     protocol: P,
-) -> (Transport, Rc<RefCell<P>>, impl Future<Output = ()>) {
+) -> (Transport, SharedProtocol<P>, impl Future<Output = ()>) {
     let info = SocketInfo::capture(&socket);
     let transport = Transport {
         core: Rc::new(RefCell::new(Core::new(info))),
     };
-    let protocol = Rc::new(RefCell::new(protocol));
+    let protocol = SharedProtocol::new(protocol);
     protocol.borrow_mut().connection_made(transport.clone());
     let run = task::run(
         Rc::new(socket),
         task::TaskCore(Rc::clone(&transport.core)),
-        Rc::clone(&protocol),
+        protocol.clone(),
     );
     (transport, protocol, run)
 }

@@ -40,8 +40,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
+use super::shared::SharedProtocol;
 use super::subprocess_pipe::{
-    OutputPipe, SubprocessPipeReader, SubprocessPipeWriter, WriterState, drain, feed, with_protocol,
+    OutputPipe, SubprocessPipeReader, SubprocessPipeWriter, WriterState, drain, feed,
 };
 use crate::process::{Command, ExitStatus, Signaller, Stdio};
 
@@ -233,7 +234,7 @@ pub async fn subprocess_exec<P, F, I, S>(
     factory: F,
     program: impl AsRef<OsStr>,
     args: I,
-) -> io::Result<(SubprocessTransport, Rc<RefCell<P>>)>
+) -> io::Result<(SubprocessTransport, SharedProtocol<P>)>
 where
     P: SubprocessProtocol,
     F: FnOnce() -> P,
@@ -253,7 +254,7 @@ where
 pub async fn subprocess_shell<P, F>(
     factory: F,
     command: impl AsRef<OsStr>,
-) -> io::Result<(SubprocessTransport, Rc<RefCell<P>>)>
+) -> io::Result<(SubprocessTransport, SharedProtocol<P>)>
 where
     P: SubprocessProtocol,
     F: FnOnce() -> P,
@@ -285,7 +286,7 @@ where
 pub async fn subprocess_command<P, F>(
     factory: F,
     command: &mut Command,
-) -> io::Result<(SubprocessTransport, Rc<RefCell<P>>)>
+) -> io::Result<(SubprocessTransport, SharedProtocol<P>)>
 where
     P: SubprocessProtocol,
     F: FnOnce() -> P,
@@ -312,7 +313,7 @@ where
             finish_waiters: RefCell::new(Vec::new()),
         }),
     };
-    let protocol = Rc::new(RefCell::new(factory()));
+    let protocol = SharedProtocol::new(factory());
     protocol.borrow_mut().connection_made(transport.clone());
 
     let mut readers = Vec::new();
@@ -344,11 +345,11 @@ where
         for reader in readers {
             let _ = reader.await;
         }
-        with_protocol(&proto, |p| p.process_exited()).await;
+        proto.call(|p| p.process_exited()).await;
         if let Some(feeder) = feeder {
             let _ = feeder.await;
         }
-        with_protocol(&proto, |p| p.connection_lost(status.err())).await;
+        proto.call(|p| p.connection_lost(status.err())).await;
         shared.finished.set(true);
         for waker in shared.finish_waiters.take() {
             waker.wake();

@@ -8,6 +8,7 @@ use std::io;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
+use super::shared::SharedProtocol;
 use super::subprocess::SubprocessProtocol;
 use crate::process::{ChildStderr, ChildStdin, ChildStdout};
 
@@ -86,24 +87,12 @@ impl WriterState {
     }
 }
 
-/// Calls `f` on the protocol, waiting (never dropping the call) while someone else borrows it.
-pub(super) async fn with_protocol<P: ?Sized>(proto: &Rc<RefCell<P>>, f: impl FnOnce(&mut P)) {
-    let mut f = Some(f);
-    loop {
-        if let Ok(mut p) = proto.try_borrow_mut() {
-            (f.take().expect("called once"))(&mut p);
-            return;
-        }
-        crate::yield_now().await;
-    }
-}
-
 /// The stdin writer task: sends what the handle buffered until closed or broken, then
 /// reports `pipe_connection_lost(0, ..)`.
 pub(super) async fn feed<P: SubprocessProtocol>(
     mut stdin: ChildStdin,
     state: Rc<WriterState>,
-    proto: Rc<RefCell<P>>,
+    proto: SharedProtocol<P>,
 ) {
     let err = loop {
         poll_fn(|cx| {
@@ -128,7 +117,7 @@ pub(super) async fn feed<P: SubprocessProtocol>(
     state.closed.set(true);
     state.buffer.borrow_mut().clear();
     drop(stdin);
-    with_protocol(&proto, |p| p.pipe_connection_lost(0, err)).await;
+    proto.call(|p| p.pipe_connection_lost(0, err)).await;
 }
 
 /// A child's output pipe, named by its fd number in the callbacks.
@@ -157,7 +146,7 @@ impl OutputPipe {
 pub(super) async fn drain<P: SubprocessProtocol>(
     mut pipe: OutputPipe,
     reader: SubprocessPipeReader,
-    proto: Rc<RefCell<P>>,
+    proto: SharedProtocol<P>,
 ) {
     let fd = pipe.fd();
     let mut buf = Vec::with_capacity(64 * 1024);
@@ -172,13 +161,13 @@ pub(super) async fn drain<P: SubprocessProtocol>(
             Ok(_) => {
                 // A chunk read just before a pause is held until the resume.
                 reader.unpaused().await;
-                with_protocol(&proto, |p| p.pipe_data_received(fd, &buf)).await;
+                proto.call(|p| p.pipe_data_received(fd, &buf)).await;
             }
             Err(e) => break Some(e),
         }
     };
     drop(pipe);
-    with_protocol(&proto, |p| p.pipe_connection_lost(fd, err)).await;
+    proto.call(|p| p.pipe_connection_lost(fd, err)).await;
 }
 
 /// The read handle of a child's stdout or stderr (asyncio's `ReadTransport` for pipes 1 and

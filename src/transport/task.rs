@@ -21,19 +21,15 @@ use std::io;
 use std::net::Shutdown;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use socket2::SockRef;
 
 use super::protocol::Protocol;
 use super::reader::{Reader, Received};
+use super::shared::SharedProtocol;
 use super::socket::{LocalBoxFuture, StreamSocket, WriteResult};
 use super::state::{Core, Note, Phase};
 use crate::buf::IoBuf;
-
-/// How long the task waits before trying again when the caller holds a borrow of the
-/// protocol across an await (the callback is postponed, never skipped).
-const BORROWED_RETRY: Duration = Duration::from_millis(1);
 
 /// Largest buffer the writer keeps for reuse after a write: a connection that once sent a
 /// burst of megabytes should not hold that much memory while idle.
@@ -56,7 +52,7 @@ enum PhaseStep {
 pub(crate) async fn run<S: StreamSocket, P: Protocol>(
     socket: Rc<S>,
     core: TaskCore,
-    protocol: Rc<RefCell<P>>,
+    protocol: SharedProtocol<P>,
 ) {
     let core: &RefCell<Core> = &core.0;
     let mut reader = Reader::new(Rc::clone(&socket));
@@ -70,11 +66,12 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
         // `connection_lost` of a close (an abort clears the notes).
         let note = core.borrow_mut().flow.notes.pop_front();
         if let Some(note) = note {
-            call(&protocol, |p| match note {
-                Note::PauseWriting => p.pause_writing(),
-                Note::ResumeWriting => p.resume_writing(),
-            })
-            .await;
+            protocol
+                .call(|p| match note {
+                    Note::PauseWriting => p.pause_writing(),
+                    Note::ResumeWriting => p.resume_writing(),
+                })
+                .await;
             continue;
         }
         let step = phase_step(&mut core.borrow_mut(), writer.is_idle());
@@ -85,7 +82,7 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
                 core.borrow_mut().mark_closed();
                 // Close the socket before telling the protocol, as asyncio does.
                 drop((reader, writer, socket));
-                call(&protocol, |p| p.connection_lost(err)).await;
+                protocol.call(|p| p.connection_lost(err)).await;
                 return;
             }
             Some(PhaseStep::ShutdownWrite) => {
@@ -213,33 +210,26 @@ fn wait<S: StreamSocket>(
 }
 
 /// Hands one read's outcome to the protocol.
-async fn deliver<P: Protocol>(received: Received, core: &RefCell<Core>, protocol: &RefCell<P>) {
+async fn deliver<P: Protocol>(
+    received: Received,
+    core: &RefCell<Core>,
+    protocol: &SharedProtocol<P>,
+) {
     match received {
         Received::Data(buf) => {
-            let delivered = call(protocol, |p| p.deliver(&buf)).await;
+            let delivered = protocol.call(|p| p.deliver(&buf)).await;
             drop(buf);
             if let Err(e) = delivered {
                 core.borrow_mut().abort(Some(e));
             }
         }
         Received::Eof => {
-            let keep_open = call(protocol, |p| p.eof_received()).await;
+            let keep_open = protocol.call(|p| p.eof_received()).await;
             if !keep_open {
                 core.borrow_mut().close();
             }
         }
         Received::Failed(e) => core.borrow_mut().abort(Some(e)),
-    }
-}
-
-/// Calls `f` on the protocol. If the caller of `create_connection` holds a borrow of it across
-/// an await, the call waits for the borrow to end instead of panicking.
-pub(crate) async fn call<P, R>(protocol: &RefCell<P>, f: impl FnOnce(&mut P) -> R) -> R {
-    loop {
-        if let Ok(mut p) = protocol.try_borrow_mut() {
-            return f(&mut p);
-        }
-        crate::time::sleep(BORROWED_RETRY).await;
     }
 }
 
