@@ -49,7 +49,8 @@ fn auto_falls_back_to_epoll_when_io_uring_setup_is_enosys() {
     run_child_role("child_auto_under_seccomp", "ENOSYS", &[]);
 }
 
-/// EACCES (e.g. `kernel.io_uring_disabled=2` or an LSM) is a fallback reason too.
+/// EACCES (e.g. an LSM such as SELinux denying io_uring) is a fallback reason too.
+/// (`kernel.io_uring_disabled` denies with EPERM, not EACCES: the errno of the EPERM test above.)
 #[test]
 fn auto_falls_back_to_epoll_when_io_uring_setup_is_eacces() {
     run_child_role("child_auto_under_seccomp", "EACCES", &[]);

@@ -6,13 +6,26 @@
 //! the driver — which is borrowed. Such requests go to [`DriverCell`]'s queue of deferred
 //! work instead, and the queue is drained the moment the mutable borrow that blocked them ends
 //! ([`DriverMut`]'s drop), so an op orphaned from inside the driver is cancelled and its slot
-//! freed exactly as if it had been dropped anywhere else.
+//! freed exactly as if it had been dropped anywhere else. A socket closed or opened from
+//! such code likewise queues the unpin or pin of its descriptor.
+//!
+//! # Order
+//!
+//! The queue is first in, first out, and a mutable borrow that finds work queued does it
+//! before handing out the driver. So every request reaches the driver before anything asked
+//! of it later, whichever path that takes. This is what makes a deferred unpin safe although
+//! the descriptor is closed before it runs: the number can only be reused after the close,
+//! and whatever is asked of the driver about the new file (its pin, its ops) comes after the
+//! unpin of the old one, which is done first, so it never undoes the new file's pin nor
+//! leaves the old file's registration standing in for the new file's.
 //!
 //! A request made during a shared borrow ([`DriverCell::borrow`]) waits for the next mutable
-//! one to end; the loop takes one every turn (`park`).
+//! one; the loop takes one every turn (`park`).
 
 use std::cell::{Ref, RefCell, RefMut};
+use std::io;
 use std::ops::{Deref, DerefMut};
+use std::os::fd::RawFd;
 
 use super::Driver;
 use super::token::{CompletionToken, Orphan};
@@ -21,6 +34,10 @@ use super::token::{CompletionToken, Orphan};
 enum Deferred {
     /// An op's future was dropped: keep its resources until the kernel is done, cancel it.
     Orphan(CompletionToken, Box<dyn Orphan>),
+    /// A long-lived descriptor was opened: keep it registered (see [`Driver::pin_fd`]).
+    PinFd(RawFd),
+    /// A pinned descriptor is being closed (see [`Driver::unpin_fd`]).
+    UnpinFd(RawFd),
 }
 
 /// A driver and the work that waits for it to be free.
@@ -43,22 +60,30 @@ impl DriverCell {
         }
     }
 
-    /// Borrows the driver mutably; panics if it is borrowed already.
+    /// Borrows the driver mutably, after doing the work queued for it; panics if it is
+    /// borrowed already.
     #[inline]
     pub fn borrow_mut(&self) -> DriverMut<'_> {
-        DriverMut {
-            cell: self,
-            borrow: Some(self.driver.borrow_mut()),
-        }
+        self.ready(self.driver.borrow_mut())
     }
 
-    /// Borrows the driver mutably if nobody else does.
+    /// Borrows the driver mutably if nobody else does, after doing the work queued for it.
     #[inline]
     pub fn try_borrow_mut(&self) -> Result<DriverMut<'_>, std::cell::BorrowMutError> {
-        Ok(DriverMut {
+        Ok(self.ready(self.driver.try_borrow_mut()?))
+    }
+
+    /// Wraps a fresh borrow, doing the queued work first: nothing asked of the driver now may
+    /// overtake a request made earlier (see the module docs).
+    #[inline]
+    fn ready<'a>(&'a self, mut borrow: RefMut<'a, Driver>) -> DriverMut<'a> {
+        if !self.deferred.borrow().is_empty() {
+            self.do_deferred(&mut borrow);
+        }
+        DriverMut {
             cell: self,
-            borrow: Some(self.driver.try_borrow_mut()?),
-        })
+            borrow: Some(borrow),
+        }
     }
 
     /// Borrows the driver for reading; panics if it is borrowed mutably.
@@ -77,43 +102,74 @@ impl DriverCell {
     /// them until the kernel is done and cancels the op — now if the driver is free, else as
     /// soon as the borrow that holds it ends.
     pub fn orphan(&self, token: CompletionToken, resources: Box<dyn Orphan>) {
-        match self.driver.try_borrow_mut() {
-            Ok(mut d) => {
-                d.orphan(token, resources);
-                drop(d);
-                self.run_deferred();
+        // The borrow's end does the work the release of an orphan's resources may queue.
+        match self.try_borrow_mut() {
+            Ok(mut d) => d.orphan(token, resources),
+            Err(_) => self.defer(Deferred::Orphan(token, resources)),
+        }
+    }
+
+    /// Keeps `fd` registered with the readiness backend (see [`Driver::pin_fd`]): now if the
+    /// driver is free, else as soon as the borrow that holds it ends. `Ok` when queued: a pin
+    /// that then fails leaves `fd` registered per wait, which is slower but as correct.
+    ///
+    /// # Errors
+    ///
+    /// The backend could not register `fd` (a pin done now).
+    pub fn pin_fd(&self, fd: RawFd) -> io::Result<()> {
+        match self.try_borrow_mut() {
+            Ok(mut d) => d.pin_fd(fd),
+            Err(_) => {
+                self.defer(Deferred::PinFd(fd));
+                Ok(())
             }
-            Err(_) => self
-                .deferred
-                .borrow_mut()
-                .push(Deferred::Orphan(token, resources)),
+        }
+    }
+
+    /// Undoes [`pin_fd`](Self::pin_fd) before `fd` is closed: now if the driver is free, else
+    /// as soon as the borrow that holds it ends — after the fd is closed, but before anything
+    /// asked of the driver later, such as the pin of a new file that reuses the number.
+    pub fn unpin_fd(&self, fd: RawFd) {
+        match self.try_borrow_mut() {
+            Ok(mut d) => d.unpin_fd(fd),
+            Err(_) => self.defer(Deferred::UnpinFd(fd)),
         }
     }
 
     /// Cancels every op and waits for their completions (see [`Driver::shutdown`]), after
     /// the work deferred so far.
     pub fn shutdown(&self) {
-        self.run_deferred();
         self.borrow_mut().shutdown();
     }
 
-    /// Does the deferred work, including any it queues in turn (an orphan released here may
-    /// drop further ops). Leaves it queued if the driver is borrowed.
+    fn defer(&self, work: Deferred) {
+        self.deferred.borrow_mut().push(work);
+    }
+
+    /// Does the deferred work if the driver is free; leaves it queued if not.
     fn run_deferred(&self) {
+        if let Ok(mut d) = self.driver.try_borrow_mut() {
+            self.do_deferred(&mut d);
+        }
+    }
+
+    /// Does the deferred work in the order it was asked for, including any it queues in turn
+    /// (an orphan released here may drop further ops or sockets): those come after.
+    #[cold]
+    fn do_deferred(&self, d: &mut Driver) {
         loop {
             let work = std::mem::take(&mut *self.deferred.borrow_mut());
             if work.is_empty() {
                 return;
             }
-            let Ok(mut d) = self.driver.try_borrow_mut() else {
-                // Still borrowed (a shared borrow outlived the mutable one): the next one ends
-                // later.
-                *self.deferred.borrow_mut() = work;
-                return;
-            };
             for item in work {
                 match item {
                     Deferred::Orphan(token, resources) => d.orphan(token, resources),
+                    // A failure leaves the fd registered per wait: correct, only slower.
+                    Deferred::PinFd(fd) => {
+                        let _ = d.pin_fd(fd);
+                    }
+                    Deferred::UnpinFd(fd) => d.unpin_fd(fd),
                 }
             }
         }
