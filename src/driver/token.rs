@@ -359,3 +359,7 @@ impl OpTable {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "token_tests.rs"]
+mod tests;
