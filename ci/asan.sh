@@ -21,7 +21,7 @@ fi
 target="$(rustc -vV | sed -n 's/^host: //p')"
 export RUSTFLAGS="-Zsanitizer=address"
 export RUSTDOCFLAGS="-Zsanitizer=address"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/asan}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/asan"
 # detect_leaks is on by default on x86_64 Linux; said here so it stays on.
 export ASAN_OPTIONS="detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 
