@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole CI: formatting, lints, docs, the test suite on both backends, and a quick
-# benchmark smoke run. Runs on a fresh 2-core machine with only the Rust toolchain.
+# The whole CI: formatting, lints, docs, the test suite on both backends, the suite under
+# AddressSanitizer, the syscall-free unit tests under miri, and a quick benchmark smoke run.
+# Runs on a fresh 2-core machine with only the Rust toolchain (the nightly steps skip
+# themselves when nightly is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +22,20 @@ cargo test
 
 step "doc tests again, forced onto the epoll fallback"
 RINGLOOP_BACKEND=epoll cargo test --doc
+
+# Only when the crate has features to turn on (it has none today, so this step is skipped).
+if grep -q '^\[features\]' Cargo.toml; then
+    step "cargo test --all-features"
+    cargo test --all-features
+else
+    step "cargo test --all-features: SKIPPED (Cargo.toml has no [features] section)"
+fi
+
+step "the tests under AddressSanitizer + LeakSanitizer (nightly; skipped without it)"
+ci/asan.sh
+
+step "the syscall-free unit tests under miri (nightly; skipped without it)"
+ci/miri.sh
 
 step "benchmark smoke run"
 cargo run --release --example compare -- --quick

@@ -5,7 +5,9 @@
 
 mod support;
 
+use std::cell::Cell;
 use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
@@ -13,7 +15,6 @@ use std::time::Duration;
 use ringloop::{Backend, Handle, JoinHandle, Runtime, op, time};
 use support::{
     CountedBuf, describe_open_fds, open_fds, pipe, runtime, serial, watchdog, write_all,
-    yield_turns,
 };
 
 /// Pending operations per test: enough to overflow a default 256-entry submission queue.
@@ -48,18 +49,13 @@ impl DropCounter {
     }
 }
 
-/// Waits, a bounded number of loop turns, until the runtime holds `n` in-flight operations.
+/// Waits (bounded by time) until the runtime holds at least `n` in-flight operations.
 async fn until_inflight(n: usize) {
-    for _ in 0..100_000 {
-        if Handle::current().inflight_ops() >= n {
-            return;
-        }
-        ringloop::yield_now().await;
-    }
-    panic!(
-        "only {} of {n} operations became in flight",
-        Handle::current().inflight_ops()
-    );
+    let h = Handle::current();
+    support::yield_until(&format!("{n} operations are in flight"), || {
+        h.inflight_ops() >= n
+    })
+    .await;
 }
 
 /// The start of a pending-read test: the fd-counting lock held, the number of fds open before
@@ -210,16 +206,21 @@ both_backends! {
 
         let rt = runtime(backend);
         rt.block_on(async {
+            let sleeping = Rc::new(Cell::new(0));
             for _ in 0..IN_FLIGHT {
                 let buf = counter.buf(0);
+                let sleeping = Rc::clone(&sleeping);
                 ringloop::spawn(async move {
+                    // Counted in the poll that registers the timer (the sleep's first poll).
+                    sleeping.set(sleeping.get() + 1);
                     time::sleep(Duration::from_secs(3600)).await;
                     drop(buf);
                 });
             }
-            // Every task has registered its timer once each has been polled; one full turn
-            // over the spawned tasks is enough, give the loop a few.
-            yield_turns(4).await;
+            support::yield_until("every task registered its timer", || {
+                sleeping.get() == IN_FLIGHT
+            })
+            .await;
         });
 
         drop_runtime(rt, "runtime with pending timers");

@@ -16,7 +16,7 @@ use support::{describe_open_fds, open_fds};
 /// How long one test may run before its watchdog aborts the process.
 const TEST_LIMIT: Duration = Duration::from_secs(60);
 /// How long closes issued by the runtime may take to land.
-const CLOSE_LIMIT: Duration = Duration::from_secs(5);
+const CLOSE_LIMIT: Duration = Duration::from_secs(10);
 
 /// Waits (bounded, on the running loop) for the open-fd count to return to `before`, then
 /// asserts it, listing the fds if not.

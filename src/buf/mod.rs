@@ -324,3 +324,6 @@ pub(crate) unsafe fn mark_filled<B: IoBufMut>(buf: &mut B, n: usize) {
     // SAFETY: the caller guarantees those `n` bytes were written; `init <= bytes_total`.
     unsafe { buf.set_init(init) };
 }
+
+#[cfg(test)]
+mod tests;

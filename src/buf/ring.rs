@@ -598,3 +598,7 @@ unsafe impl super::IoBufMut for PooledBuf {
         self.filled = self.filled.max(pos);
     }
 }
+
+#[cfg(test)]
+#[path = "ring_tests.rs"]
+mod tests;

@@ -381,3 +381,7 @@ impl OpTable {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "token_tests.rs"]
+mod tests;

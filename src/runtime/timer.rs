@@ -135,3 +135,7 @@ impl Timers {
             .collect()
     }
 }
+
+#[cfg(test)]
+#[path = "timer_tests.rs"]
+mod tests;

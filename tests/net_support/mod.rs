@@ -22,7 +22,7 @@ use crate::support::{self, Watchdog, describe_open_fds, open_fds};
 pub const TEST_LIMIT: Duration = Duration::from_secs(30);
 /// How long a read that must succeed may wait before the test fails (instead of hanging until
 /// the watchdog takes the whole test binary down).
-pub const READ_LIMIT: Duration = Duration::from_secs(5);
+pub const READ_LIMIT: Duration = Duration::from_secs(10);
 
 /// The fd-counting lock, a watchdog and a runtime on one backend. Fields drop in declaration
 /// order: the runtime first (under the watchdog), the lock last.

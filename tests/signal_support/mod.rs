@@ -23,6 +23,7 @@ pub fn in_child(test: &str, backend: Backend, body: impl FnOnce(Backend)) {
     match support::child_role() {
         Some(role) => {
             assert_eq!(role, ROLE, "unexpected child role");
+            reset_ignored_signals();
             body(backend);
         }
         None => {
@@ -34,6 +35,29 @@ pub fn in_child(test: &str, backend: Backend, body: impl FnOnce(Backend)) {
             let name = format!("{test}::{variant}");
             let output = support::run_child(&name, &[(support::CHILD_ENV, ROLE)]);
             support::assert_child_passed(&name, &output);
+        }
+    }
+}
+
+/// Gives every signal the test runner's environment left ignored its default disposition, so a
+/// child starts from the state the tests assume whatever launched `cargo test`: `nohup`
+/// ignores SIGHUP, and a non-interactive shell ignores SIGINT and SIGQUIT in background jobs
+/// (`cargo test &`); both are inherited through exec. SIGPIPE stays ignored: the Rust runtime
+/// ignores it on purpose.
+fn reset_ignored_signals() {
+    for sig in 1..=libc::SIGRTMAX() {
+        if matches!(sig, libc::SIGKILL | libc::SIGSTOP | libc::SIGPIPE) {
+            continue;
+        }
+        let mut old = std::mem::MaybeUninit::<libc::sigaction>::uninit();
+        // SAFETY: a null new action only reads the current one into `old`.
+        if unsafe { libc::sigaction(sig, std::ptr::null(), old.as_mut_ptr()) } != 0 {
+            continue; // a signal number the C library reserves for itself
+        }
+        // SAFETY: sigaction succeeded, so `old` is initialised.
+        if unsafe { old.assume_init() }.sa_sigaction == libc::SIG_IGN {
+            // SAFETY: installs the default action; no handler code is involved.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
         }
     }
 }
