@@ -24,5 +24,8 @@ export RUSTDOCFLAGS="-Zsanitizer=address"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/asan"
 # detect_leaks is on by default on x86_64 Linux; said here so it stays on.
 export ASAN_OPTIONS="detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+# The runtime's deliberate leaks (memory the kernel may still write after a broken ring), each
+# named in the file; an absolute path, since child tests run from other directories.
+export LSAN_OPTIONS="suppressions=$PWD/ci/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 cargo +nightly test --target "$target" --tests "$@"
