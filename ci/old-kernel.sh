@@ -13,6 +13,8 @@
 #   OLD_KERNEL_BIN_TIMEOUT=SECS     per test binary (default 300); a binary that runs longer is
 #                                   killed and counted as ended without a result line.
 #   OLD_KERNEL_THREADS=N            --test-threads inside the VM (default 2).
+#   OLD_KERNEL_TEST_ARGS="..."      more arguments for every test binary (a test name filter,
+#                                   --nocapture, ...).
 #
 # What it does: installs what is missing (qemu-system-x86, kmod, busybox-static from apt;
 # virtme-ng from pip), downloads Debian's linux-image-6.1.0-*-amd64 package once and unpacks it
@@ -32,6 +34,7 @@ accel=${OLD_KERNEL_ACCEL:-auto}
 cache=${OLD_KERNEL_CACHE:-${HOME:-/root}/.cache/ringloop-old-kernel}
 bin_timeout=${OLD_KERNEL_BIN_TIMEOUT:-300}
 threads=${OLD_KERNEL_THREADS:-2}
+test_args=${OLD_KERNEL_TEST_ARGS:-}
 only=("$@")
 
 step() { printf '\n== %s ==\n' "$*" >&2; }
@@ -61,6 +64,7 @@ fi
 if ! command -v vng >/dev/null; then
     step "pip install virtme-ng"
     python3 -m pip install -q virtme-ng
+    command -v pyenv >/dev/null && pyenv rehash
     hash -r
     command -v vng >/dev/null || die "virtme-ng installed but 'vng' is not on PATH"
 fi
@@ -153,9 +157,16 @@ cp target/debug/examples/backend "$run_dir/bin/backend-example"
 # --- guest -----------------------------------------------------------------------------------
 cat >"$run_dir/guest.sh" <<'GUEST'
 #!/bin/bash
-# Runs inside the VM. $1 = run dir (shared read-write), $2 = repo, $3 = timeout, $4 = threads.
+# Runs inside the VM. $1 = run dir (shared read-write), $2 = repo, $3 = timeout, $4 = threads;
+# the file test-args holds more arguments for each binary.
 run=$1 repo=$2 limit=$3 threads=$4
+read -r -a extra <"$run/test-args"
 exec >>"$run/progress" 2>&1
+# The guest's init leaves a console fd open (fd 3 -> /dev/ttyS0); tests that count open fds
+# must not inherit it.
+for fd in 3 4 5 6 7 8 9; do
+    [ -e "/proc/self/fd/$fd" ] && eval "exec $fd>&-"
+done
 # Tests put sockets and scratch files under temp_dir(); give them a tmpfs.
 mkdir -p /run/ok-tmp && mount -t tmpfs tmpfs /run/ok-tmp && export TMPDIR=/run/ok-tmp
 ulimit -l unlimited 2>/dev/null
@@ -168,7 +179,7 @@ for b in auto epoll; do
 done
 while read -r name exe; do
     start=$(date +%s)
-    timeout -k 10 "$limit" "$exe" --test-threads="$threads" >"$run/logs/$name.log" 2>&1 </dev/null
+    timeout -k 10 "$limit" "$exe" --test-threads="$threads" "${extra[@]}" >"$run/logs/$name.log" 2>&1 </dev/null
     rc=$?
     echo "$name rc=$rc $(($(date +%s) - start))s" | tee -a "$run/rcs"
 done <"$run/binaries"
@@ -179,6 +190,7 @@ step "booting $(basename "$kimg") under QEMU ($accel), $(wc -l <"$run_dir/binari
 vm_timeout=$((bin_timeout * $(wc -l <"$run_dir/binaries") + 120))
 start=$(date +%s)
 touch "$run_dir/progress"
+printf '%s\n' "$test_args" >"$run_dir/test-args"
 timeout -k 10 "$vm_timeout" "${vng_base[@]}" "${vng_accel[@]}" --rwdir "$run_dir" --cwd "$repo" \
     --exec "bash $run_dir/guest.sh $run_dir $repo $bin_timeout $threads" \
     >"$run_dir/vm.log" 2>&1 </dev/null &
