@@ -139,7 +139,7 @@ cargo build --quiet --example backend
 if [ ${#only[@]} -gt 0 ]; then
     for name in "${only[@]}"; do
         grep -E "^$name " "$run_dir/binaries.all" || die "no test binary named '$name'"
-    done >"$run_dir/binaries"
+    done | sort -u >"$run_dir/binaries"
 else
     cp "$run_dir/binaries.all" "$run_dir/binaries"
 fi
