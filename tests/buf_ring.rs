@@ -12,6 +12,7 @@
 //! after taking it (see [`Fixture`]).
 
 mod net_support;
+mod seccomp_support;
 mod support;
 
 use std::cell::{Cell, RefCell};
@@ -22,7 +23,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures_lite::future::poll_once;
-use net_support::{Fixture, connected_pair, fixture_within, listen};
+use net_support::{Fixture, connected_pair, fixture_within, listen, variant_name};
 use ringloop::buf::{BufRing, RingBuf};
 use ringloop::net::{RecvStream, TcpStream};
 use ringloop::{Backend, time};
@@ -550,5 +551,27 @@ both_backends! {
     /// completions: it receives one buffer at a time.)
     fn receive_waiting_for_a_buffer_does_not_spin(backend: Backend) {
         receive_waiting_for_a_buffer_does_not_spin_with(backend);
+    }
+
+    /// As `receive_waiting_for_a_buffer_does_not_spin` where the kernel cannot report a
+    /// buffer ring's head (before Linux 6.8; `IORING_REGISTER_PBUF_STATUS` denied by seccomp
+    /// in a child): buffers in untaken completions must not pass for buffers in the ring, or
+    /// the receive re-arms into `ENOBUFS` on every turn.
+    fn receive_waiting_for_a_buffer_does_not_spin_without_pbuf_status(backend: Backend) {
+        const ROLE: &str = "no-pbuf-status";
+        let Some(role) = support::child_role() else {
+            let _serial = support::serial();
+            let name = format!(
+                "receive_waiting_for_a_buffer_does_not_spin_without_pbuf_status::{}",
+                variant_name(backend)
+            );
+            let output = support::run_child(&name, &[(support::CHILD_ENV, ROLE)]);
+            support::assert_child_passed(&name, &output);
+            return;
+        };
+        assert_eq!(role, ROLE, "unexpected child role");
+        if seccomp_support::deny_pbuf_status() {
+            receive_waiting_for_a_buffer_does_not_spin_with(backend);
+        }
     }
 }

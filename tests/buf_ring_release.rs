@@ -9,6 +9,7 @@
 //! builds its runtime only after taking it.
 
 mod net_support;
+mod seccomp_support;
 mod support;
 
 use std::cell::RefCell;
@@ -38,6 +39,8 @@ fn fixture(backend: Backend, what: &str) -> Fixture {
 const READ_LIMIT: Duration = Duration::from_secs(10);
 /// The child role of the tests that run in a child process.
 const CHILD_ROLE: &str = "late-use";
+/// The child role of the tests that run where the kernel cannot report a ring's head.
+const NO_PBUF_STATUS_ROLE: &str = "no-pbuf-status";
 
 /// `len` bytes of a pattern that does not repeat every power of two.
 fn pattern(len: usize) -> Vec<u8> {
@@ -242,31 +245,27 @@ both_backends! {
     }
 
     /// `in_use()` counts, as documented, the buffers waiting in completions the stream has not
-    /// taken yet: 4 KiB received into 1 KiB buffers and left untaken count 4, and none once
-    /// the chunks have been taken and dropped.
+    /// taken yet; see [`in_use_counts_untaken_completions_with`].
     fn in_use_counts_untaken_completions(backend: Backend) {
-        let fx = fixture(backend, "in_use_counts_untaken_completions");
-        fx.rt.block_on(async {
-            let ring = ring(1024, 8, 8);
-            let (client, server) = connected_pair().await;
-            let mut recv = server.recv_multishot(&ring);
-            assert!(poll_once(recv.next()).await.is_none(), "a chunk before any data");
-            let (written, _) = client.write_all(pattern(4 * 1024)).await;
-            written.expect("client write_all");
-            yield_until_deadline("the receive consumed the bytes", || {
-                bytes_waiting(&server) == 0
-            })
-            .await;
-            yield_turns(10).await;
-            assert_eq!(ring.in_use(), 4, "buffers in untaken completions: {ring:?}");
-            let mut received = Vec::new();
-            while received.len() < 4 * 1024 {
-                let chunk = recv.next().await.expect("a chunk").expect("receive");
-                received.extend_from_slice(&chunk);
-            }
-            assert_bytes_eq("the untaken chunks", &received, &pattern(4 * 1024));
-            assert_eq!(ring.in_use(), 0, "buffers lent after the chunks were dropped");
-        });
+        in_use_counts_untaken_completions_with(backend);
+    }
+
+    /// As `in_use_counts_untaken_completions` where the kernel cannot report a buffer ring's
+    /// head (before Linux 6.8; `IORING_REGISTER_PBUF_STATUS` denied by seccomp in a child):
+    /// the driver counts the head from completions, so untaken ones still count as in use.
+    fn in_use_counts_untaken_completions_without_pbuf_status(backend: Backend) {
+        let Some(role) = support::child_role() else {
+            run_as_child_in_role(
+                "in_use_counts_untaken_completions_without_pbuf_status",
+                backend,
+                NO_PBUF_STATUS_ROLE,
+            );
+            return;
+        };
+        assert_eq!(role, NO_PBUF_STATUS_ROLE, "unexpected child role");
+        if seccomp_support::deny_pbuf_status() {
+            in_use_counts_untaken_completions_with(backend);
+        }
     }
 
     /// A `RecvStream` dropped while its completions (6 KiB in 1 KiB buffers) are queued and
@@ -497,10 +496,50 @@ both_backends! {
     }
 }
 
+/// `in_use()` counts, as documented, the buffers waiting in completions the stream has not
+/// taken yet: 4 KiB received into 1 KiB buffers and left untaken count 4, and none once
+/// the chunks have been taken and dropped.
+fn in_use_counts_untaken_completions_with(backend: Backend) {
+    let fx = fixture(backend, "in_use_counts_untaken_completions");
+    fx.rt.block_on(async {
+        let ring = ring(1024, 8, 8);
+        let (client, server) = connected_pair().await;
+        let mut recv = server.recv_multishot(&ring);
+        assert!(
+            poll_once(recv.next()).await.is_none(),
+            "a chunk before any data"
+        );
+        let (written, _) = client.write_all(pattern(4 * 1024)).await;
+        written.expect("client write_all");
+        yield_until_deadline("the receive consumed the bytes", || {
+            bytes_waiting(&server) == 0
+        })
+        .await;
+        yield_turns(10).await;
+        assert_eq!(ring.in_use(), 4, "buffers in untaken completions: {ring:?}");
+        let mut received = Vec::new();
+        while received.len() < 4 * 1024 {
+            let chunk = recv.next().await.expect("a chunk").expect("receive");
+            received.extend_from_slice(&chunk);
+        }
+        assert_bytes_eq("the untaken chunks", &received, &pattern(4 * 1024));
+        assert_eq!(
+            ring.in_use(),
+            0,
+            "buffers lent after the chunks were dropped"
+        );
+    });
+}
+
 /// Runs the `backend` variant of test `name` in a child process, asserting it passed. Like
 /// `support::run_child`, plus `--include-ignored`, so that an ignored parent run with
 /// `--ignored` runs its (equally ignored) child instead of finding no test to run.
 fn run_as_child(name: &str, backend: Backend) {
+    run_as_child_in_role(name, backend, CHILD_ROLE);
+}
+
+/// [`run_as_child`] with the child role `role`.
+fn run_as_child_in_role(name: &str, backend: Backend, role: &str) {
     // Command::output opens pipes: hold the fd lock while the child runs.
     let _serial = support::serial();
     let name = format!("{name}::{}", variant_name(backend));
@@ -514,7 +553,7 @@ fn run_as_child(name: &str, backend: Backend) {
             "--include-ignored",
         ])
         .env_remove("RINGLOOP_BACKEND")
-        .env(support::CHILD_ENV, CHILD_ROLE)
+        .env(support::CHILD_ENV, role)
         .output()
         .unwrap_or_else(|e| panic!("re-executing the test binary for `{name}`: {e}"));
     support::assert_child_passed(&name, &output);

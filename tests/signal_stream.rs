@@ -3,6 +3,7 @@
 //! are put back when the last listener goes away. Each body runs in a child process (see
 //! `signal_support`).
 
+mod seccomp_support;
 mod signal_support;
 mod support;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use futures_lite::StreamExt as _;
 use ringloop::signal::{Signals, ctrl_c};
 use ringloop::{Runtime, op};
+use seccomp_support::deny_nowait_reads;
 use signal_support::{blocked_here, disposition_is_default, in_child, raise_in_process};
 use support::{pipe, watchdog};
 
@@ -189,6 +191,36 @@ both_backends! {
 }
 
 both_backends! {
+    /// Where a signalfd cannot be read with `RWF_NOWAIT` (Linux before 6.7: a seccomp filter
+    /// fails such reads with `EOPNOTSUPP` here), a `Signals` stream still yields each signal
+    /// forwarded to the loop thread. The epoll backend used to hand that read to its blocking
+    /// pool, whose thread does not see the loop thread's pending signals: `EAGAIN`, an error.
+    fn signals_arrive_where_signalfd_has_no_nowait_read(backend: Backend) {
+        in_child("signals_arrive_where_signalfd_has_no_nowait_read", backend, |backend| {
+            if !deny_nowait_reads() {
+                return;
+            }
+            let dog = watchdog(Duration::from_secs(20), "SIGUSR1 without RWF_NOWAIT");
+            runtime(backend).block_on(async {
+                let mut signals = Signals::new([libc::SIGUSR1]).expect("listen for SIGUSR1");
+                for round in 0..3 {
+                    // First wait with nothing pending, then find one already pending.
+                    if round != 1 {
+                        let pending = futures_lite::future::poll_once(signals.recv()).await;
+                        assert!(pending.is_none(), "a signal arrived before any was sent");
+                    }
+                    raise_in_process(libc::SIGUSR1);
+                    let sig = ringloop::time::timeout(Duration::from_secs(5), signals.recv())
+                        .await
+                        .expect("the signal arrived")
+                        .expect("read the signalfd");
+                    assert_eq!(sig, libc::SIGUSR1);
+                }
+            });
+            dog.disarm();
+        });
+    }
+
     /// A `Signals` dropped while its read is in flight does not swallow the next signal: a new
     /// listener for the same signal receives it.
     fn dropped_listener_does_not_steal_the_next_signal(backend: Backend) {

@@ -8,11 +8,18 @@
 //! never reads freed memory, and a `BufRing` that outlives its runtime still writes into
 //! mapped memory, which nobody reads any more.
 //!
+//! How many descriptors the kernel has taken (its *head*) is asked of the kernel where it can
+//! say (`IORING_REGISTER_PBUF_STATUS`, Linux 6.8+). Before that the kernel keeps its head to
+//! itself, so the driver counts it: every completion that carries a buffer
+//! (`IORING_CQE_F_BUFFER`) of an op that selects from this group moved the head by one
+//! ([`Region::buffer_taken`]). It counts when the completion *arrives*, so buffers filled for
+//! completions nobody has taken yet are not mistaken for buffers still in the ring.
+//!
 //! A `BufRing` can be dropped while the driver is busy (its last reference held by an orphaned
 //! op that completes inside `park`), so retiring goes through a thread-local list that the
 //! driver drains before each park.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -37,6 +44,9 @@ pub struct Region {
     pub bgid: u16,
     ptr: NonNull<libc::c_void>,
     bytes: usize,
+    /// Descriptors the kernel has taken, counted from completions (wraps like the kernel's
+    /// u16 head).
+    taken: Cell<u16>,
 }
 
 impl Region {
@@ -58,7 +68,22 @@ impl Region {
             return Err(io::Error::last_os_error());
         }
         let ptr = NonNull::new(ptr).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
-        Ok(Region { bgid, ptr, bytes })
+        Ok(Region {
+            bgid,
+            ptr,
+            bytes,
+            taken: Cell::new(0),
+        })
+    }
+
+    /// A completion carrying one of this ring's buffers arrived: the kernel's head moved on.
+    pub fn buffer_taken(&self) {
+        self.taken.set(self.taken.get().wrapping_add(1));
+    }
+
+    /// The kernel's head as counted from completions (see the module docs).
+    pub fn counted_head(&self) -> u16 {
+        self.taken.get()
     }
 
     pub fn addr(&self) -> u64 {

@@ -67,6 +67,11 @@ pub trait Describe {
     fn multishot(&self) -> bool {
         false
     }
+    /// The provided-buffer group the op selects its buffers from (io_uring), if any: the
+    /// driver counts the buffers its completions carry (see `buf_ring`).
+    fn buf_group(&self) -> Option<u16> {
+        None
+    }
 }
 
 enum Inner {
@@ -237,7 +242,12 @@ impl Driver {
             return token;
         }
         match &mut self.inner {
-            Inner::Uring(u) => u.submit(&mut self.table, token, op.uring_entry(), deadline),
+            Inner::Uring(u) => {
+                u.submit(&mut self.table, token, op.uring_entry(), deadline);
+                if let Some(bgid) = op.buf_group() {
+                    u.track_buffers(token, bgid);
+                }
+            }
             Inner::Epoll(e) => e.submit(
                 &mut self.table,
                 token,
@@ -367,7 +377,8 @@ impl Driver {
         }
     }
 
-    /// The kernel's head of buffer ring `bgid` (io_uring, Linux 6.8+).
+    /// The kernel's head of buffer ring `bgid` (io_uring; asked of the kernel on Linux 6.8+,
+    /// counted from completions before).
     pub fn buf_ring_head(&self, bgid: u16) -> io::Result<u16> {
         match &self.inner {
             Inner::Uring(u) => u.buf_ring_head(bgid),

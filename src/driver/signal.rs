@@ -13,9 +13,10 @@
 //! loop thread with `tgkill`, where it is blocked and so stays pending for the signalfd. The
 //! previous disposition comes back when the last listener in the process goes away.
 
+use std::collections::VecDeque;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{FromRawFd as _, OwnedFd};
+use std::os::fd::{AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// Highest signal number Linux knows (`_NSIG - 1`).
@@ -61,6 +62,36 @@ pub fn signalfd(signals: &[i32]) -> io::Result<OwnedFd> {
     }
     // SAFETY: signalfd returned a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Records taken per [`read_pending`] call.
+const SIGINFOS_PER_READ: usize = 8;
+
+/// Reads what is pending on a non-blocking signalfd, on the calling thread, and appends the
+/// signal numbers to `received`; returns how many it read. `WouldBlock` when nothing is pending.
+///
+/// A signalfd read dequeues the signals pending for the *reading* thread (and the process), so
+/// it must run on the loop thread, which blocks them and is where [`forward`] sends them: a
+/// read performed by a pool thread or an io-wq worker would not see them. That is why this is a
+/// plain `read(2)` here and not a ring read or a blocking-pool read (Linux before 6.7 has no
+/// `RWF_NOWAIT` for signalfd, which sent the epoll backend's read to the pool).
+pub fn read_pending(fd: BorrowedFd<'_>, received: &mut VecDeque<i32>) -> io::Result<usize> {
+    // SAFETY: signalfd_siginfo is plain integers; all-zero is a valid value.
+    let mut records: [libc::signalfd_siginfo; SIGINFOS_PER_READ] = unsafe { std::mem::zeroed() };
+    // SAFETY: `records` is writable for its whole size; the fd is borrowed, so open.
+    let n = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            records.as_mut_ptr().cast(),
+            std::mem::size_of_val(&records),
+        )
+    };
+    if n < 0 {
+        return last_error(&format!("reading signalfd {}", fd.as_raw_fd()));
+    }
+    let count = n as usize / std::mem::size_of::<libc::signalfd_siginfo>();
+    received.extend(records[..count].iter().map(|r| r.ssi_signo as i32));
+    Ok(count)
 }
 
 fn change_mask(how: libc::c_int, sig: i32) -> io::Result<libc::sigset_t> {

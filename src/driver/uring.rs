@@ -20,6 +20,8 @@
 //!   is busy and has ops in flight, it enters every [`BUSY_ENTER_INTERVAL`] ticks so I/O is not
 //!   starved by ready tasks.
 
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -30,7 +32,8 @@ use io_uring::{IoUring, opcode, squeue};
 
 use super::buf_ring::{KernelBufRing, Region};
 use super::coalesce::Coalesce;
-use super::token::{CompletionToken, OpTable};
+use super::syscall::F_BUFFER;
+use super::token::{CompletionToken, F_MORE, OpTable};
 use super::wake::Unparker;
 
 /// Busy ticks between two enters that only collect completions.
@@ -55,6 +58,11 @@ pub struct Uring {
     pub enters: u64,
     /// Registered provided-buffer rings; their memory is unmapped only after unregistering.
     buf_rings: Vec<Rc<Region>>,
+    /// Ops that select buffers (user_data → group id), until their final completion: each
+    /// completion carrying a buffer moves that ring's counted head (see `buf_ring`).
+    buffer_ops: HashMap<u64, u16>,
+    /// The kernel refused `IORING_REGISTER_PBUF_STATUS` (before 6.8): use the counted head.
+    no_pbuf_status: Cell<bool>,
     /// `IORING_REGISTER_PBUF_RING` failed once (old kernel), or the kernel has no multishot
     /// receive to consume a kernel ring (before 6.0): serve buffers from user space.
     buf_ring_unsupported: bool,
@@ -92,6 +100,8 @@ impl Uring {
             busy_ticks: 0,
             enters: 0,
             buf_rings: Vec::new(),
+            buffer_ops: HashMap::new(),
+            no_pbuf_status: Cell::new(false),
             buf_ring_unsupported: false,
             driver_id,
             coalesce,
@@ -157,9 +167,25 @@ impl Uring {
         }
     }
 
-    /// The kernel's head of ring `bgid` (`IORING_REGISTER_PBUF_STATUS`, Linux 6.8+): the
-    /// descriptors from there to the tail are still available to it.
+    /// Counts the buffers the completions of op `token` carry against ring `bgid`.
+    pub fn track_buffers(&mut self, token: CompletionToken, bgid: u16) {
+        self.buffer_ops.insert(token.user_data(), bgid);
+    }
+
+    /// The kernel's head of ring `bgid`: the descriptors from there to the tail are still
+    /// available to it. Asked of the kernel (`IORING_REGISTER_PBUF_STATUS`, Linux 6.8+), else
+    /// counted from completions (see `buf_ring`).
     pub fn buf_ring_head(&self, bgid: u16) -> io::Result<u16> {
+        let counted = || {
+            self.buf_rings
+                .iter()
+                .find(|r| r.bgid == bgid)
+                .map(|r| r.counted_head())
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
+        };
+        if self.no_pbuf_status.get() {
+            return counted();
+        }
         #[repr(C)]
         struct BufStatus {
             buf_group: u32,
@@ -183,7 +209,12 @@ impl Uring {
             )
         };
         if r < 0 {
-            return Err(io::Error::last_os_error());
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINVAL) {
+                self.no_pbuf_status.set(true);
+                return counted();
+            }
+            return Err(err);
         }
         Ok(status.head as u16)
     }
@@ -288,6 +319,7 @@ impl Uring {
         {
             let n = if self.pending[i].1 { 2 } else { 1 };
             self.pending.drain(i..i + n);
+            self.buffer_ops.remove(&token.user_data());
             table.complete(token, -libc::ECANCELED, 0);
             return;
         }
@@ -400,6 +432,25 @@ impl Uring {
         Ok(())
     }
 
+    /// A completion for `user_data` arrived: if it carries a buffer of a tracked op, that
+    /// ring's head moved; the op's final completion ends the tracking.
+    fn count_buffer(
+        buffer_ops: &mut HashMap<u64, u16>,
+        buf_rings: &[Rc<Region>],
+        user_data: u64,
+        flags: u32,
+    ) {
+        if flags & F_BUFFER != 0
+            && let Some(&bgid) = buffer_ops.get(&user_data)
+            && let Some(region) = buf_rings.iter().find(|r| r.bgid == bgid)
+        {
+            region.buffer_taken();
+        }
+        if flags & F_MORE == 0 {
+            buffer_ops.remove(&user_data);
+        }
+    }
+
     fn reap_cq(&mut self, table: &mut OpTable) {
         // After a blocking wait, count the ops that completed: consecutive completions of one
         // multishot op (a stream's chunks) are one source, and batching a single source only
@@ -414,11 +465,21 @@ impl Uring {
             match cqe.user_data() {
                 CompletionToken::IGNORED => {}
                 CompletionToken::WAKE => self.wake_in_flight = false,
-                data => table.complete(
-                    CompletionToken::from_user_data(data),
-                    cqe.result(),
-                    cqe.flags(),
-                ),
+                data => {
+                    if !self.buffer_ops.is_empty() {
+                        Self::count_buffer(
+                            &mut self.buffer_ops,
+                            &self.buf_rings,
+                            data,
+                            cqe.flags(),
+                        );
+                    }
+                    table.complete(
+                        CompletionToken::from_user_data(data),
+                        cqe.result(),
+                        cqe.flags(),
+                    )
+                }
             }
         }
         if observe {

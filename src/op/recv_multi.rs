@@ -97,6 +97,9 @@ impl Describe for RecvMulti {
     fn multishot(&self) -> bool {
         true
     }
+    fn buf_group(&self) -> Option<u16> {
+        self.ring.group()
+    }
 }
 
 impl OperationImpl for RecvMulti {

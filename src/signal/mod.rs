@@ -13,8 +13,13 @@
 //! # How it works
 //!
 //! A listener blocks its signals in the loop thread (`pthread_sigmask`) and reads them from a
-//! `signalfd` with an ordinary ring read into an owned buffer of `signalfd_siginfo` records
-//! (on epoll the signalfd is pollable, so the same read path applies). Masks are
+//! non-blocking `signalfd`: a `read(2)` on the loop thread itself, and when it finds nothing
+//! (`EAGAIN`), a readiness op ([`op::poll_add`]) on the fd, then the read again — a wake-up
+//! that finds nothing (another listener took the signal) just waits again. The read stays on
+//! the loop thread because a signalfd yields the signals pending for the thread that reads it:
+//! a ring read punted to an io-wq worker, or the epoll backend's blocking-pool read (used where
+//! the kernel has no `RWF_NOWAIT` for signalfd, before Linux 6.7), would not see a signal
+//! forwarded to the loop thread and came back with `EAGAIN`. Masks are
 //! reference-counted per thread and signal: the mask is put back as it was when the last
 //! listener of a signal on that thread is dropped.
 //!
@@ -50,20 +55,15 @@ mod registration;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
-use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::os::fd::{AsFd as _, AsRawFd as _, OwnedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
 use crate::driver::signal as sys;
-use crate::op::{self, Op, Read};
+use crate::op::{self, Interest, Op, PollAdd};
 use registration::Registration;
-
-/// Size of one `struct signalfd_siginfo`.
-const SIGINFO_SIZE: usize = 128;
-/// Records read per ring read.
-const SIGINFOS_PER_READ: usize = 8;
 
 /// A stream of the signals in a set, read from a signalfd.
 ///
@@ -80,9 +80,9 @@ const SIGINFOS_PER_READ: usize = 8;
 /// # });
 /// ```
 pub struct Signals {
-    // Field order: the read (which borrows the fd number) goes before the fd closes, and the
-    // fd before the mask is restored.
-    read: Option<Op<Read<Vec<u8>>>>,
+    // Field order: the readiness wait (which borrows the fd number) goes before the fd closes,
+    // and the fd before the mask is restored.
+    readable: Option<Op<PollAdd>>,
     received: VecDeque<i32>,
     fd: OwnedFd,
     registration: Registration,
@@ -113,7 +113,7 @@ impl Signals {
         let fd = sys::signalfd(&signals)?;
         let registration = Registration::new(&signals)?;
         Ok(Signals {
-            read: None,
+            readable: None,
             received: VecDeque::new(),
             fd,
             registration,
@@ -140,18 +140,27 @@ impl Signals {
             if let Some(sig) = self.received.pop_front() {
                 return Poll::Ready(Ok(sig));
             }
-            let fd = self.fd.as_raw_fd();
-            let read = self.read.get_or_insert_with(|| {
-                op::read(fd, Vec::with_capacity(SIGINFO_SIZE * SIGINFOS_PER_READ))
-            });
-            let (result, buf) = std::task::ready!(Pin::new(read).poll(cx));
-            self.read = None;
-            let n = result
-                .map_err(|e| io::Error::new(e.kind(), format!("reading signalfd {fd}: {e}")))?;
-            for record in buf[..n].chunks_exact(SIGINFO_SIZE) {
-                let signo = u32::from_ne_bytes(record[..4].try_into().expect("4 bytes"));
-                self.received.push_back(signo as i32);
+            if self.readable.is_none() {
+                match sys::read_pending(self.fd.as_fd(), &mut self.received) {
+                    Ok(n) if n > 0 => continue,
+                    // Nothing pending (or another listener took it): wait for readiness.
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
             }
+            let fd = self.fd.as_raw_fd();
+            let readable = self
+                .readable
+                .get_or_insert_with(|| op::poll_add(fd, Interest::READABLE));
+            let ready = std::task::ready!(Pin::new(readable).poll(cx));
+            self.readable = None;
+            ready.map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("waiting for signalfd {fd} to be readable: {e}"),
+                )
+            })?;
         }
     }
 }
