@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole CI: formatting, lints, docs, the test suite on both backends, the suite under
-# AddressSanitizer, the syscall-free unit tests under miri, and a quick benchmark smoke run.
+# AddressSanitizer, the syscall-free unit tests under miri, the suite on Linux 6.1 under QEMU,
+# and a quick benchmark smoke run.
 # Runs on a fresh 2-core machine with only the Rust toolchain (the nightly steps skip
 # themselves when nightly is missing).
 set -euo pipefail
@@ -36,6 +37,9 @@ ci/asan.sh
 
 step "the syscall-free unit tests under miri (nightly; skipped without it)"
 ci/miri.sh
+
+step "the test binaries under Debian 12's Linux 6.1 in QEMU (the real old-kernel fallbacks)"
+ci/old-kernel.sh
 
 step "benchmark smoke run"
 cargo run --release --example compare -- --quick

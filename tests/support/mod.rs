@@ -167,8 +167,31 @@ impl Drop for Watchdog {
     }
 }
 
+/// Name of the environment variable that stretches the tests' time limits (a whole number,
+/// default 1). `ci/old-kernel.sh` sets it when the guest runs on QEMU's software CPU, where
+/// the same test takes 50-200 times longer than on the host.
+pub const TIME_SCALE_ENV: &str = "RINGLOOP_TEST_TIME_SCALE";
+
+/// The factor the watchdogs and `yield_until*` limits are multiplied by (see
+/// [`TIME_SCALE_ENV`]); 1 when unset or not a positive whole number.
+pub fn time_scale() -> u32 {
+    std::env::var(TIME_SCALE_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1)
+}
+
+/// `limit` multiplied by [`time_scale`].
+pub fn scaled(limit: Duration) -> Duration {
+    limit.saturating_mul(time_scale())
+}
+
 /// Starts a [`Watchdog`] that aborts the process with a message naming `what` after `limit`.
+///
+/// The limit is multiplied by [`time_scale`], so a run on an emulated CPU keeps its meaning.
 pub fn watchdog(limit: Duration, what: &str) -> Watchdog {
+    let limit = scaled(limit);
     let (disarm, armed) = mpsc::channel::<()>();
     let what = what.to_owned();
     let thread = thread::Builder::new()
@@ -291,8 +314,9 @@ pub async fn yield_until_deadline(what: &str, cond: impl FnMut() -> bool) {
 
 /// Yields to the loop until `cond` holds; panics with "gave up waiting until {what}" once
 /// `limit` has passed without it holding.
+/// The limit is multiplied by [`time_scale`].
 pub async fn yield_until_within(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
+    let deadline = Instant::now() + scaled(limit);
     while !cond() {
         assert!(
             Instant::now() < deadline,
