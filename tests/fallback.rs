@@ -8,6 +8,7 @@
 //! at once unless `RINGLOOP_TEST_CHILD` is set, so they are no-ops in a normal run; the parent
 //! tests start them and check their exit status.
 
+mod seccomp_support;
 mod support;
 
 use std::os::fd::{AsRawFd as _, OwnedFd};
@@ -434,92 +435,17 @@ fn limit_memlock(bytes: libc::rlim_t) {
     println!("RLIMIT_MEMLOCK={bytes} bytes, CAP_IPC_LOCK dropped (CapEff={cap_eff:x})");
 }
 
-/// A classic-BPF seccomp filter that fails `io_uring_setup` with a chosen errno.
+/// `io_uring_setup` failing with a chosen errno, through the shared seccomp filter.
 mod seccomp {
-    use std::mem::offset_of;
-
-    #[cfg(target_arch = "x86_64")]
-    const AUDIT_ARCH: Option<u32> = Some(0xC000_003E); // EM_X86_64 | 64BIT | LE
-    #[cfg(target_arch = "aarch64")]
-    const AUDIT_ARCH: Option<u32> = Some(0xC000_00B7); // EM_AARCH64 | 64BIT | LE
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    const AUDIT_ARCH: Option<u32> = None;
-
-    const SECCOMP_RET_DATA: u32 = 0x0000_ffff;
-
-    fn stmt(code: u32, k: u32) -> libc::sock_filter {
-        libc::sock_filter {
-            code: code as u16,
-            jt: 0,
-            jf: 0,
-            k,
-        }
-    }
-
-    fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
-        libc::sock_filter {
-            code: code as u16,
-            jt,
-            jf,
-            k,
-        }
-    }
+    use crate::seccomp_support::{When, fail_syscall};
 
     /// Installs the filter on every thread of this process (TSYNC) and checks that a raw
     /// `io_uring_setup` now fails with `errno`. Returns false (after saying so) on an
-    /// architecture this filter does not know.
+    /// architecture the filter does not know.
     pub fn deny_io_uring_setup(errno: i32) -> bool {
-        let Some(arch) = AUDIT_ARCH else {
-            println!("skipped: no seccomp filter for this architecture");
+        if !fail_syscall(libc::SYS_io_uring_setup, When::Always, errno) {
             return false;
-        };
-        let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
-        let jeq = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
-        let ret = libc::BPF_RET | libc::BPF_K;
-        let mut filter = [
-            stmt(load, offset_of!(libc::seccomp_data, arch) as u32),
-            // Another ABI's syscall numbers mean other syscalls: leave them alone.
-            jump(jeq, arch, 1, 0),
-            stmt(ret, libc::SECCOMP_RET_ALLOW),
-            stmt(load, offset_of!(libc::seccomp_data, nr) as u32),
-            jump(jeq, libc::SYS_io_uring_setup as u32, 0, 1),
-            stmt(
-                ret,
-                libc::SECCOMP_RET_ERRNO | (errno as u32 & SECCOMP_RET_DATA),
-            ),
-            stmt(ret, libc::SECCOMP_RET_ALLOW),
-        ];
-        let program = libc::sock_fprog {
-            len: filter.len() as libc::c_ushort,
-            filter: filter.as_mut_ptr(),
-        };
-
-        // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only; it is required before an
-        // unprivileged process may install a filter.
-        let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-        assert_eq!(
-            rc,
-            0,
-            "PR_SET_NO_NEW_PRIVS: {}",
-            std::io::Error::last_os_error()
-        );
-        // SAFETY: `program` points at `filter`, a valid BPF program that outlives the call; the
-        // kernel copies it.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                libc::SECCOMP_FILTER_FLAG_TSYNC,
-                &program,
-            )
-        };
-        assert_eq!(
-            rc,
-            0,
-            "seccomp(SET_MODE_FILTER): {}",
-            std::io::Error::last_os_error()
-        );
-
+        }
         // Prove the filter bites before testing the runtime against it.
         let mut params = [0u8; 120]; // sizeof(struct io_uring_params)
         // SAFETY: io_uring_setup(2) reads and writes a 120-byte io_uring_params, which `params`

@@ -5,6 +5,7 @@
 //! The failures are injected in a re-executed copy of this test binary (a lowered
 //! `RLIMIT_NOFILE`, a seccomp filter), so the harness's own process is unaffected.
 
+mod seccomp_support;
 mod support;
 
 use ringloop::process::{Command, Stdio};
@@ -71,78 +72,15 @@ fn exhaust_fds() -> Vec<std::os::fd::OwnedFd> {
 /// A seccomp filter that fails `fcntl(fd, F_SETFL, ..)` with `EPERM` on every thread: making
 /// a pipe non-blocking, the step after `pidfd_open`, then fails.
 mod deny_setfl {
-    use std::mem::offset_of;
-
-    #[cfg(target_arch = "x86_64")]
-    const AUDIT_ARCH: Option<u32> = Some(0xC000_003E); // EM_X86_64 | 64BIT | LE
-    #[cfg(target_arch = "aarch64")]
-    const AUDIT_ARCH: Option<u32> = Some(0xC000_00B7); // EM_AARCH64 | 64BIT | LE
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    const AUDIT_ARCH: Option<u32> = None;
-
-    fn stmt(code: u32, k: u32) -> libc::sock_filter {
-        libc::sock_filter {
-            code: code as u16,
-            jt: 0,
-            jf: 0,
-            k,
-        }
-    }
-
-    fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
-        libc::sock_filter {
-            code: code as u16,
-            jt,
-            jf,
-            k,
-        }
-    }
+    use crate::seccomp_support::{When, fail_syscall};
 
     /// Installs the filter; false (after saying so) on an architecture it does not know.
     pub fn install() -> bool {
-        let Some(arch) = AUDIT_ARCH else {
-            println!("skipped: no seccomp filter for this architecture");
-            return false;
-        };
-        let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
-        let jeq = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
-        let ret = libc::BPF_RET | libc::BPF_K;
-        // The low 32 bits of the second argument (little-endian: the first word).
-        let arg1 = offset_of!(libc::seccomp_data, args) as u32 + 8;
-        let mut filter = [
-            stmt(load, offset_of!(libc::seccomp_data, arch) as u32),
-            jump(jeq, arch, 1, 0),
-            stmt(ret, libc::SECCOMP_RET_ALLOW),
-            stmt(load, offset_of!(libc::seccomp_data, nr) as u32),
-            jump(jeq, libc::SYS_fcntl as u32, 0, 3),
-            stmt(load, arg1),
-            jump(jeq, libc::F_SETFL as u32, 0, 1),
-            stmt(ret, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
-            stmt(ret, libc::SECCOMP_RET_ALLOW),
-        ];
-        let program = libc::sock_fprog {
-            len: filter.len() as libc::c_ushort,
-            filter: filter.as_mut_ptr(),
-        };
-        // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only.
-        let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-        assert_eq!(
-            rc,
-            0,
-            "PR_SET_NO_NEW_PRIVS: {}",
-            std::io::Error::last_os_error()
-        );
-        // SAFETY: `program` points at `filter`, a valid BPF program the kernel copies.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                libc::SECCOMP_FILTER_FLAG_TSYNC,
-                &program,
-            )
-        };
-        assert_eq!(rc, 0, "seccomp: {}", std::io::Error::last_os_error());
-        true
+        fail_syscall(
+            libc::SYS_fcntl,
+            When::ArgEquals(1, libc::F_SETFL as u32),
+            libc::EPERM,
+        )
     }
 }
 

@@ -15,9 +15,11 @@ const AUDIT_ARCH: Option<u32> = Some(0xC000_00B7); // EM_AARCH64 | 64BIT | LE
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const AUDIT_ARCH: Option<u32> = None;
 
-/// Which calls of the syscall fail: a test on the low 32 bits of one argument.
+/// Which calls of the syscall fail: all of them, or a test on the low 32 bits of one argument.
 #[derive(Clone, Copy)]
 pub enum When {
+    /// Every call.
+    Always,
     /// Argument `arg` (0-based) equals the value.
     ArgEquals(usize, u32),
     /// Argument `arg` has any of the bits set.
@@ -39,10 +41,15 @@ pub fn fail_syscall(nr: libc::c_long, when: When, errno: i32) -> bool {
     };
     let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
     let ret = libc::BPF_RET | libc::BPF_K;
-    let (arg, test, value) = match when {
-        When::ArgEquals(arg, v) => (arg, libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, v),
-        When::ArgHasBits(arg, v) => (arg, libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K, v),
+    // `Always` is "argument 0 has any bit of 0 set" turned around: the jump to the failure is
+    // taken when the test is false (jt/jf swapped below), which it always is.
+    let (arg, test, value, on_match) = match when {
+        When::Always => (0, libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K, 0, false),
+        When::ArgEquals(arg, v) => (arg, libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, v, true),
+        When::ArgHasBits(arg, v) => (arg, libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K, v, true),
     };
+    // From the test: to the failure (0 ahead) when it decides the call fails, else 1 ahead.
+    let (jt, jf) = if on_match { (0, 1) } else { (1, 0) };
     // Arguments are 64-bit; the low half comes first on a little-endian machine.
     let arg_low = (offset_of!(libc::seccomp_data, args) + arg * 8) as u32;
     let jeq = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
@@ -55,7 +62,7 @@ pub fn fail_syscall(nr: libc::c_long, when: When, errno: i32) -> bool {
         op(jeq, nr as u32, 1, 0),
         op(ret, libc::SECCOMP_RET_ALLOW, 0, 0),
         op(load, arg_low, 0, 0),
-        op(test, value, 0, 1),
+        op(test, value, jt, jf),
         op(ret, libc::SECCOMP_RET_ERRNO | (errno as u32 & 0xffff), 0, 0),
         op(ret, libc::SECCOMP_RET_ALLOW, 0, 0),
     ];
