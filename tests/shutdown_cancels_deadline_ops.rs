@@ -24,11 +24,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(120);
 
 /// A runtime on exactly `backend` whose drop waits up to [`SHUTDOWN_GRACE`] for ops.
 fn runtime(backend: Backend) -> Runtime {
-    Runtime::builder()
-        .backend(backend)
-        .io_shutdown_timeout(SHUTDOWN_GRACE)
-        .build()
-        .unwrap_or_else(|e| panic!("cannot build a runtime on {backend:?}: {e}"))
+    support::runtime_with_shutdown_grace(backend, SHUTDOWN_GRACE)
 }
 
 both_backends! {

@@ -108,6 +108,21 @@ pub fn runtime(backend: ringloop::Backend) -> ringloop::Runtime {
     }
 }
 
+/// Builds a runtime on exactly `backend` whose drop waits up to `grace` for its cancelled ops
+/// (`Builder::io_shutdown_timeout`). Tests that must catch a drop waiting for an op that never
+/// finishes give a grace far beyond their watchdog, so the hang trips the watchdog instead of
+/// passing slowly.
+pub fn runtime_with_shutdown_grace(
+    backend: ringloop::Backend,
+    grace: Duration,
+) -> ringloop::Runtime {
+    ringloop::Runtime::builder()
+        .backend(backend)
+        .io_shutdown_timeout(grace)
+        .build()
+        .unwrap_or_else(|e| panic!("cannot build a runtime on {backend:?}: {e}"))
+}
+
 /// Serialises the tests of one test binary that count process-wide resources (open fds).
 ///
 /// libtest runs tests on parallel threads; a test counting `/proc/self/fd` must hold this guard,
