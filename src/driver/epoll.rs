@@ -4,8 +4,12 @@
 //! writes are first tried with `RWF_NOWAIT`, which never blocks whatever the fd's `O_NONBLOCK`
 //! flag (so ringloop never changes flags on a descriptor it was lent); on `EAGAIN` the op waits
 //! in its fd's FIFO queue until epoll reports the fd ready, then is tried again. Descriptors
-//! epoll cannot poll (regular files: `EPERM`), and calls that do not support `RWF_NOWAIT`,
-//! go to the blocking pool, whose completions are posted back through the [`Unparker`].
+//! epoll cannot poll (regular files: `EPERM`) go to the blocking pool, whose completions are
+//! posted back through the [`Unparker`]. A pollable fd whose kernel refuses `RWF_NOWAIT`
+//! (`EOPNOTSUPP`: pipes and sockets before Linux 6.x, 6.1 among them) never goes to the pool,
+//! where a read nobody writes would block a pool thread forever, uncancellable: its queue
+//! remembers a [`NoWaitFallback`] (probed once, on the first `EOPNOTSUPP`) and performs its
+//! reads and writes that way, so on a kernel with `RWF_NOWAIT` the fast path is unchanged.
 //!
 //! Registration is edge-triggered (`EPOLLET`) for read and write at once. A descriptor number can
 //! be closed and reused behind our back, so an fd queue that goes idle is re-registered
@@ -21,7 +25,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::syscall::{Direction, SendSyscall, Syscall};
+use super::syscall::{Direction, NoWaitFallback, Performed, SendSyscall, Syscall};
 use super::token::{CompletionToken, F_MORE, OpTable};
 use super::wake::Unparker;
 use crate::blocking::Pool;
@@ -66,6 +70,9 @@ struct FdQueue {
     read_closed: bool,
     readable: bool,
     writable: bool,
+    /// The kernel refused `RWF_NOWAIT` on this (pollable) open file: how its reads and writes
+    /// are performed instead. Forgotten when the number turns out to name a new file.
+    fallback: Option<NoWaitFallback>,
     waiters: VecDeque<Waiter>,
 }
 
@@ -150,6 +157,47 @@ impl Epoll {
         Ok(true)
     }
 
+    /// Registers `fd`'s queue (see [`arm`](Self::arm)) and marks it ready both ways, to be
+    /// tried. A new registration may be a new file behind a reused number: what was learnt
+    /// about the old one is forgotten.
+    fn arm_queue(&mut self, fd: RawFd) -> io::Result<()> {
+        let fresh = self.arm(fd)?;
+        let q = self.queue(fd);
+        q.armed = true;
+        q.readable = true;
+        q.writable = true;
+        q.read_closed &= !fresh;
+        if fresh {
+            q.fallback = None;
+        }
+        Ok(())
+    }
+
+    /// Tries `syscall` on `fd` without blocking: `RWF_NOWAIT` first, or the fd's remembered
+    /// fallback. A read or write refused with `EOPNOTSUPP` on a registered (pollable) fd finds
+    /// its fallback, remembers it and is tried that way; an unregistered fd's `EOPNOTSUPP` is
+    /// returned (the caller registers it first, or sends it to the pool if it cannot).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Syscall::perform_full`]: the op's memory is owned by the table.
+    unsafe fn perform_ready(&mut self, fd: RawFd, syscall: &Syscall) -> Performed {
+        let q = self.queue(fd);
+        if let Some(how) = q.fallback.filter(|_| syscall.is_read_write()) {
+            // SAFETY: forwarded from the caller.
+            return Performed::plain(unsafe { syscall.perform_fallback(how) });
+        }
+        // SAFETY: forwarded from the caller; RWF_NOWAIT / MSG_DONTWAIT keep it from blocking.
+        let done = unsafe { syscall.perform_full(true) };
+        if done.result != -libc::EOPNOTSUPP || !syscall.is_read_write() || !q.armed {
+            return done;
+        }
+        let how = NoWaitFallback::probe(fd);
+        q.fallback = Some(how);
+        // SAFETY: forwarded from the caller.
+        Performed::plain(unsafe { syscall.perform_fallback(how) })
+    }
+
     /// Starts an op. With `defer` (the task's cooperative budget is spent) the op is not tried
     /// at once: it waits for the next `park`, which tries it, so a task of back-to-back ready
     /// ops yields to the loop without holding a result it might then drop.
@@ -179,7 +227,16 @@ impl Epoll {
             return;
         }
         let q = self.queue(fd);
-        let was_armed = q.armed;
+        let mut was_armed = q.armed;
+        if !was_armed && q.fallback.is_some() && syscall.is_read_write() {
+            // The fallback was found for the file this number named when its queue was last
+            // busy: registering again tells whether it still does (`EEXIST`) before it is used.
+            match self.arm_queue(fd) {
+                Ok(()) => was_armed = true,
+                Err(e) => return self.arm_failed(table, token, syscall, multishot, e),
+            }
+        }
+        let q = self.queue(fd);
         // Ops of one direction complete in FIFO order: queue behind earlier ones.
         let behind = was_armed
             && q.waiters.iter().any(|w| {
@@ -191,9 +248,19 @@ impl Epoll {
         // Try it at once unless it must queue: a stream, FIFO behind earlier ops, or deferred.
         let attempt = !multishot && !behind && !defer;
         if attempt {
-            // SAFETY: the op's memory is owned by the table until completion; RWF_NOWAIT /
-            // MSG_DONTWAIT keep the call from blocking.
-            match unsafe { syscall.perform_full(true) } {
+            // SAFETY: the op's memory is owned by the table until completion.
+            let mut p = unsafe { self.perform_ready(fd, &syscall) };
+            if p.result == -libc::EOPNOTSUPP && syscall.is_read_write() && !was_armed {
+                // No RWF_NOWAIT for this file: a pollable one takes its fallback, the others
+                // (regular files: EPERM) the pool.
+                if let Err(e) = self.arm_queue(fd) {
+                    return self.arm_failed(table, token, syscall, multishot, e);
+                }
+                was_armed = true;
+                // SAFETY: as above.
+                p = unsafe { self.perform_ready(fd, &syscall) };
+            }
+            match p {
                 p if p.result == -libc::EAGAIN => {}
                 p if p.result == -libc::EOPNOTSUPP => {
                     return self.send_to_pool(table, token, syscall);
@@ -201,23 +268,8 @@ impl Epoll {
                 p => return table.complete(token, p.result, p.flags),
             }
         }
-        if !was_armed {
-            match self.arm(fd) {
-                Ok(fresh) => {
-                    let q = self.queue(fd);
-                    q.armed = true;
-                    q.readable = true;
-                    q.writable = true;
-                    q.read_closed &= !fresh;
-                }
-                // Not pollable (a regular file, a directory): the pool performs it.
-                Err(e) if e.raw_os_error() == Some(libc::EPERM) && !multishot => {
-                    return self.send_to_pool(table, token, syscall);
-                }
-                Err(e) => {
-                    return table.complete(token, -e.raw_os_error().unwrap_or(libc::EIO), 0);
-                }
-            }
+        if !was_armed && let Err(e) = self.arm_queue(fd) {
+            return self.arm_failed(table, token, syscall, multishot, e);
         }
         let q = self.queue(fd);
         if attempt {
@@ -241,6 +293,22 @@ impl Epoll {
         } else if ready_for(self.queue(fd), dir) {
             self.drive(table, fd);
         }
+    }
+
+    /// `fd` could not be registered: a file epoll cannot poll (a regular file, a directory:
+    /// `EPERM`) goes to the pool; any other error fails the op.
+    fn arm_failed(
+        &mut self,
+        table: &mut OpTable,
+        token: CompletionToken,
+        syscall: Syscall,
+        multishot: bool,
+        e: io::Error,
+    ) {
+        if e.raw_os_error() == Some(libc::EPERM) && !multishot {
+            return self.send_to_pool(table, token, syscall);
+        }
+        table.complete(token, -e.raw_os_error().unwrap_or(libc::EIO), 0);
     }
 
     /// Performs a call that never waits for readiness (nop, close).
@@ -300,8 +368,9 @@ impl Epoll {
             }
             let (token, syscall, multishot) = (w.token, w.syscall, w.multishot);
             // SAFETY: the op's memory is owned by the table while it waits here.
-            let done = unsafe { syscall.perform_full(true) };
+            let done = unsafe { self.perform_ready(fd, &syscall) };
             let (result, flags) = (done.result, done.flags);
+            let q = self.queue(fd);
             if result == -libc::EAGAIN {
                 if dir.read && !dir.write {
                     q.readable = false;
@@ -349,12 +418,7 @@ impl Epoll {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
         if !self.queue(fd).armed {
-            let fresh = self.arm(fd)?;
-            let q = self.queue(fd);
-            q.armed = true;
-            q.readable = true;
-            q.writable = true;
-            q.read_closed &= !fresh;
+            self.arm_queue(fd)?;
         }
         self.queue(fd).pinned = true;
         Ok(())

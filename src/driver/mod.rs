@@ -189,7 +189,12 @@ impl Driver {
             }
         }
         let unparker = Arc::new(Unparker::new(true)?);
-        report.features = vec![("edge_triggered", true), ("rwf_nowait", true)];
+        // Probed on a pipe, honestly (6.1 refuses it there and on sockets): without it, pipes
+        // and sockets lent as plain fds are read and written the `NoWaitFallback` way.
+        report.features = vec![
+            ("edge_triggered", true),
+            ("rwf_nowait", syscall::rwf_nowait_on_pipes()),
+        ];
         let inner = Inner::Epoll(epoll::Epoll::new(unparker.clone(), pool)?);
         let driver = Driver::with(inner, unparker, id, config.shutdown_grace);
         Ok((driver, report))

@@ -3,7 +3,9 @@
 //! An op describes itself to io_uring as an SQE and to epoll as a [`Syscall`]: raw pointers
 //! into memory the op table owns until the op completes. The epoll backend performs it with
 //! `RWF_NOWAIT` when the fd is ready (or optimistically), and the blocking pool performs it
-//! without that flag for fds epoll cannot poll.
+//! without that flag for fds epoll cannot poll. Where the kernel refuses `RWF_NOWAIT` on a
+//! pollable fd (`EOPNOTSUPP`: pipes and sockets on older kernels, Linux 6.1 among them), a
+//! read or write is performed another non-blocking way instead: see [`NoWaitFallback`].
 
 use std::os::fd::RawFd;
 
@@ -82,6 +84,39 @@ pub enum Syscall {
     Fs(super::fs_call::FsCall),
 }
 
+/// Most iovecs a write capped at `PIPE_BUF` keeps (the rest is left for the next write).
+const CAPPED_IOVECS: usize = 8;
+
+/// A call capped at `PIPE_BUF` bytes, owning the capped copies of a vectored write's iovecs.
+struct CappedCall {
+    call: Syscall,
+    iovs: [libc::iovec; CAPPED_IOVECS],
+}
+
+impl CappedCall {
+    /// Performs the capped call without `RWF_NOWAIT`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Syscall::perform`] on the uncapped call.
+    unsafe fn perform(&self, nowait: bool) -> i32 {
+        let call = match self.call {
+            Syscall::Writev {
+                fd, count, offset, ..
+            } => Syscall::Writev {
+                fd,
+                iov: self.iovs.as_ptr(),
+                count,
+                offset,
+            },
+            call => call,
+        };
+        // SAFETY: the capped iovecs point into the op's buffers, within their lengths, and
+        // live in `self` across the call.
+        unsafe { call.perform(nowait) }
+    }
+}
+
 /// What [`Syscall::perform_full`] did.
 #[derive(Clone, Copy, Debug)]
 pub struct Performed {
@@ -96,7 +131,8 @@ pub struct Performed {
 }
 
 impl Performed {
-    fn plain(result: i32) -> Performed {
+    /// A result without flags.
+    pub fn plain(result: i32) -> Performed {
         Performed {
             result,
             flags: 0,
@@ -123,6 +159,81 @@ pub const BUFFER_SHIFT: u32 = 16;
 pub struct Direction {
     pub read: bool,
     pub write: bool,
+}
+
+/// Linux's `PIPE_BUF`: a write of at most this many bytes into a pipe is atomic, so a blocking
+/// write that small into a pipe with a free slot (it polls writable) does not block.
+const PIPE_BUF: usize = 4096;
+
+/// How a read or write is performed without blocking on a *pollable* fd whose kernel refuses
+/// `RWF_NOWAIT` with `EOPNOTSUPP`. The pool is no way out for such an fd: a pipe read nobody
+/// writes would hold a pool thread forever, and could be neither cancelled nor timed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoWaitFallback {
+    /// A socket: `recv`/`send` (`recvmsg`/`sendmsg` when vectored) with `MSG_DONTWAIT`, which
+    /// never blocks on any kernel, whatever the fd's `O_NONBLOCK` flag.
+    Socket,
+    /// `O_NONBLOCK` is set: the plain `readv`/`writev` cannot block.
+    NonBlocking,
+    /// A blocking fd (pipe, FIFO, tty): performed only when a zero-timeout `poll(2)` reports it
+    /// ready (`POLLIN`/`POLLHUP` for a read, `POLLOUT` for a write), a write capped at
+    /// `PIPE_BUF` bytes. This assumes nobody else reads or writes the fd between that poll and
+    /// the call: another reader draining the pipe (or another writer filling it) in between
+    /// would block the loop thread until the pipe changes again. A tty's writable room may be
+    /// less than `PIPE_BUF`, so a tty write may block briefly too.
+    PollFirst,
+}
+
+impl NoWaitFallback {
+    /// Finds the fallback for `fd`: `SO_TYPE` answers for a socket (anything else, `ENOTSOCK`
+    /// above all, means it is not one), then `F_GETFL` tells whether `O_NONBLOCK` is set.
+    pub fn probe(fd: RawFd) -> NoWaitFallback {
+        let mut ty: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `ty` and `len` are valid for writes and `len` holds `ty`'s size.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_TYPE,
+                (&raw mut ty).cast(),
+                &mut len,
+            )
+        };
+        if r == 0 {
+            return NoWaitFallback::Socket;
+        }
+        // SAFETY: F_GETFL takes no argument and touches no memory.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags >= 0 && flags & libc::O_NONBLOCK != 0 {
+            NoWaitFallback::NonBlocking
+        } else {
+            NoWaitFallback::PollFirst
+        }
+    }
+}
+
+/// Whether this kernel performs `preadv2(RWF_NOWAIT)` on a pipe (rather than refusing it with
+/// `EOPNOTSUPP`), probed on an empty non-blocking pipe of our own, so it never blocks.
+pub fn rwf_nowait_on_pipes() -> bool {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a writable array of two c_ints, which pipe2(2) fills in.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return false;
+    }
+    let mut byte = 0u8;
+    let iov = libc::iovec {
+        iov_base: (&raw mut byte).cast(),
+        iov_len: 1,
+    };
+    // SAFETY: `iov` describes one writable byte on our stack; fds[0] is the open read end.
+    let r = unsafe { libc::preadv2(fds[0], &iov, 1, -1, libc::RWF_NOWAIT) };
+    let errno = std::io::Error::last_os_error().raw_os_error();
+    for fd in fds {
+        // SAFETY: both fds came from pipe2(2) above and each is closed once, here.
+        unsafe { libc::close(fd) };
+    }
+    r < 0 && errno == Some(libc::EAGAIN)
 }
 
 /// A syscall whose pointers may cross to a pool thread.
@@ -165,6 +276,169 @@ impl Syscall {
                 },
             )),
         }
+    }
+
+    /// Whether this is a read or a write that the epoll backend performs with `RWF_NOWAIT`,
+    /// hence one that can fall back to a [`NoWaitFallback`].
+    pub fn is_read_write(&self) -> bool {
+        matches!(
+            self,
+            Syscall::Read { .. }
+                | Syscall::Write { .. }
+                | Syscall::Readv { .. }
+                | Syscall::Writev { .. }
+        )
+    }
+
+    /// Performs a read or write without `RWF_NOWAIT`, never blocking, the way `how` says
+    /// (see [`NoWaitFallback`] for the one assumption `PollFirst` makes). Not ready: `-EAGAIN`.
+    /// Any other call is performed as by `perform(true)`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`perform`](Self::perform).
+    pub unsafe fn perform_fallback(&self, how: NoWaitFallback) -> i32 {
+        let (fd, write) = match *self {
+            Syscall::Read { fd, .. } | Syscall::Readv { fd, .. } => (fd, false),
+            Syscall::Write { fd, .. } | Syscall::Writev { fd, .. } => (fd, true),
+            // SAFETY: forwarded from the caller.
+            _ => return unsafe { self.perform(true) },
+        };
+        match how {
+            // SAFETY: forwarded from the caller (the message's iovecs are the op's).
+            NoWaitFallback::Socket => unsafe { self.perform_on_socket() },
+            // SAFETY: forwarded from the caller; O_NONBLOCK keeps the plain call from blocking.
+            NoWaitFallback::NonBlocking => unsafe { self.perform(false) },
+            NoWaitFallback::PollFirst => {
+                let events = if write { libc::POLLOUT } else { libc::POLLIN };
+                let ready = if write {
+                    libc::POLLOUT | libc::POLLERR
+                } else {
+                    libc::POLLIN | libc::POLLHUP | libc::POLLERR
+                };
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events,
+                    revents: 0,
+                };
+                loop {
+                    // SAFETY: `pfd` is a valid pollfd on our stack; the timeout is zero.
+                    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+                    if n >= 0 {
+                        break;
+                    }
+                    let e = std::io::Error::last_os_error().raw_os_error();
+                    if e != Some(libc::EINTR) {
+                        return -e.unwrap_or(libc::EIO);
+                    }
+                }
+                if pfd.revents & libc::POLLNVAL != 0 {
+                    return -libc::EBADF;
+                }
+                if pfd.revents & ready == 0 {
+                    return -libc::EAGAIN;
+                }
+                // SAFETY: forwarded from the caller; the fd polled ready and a write is capped
+                // at PIPE_BUF, so the plain call does not block (see `PollFirst`).
+                unsafe { self.capped_at_pipe_buf().perform(false) }
+            }
+        }
+    }
+
+    /// A read or write on a socket with `MSG_DONTWAIT`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`perform`](Self::perform).
+    unsafe fn perform_on_socket(&self) -> i32 {
+        let vectored = |fd: RawFd, iov: *const libc::iovec, count: usize, write: bool| {
+            // SAFETY: an all-zero msghdr is valid (no name, no control data).
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_iov = iov as *mut libc::iovec;
+            msg.msg_iovlen = count as _;
+            let call = if write {
+                Syscall::SendMsg { fd, msg: &msg }
+            } else {
+                Syscall::RecvMsg { fd, msg: &mut msg }
+            };
+            // SAFETY: `msg` lives across the call; its iovecs are the op's, valid per the
+            // caller's contract.
+            unsafe { call.perform(true) }
+        };
+        match *self {
+            Syscall::Read { fd, buf, len, .. } => {
+                // SAFETY: the caller guarantees `buf` is valid for writes of `len` bytes.
+                unsafe { Syscall::Recv { fd, buf, len }.perform(true) }
+            }
+            Syscall::Write { fd, buf, len, .. } => {
+                // SAFETY: the caller guarantees `buf` is valid for reads of `len` bytes.
+                unsafe { Syscall::Send { fd, buf, len }.perform(true) }
+            }
+            Syscall::Readv { fd, iov, count, .. } => vectored(fd, iov, count, false),
+            Syscall::Writev { fd, iov, count, .. } => vectored(fd, iov, count, true),
+            // SAFETY: forwarded from the caller.
+            _ => unsafe { self.perform(true) },
+        }
+    }
+
+    /// The same call, a write limited to its first `PIPE_BUF` bytes and `CAPPED_IOVECS`
+    /// iovecs (a short write, which every writer handles); a read unchanged.
+    fn capped_at_pipe_buf(&self) -> CappedCall {
+        let mut capped = CappedCall {
+            call: *self,
+            iovs: [libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            }; CAPPED_IOVECS],
+        };
+        match *self {
+            Syscall::Write {
+                fd,
+                buf,
+                len,
+                offset,
+            } => {
+                capped.call = Syscall::Write {
+                    fd,
+                    buf,
+                    len: len.min(PIPE_BUF),
+                    offset,
+                }
+            }
+            Syscall::Writev {
+                fd,
+                iov,
+                count,
+                offset,
+            } => {
+                let (mut n, mut room) = (0, PIPE_BUF);
+                for i in 0..count {
+                    if n == CAPPED_IOVECS || room == 0 {
+                        break;
+                    }
+                    // SAFETY: `iov` holds `count` valid iovecs (the caller's contract).
+                    let v = unsafe { *iov.add(i) };
+                    let take = v.iov_len.min(room);
+                    if take == 0 {
+                        continue;
+                    }
+                    capped.iovs[n] = libc::iovec {
+                        iov_base: v.iov_base,
+                        iov_len: take,
+                    };
+                    n += 1;
+                    room -= take;
+                }
+                capped.call = Syscall::Writev {
+                    fd,
+                    iov: std::ptr::null(),
+                    count: n,
+                    offset,
+                };
+            }
+            _ => {}
+        }
+        capped
     }
 
     /// Whether the call may block and must run on the blocking pool, never on the loop thread.

@@ -2,7 +2,9 @@
 //!
 //! io_uring: `IORING_OP_READ` / `IORING_OP_WRITE` (offset -1 = current position).
 //! epoll: `preadv2`/`pwritev2` with `RWF_NOWAIT` when the fd is ready; the blocking pool for
-//! fds epoll cannot poll.
+//! fds epoll cannot poll. Where the kernel refuses `RWF_NOWAIT` on a pollable fd (pipes and
+//! sockets on Linux 6.1), `recv`/`send` with `MSG_DONTWAIT` on a socket, else a read or write
+//! guarded by `O_NONBLOCK` or a zero-timeout `poll(2)` (a write then capped at `PIPE_BUF`).
 
 use std::io;
 use std::os::fd::RawFd;

@@ -1,6 +1,8 @@
 //! Vectored read and write: one op over several owned buffers.
 //!
-//! io_uring: `IORING_OP_READV` / `IORING_OP_WRITEV`; epoll: `preadv2`/`pwritev2`.
+//! io_uring: `IORING_OP_READV` / `IORING_OP_WRITEV`; epoll: `preadv2`/`pwritev2` (or, where the
+//! kernel refuses `RWF_NOWAIT` on a pollable fd, `recvmsg`/`sendmsg` or a guarded
+//! `readv`/`writev`, as for [`read`](super::read)).
 //! The iovec array lives on the heap inside the op, so it stays put until the completion.
 
 use std::io;
