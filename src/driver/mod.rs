@@ -43,6 +43,7 @@ use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -91,6 +92,26 @@ pub struct Driver {
     failed: Option<ParkFailure>,
     shutdown_grace: Duration,
     id: u64,
+    /// Ops of an io_uring loop that run on the blocking pool because the ring lacks their
+    /// opcode (see [`PoolOp`]); epoll's pool ops have table slots instead.
+    pool_ops: Arc<AtomicUsize>,
+}
+
+/// An op that stands in for a ring op on the blocking pool (its opcode is missing): counted in
+/// [`Driver::inflight`] and waited for by [`Driver::shutdown`] like the ring op it replaces,
+/// until dropped. The job holds it, so drop it after everything else the job holds (the
+/// descriptor an op keeps open).
+pub struct PoolOp {
+    count: Arc<AtomicUsize>,
+    unparker: Arc<Unparker>,
+}
+
+impl Drop for PoolOp {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+        // A shutdown waiting for the pool's ops sleeps on the unparker.
+        self.unparker.unpark();
+    }
 }
 
 static NEXT_DRIVER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -205,6 +226,7 @@ impl Driver {
             failed: None,
             shutdown_grace,
             id,
+            pool_ops: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -393,9 +415,19 @@ impl Driver {
         }
     }
 
-    /// Ops the backend owns, orphans included.
+    /// Ops the backend owns, orphans included, and the pool's stand-ins for missing opcodes.
     pub fn inflight(&self) -> usize {
-        self.table.len()
+        self.table.len() + self.pool_ops.load(Ordering::Acquire)
+    }
+
+    /// Counts an op that runs on the blocking pool in place of a ring op until the returned
+    /// guard is dropped.
+    pub fn pool_op(&self) -> PoolOp {
+        self.pool_ops.fetch_add(1, Ordering::AcqRel);
+        PoolOp {
+            count: self.pool_ops.clone(),
+            unparker: self.unparker.clone(),
+        }
     }
 
     /// Kernel entries so far (`io_uring_enter` or `epoll_wait` calls).
@@ -424,6 +456,16 @@ impl Driver {
         match &mut self.inner {
             Inner::Uring(u) => u.shutdown(&mut self.table, self.shutdown_grace),
             Inner::Epoll(e) => e.shutdown(&mut self.table, self.shutdown_grace),
+        }
+        // The pool's stand-ins for missing opcodes get the same grace as the ring's ops (a
+        // job not started by then is dropped by the pool's own shutdown, never run).
+        let started = std::time::Instant::now();
+        while self.pool_ops.load(Ordering::Acquire) > 0 {
+            let Some(left) = self.shutdown_grace.checked_sub(started.elapsed()) else {
+                break;
+            };
+            failed::park_on_eventfd(&self.unparker, Some(left.min(Duration::from_millis(50))));
+            self.unparker.take_notification();
         }
     }
 }
