@@ -81,6 +81,11 @@ enum Inner {
     Epoll(epoll::Epoll),
 }
 
+/// How many times in a row an op the kernel cancelled unasked is submitted again before its
+/// `ECANCELED` is returned (see [`Driver::poll_op`]); the bound keeps a kernel that refuses
+/// the work for good (no io-wq worker can be created) from holding the op forever.
+pub const MAX_UNASKED_CANCEL_RESUBMITS: u32 = 16;
+
 /// One loop thread's driver.
 pub struct Driver {
     table: OpTable,
@@ -282,10 +287,42 @@ impl Driver {
         token
     }
 
-    /// The op's completion if it has arrived (its slot is then freed); else parks `waker`.
+    /// A single-shot op's completion if it has arrived (its slot is then freed); else parks
+    /// `waker`. On io_uring, an op the kernel cancelled without being asked is first submitted
+    /// again (under a new `token`), while `resubmits` is below [`MAX_UNASKED_CANCEL_RESUBMITS`].
+    ///
+    /// Why that is safe: with no cancel requested and no linked timeout, io_uring completes a
+    /// single-shot op with `-ECANCELED` only when io-wq gives up on work it has not started.
+    /// The case met in practice: before running a request that cannot complete inline (a pipe
+    /// write on Linux 6.1, whose pipes lack `FMODE_NOWAIT`), io-wq creates a worker thread from
+    /// the submitting task; `copy_process` fails with `-ERESTARTNOINTR` while that task has a
+    /// signal pending, io-wq retries at most `WORKER_INIT_LIMIT` (3) times (stable kernels since
+    /// 2024), and when every try meets a signal it cancels its pending work
+    /// (`io_acct_cancel_pending_work`): the request is failed with `-ECANCELED` before it was
+    /// issued. So nothing was read, written, closed or accepted, and the same request may be
+    /// made again. An `ECANCELED` after a requested cancel (explicit, drop, shutdown) or from a
+    /// linked timeout is the caller's answer and is returned as is; epoll never resubmits (its
+    /// unasked `ECANCELED` means the fd went away).
     #[inline]
-    pub fn poll(&mut self, token: CompletionToken, waker: &Waker) -> Option<Completion> {
-        self.table.poll(token, waker)
+    pub fn poll_op<D: Describe + ?Sized>(
+        &mut self,
+        token: &mut CompletionToken,
+        op: &mut D,
+        resubmits: &mut u32,
+        waker: &Waker,
+    ) -> Option<Completion> {
+        if matches!(self.inner, Inner::Uring(_))
+            && !self.closed
+            && self.failed.is_none()
+            && *resubmits < MAX_UNASKED_CANCEL_RESUBMITS
+            && !op.multishot()
+            && self.table.cancelled_unasked(*token)
+        {
+            *resubmits += 1;
+            self.table.discard_completed(*token);
+            *token = self.submit(op, None, false);
+        }
+        self.table.poll(*token, waker)
     }
 
     /// The next completion of a multishot op; `None` once its final one was taken.
