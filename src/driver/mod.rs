@@ -43,6 +43,7 @@ use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -80,6 +81,11 @@ enum Inner {
     Epoll(epoll::Epoll),
 }
 
+/// How many times in a row an op the kernel cancelled unasked is submitted again before its
+/// `ECANCELED` is returned (see [`Driver::poll_op`]); the bound keeps a kernel that refuses
+/// the work for good (no io-wq worker can be created) from holding the op forever.
+pub const MAX_UNASKED_CANCEL_RESUBMITS: u32 = 16;
+
 /// One loop thread's driver.
 pub struct Driver {
     table: OpTable,
@@ -91,6 +97,26 @@ pub struct Driver {
     failed: Option<ParkFailure>,
     shutdown_grace: Duration,
     id: u64,
+    /// Ops of an io_uring loop that run on the blocking pool because the ring lacks their
+    /// opcode (see [`PoolOp`]); epoll's pool ops have table slots instead.
+    pool_ops: Arc<AtomicUsize>,
+}
+
+/// An op that stands in for a ring op on the blocking pool (its opcode is missing): counted in
+/// [`Driver::inflight`] and waited for by [`Driver::shutdown`] like the ring op it replaces,
+/// until dropped. The job holds it, so drop it after everything else the job holds (the
+/// descriptor an op keeps open).
+pub struct PoolOp {
+    count: Arc<AtomicUsize>,
+    unparker: Arc<Unparker>,
+}
+
+impl Drop for PoolOp {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+        // A shutdown waiting for the pool's ops sleeps on the unparker.
+        self.unparker.unpark();
+    }
 }
 
 static NEXT_DRIVER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -210,6 +236,7 @@ impl Driver {
             failed: None,
             shutdown_grace,
             id,
+            pool_ops: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -265,10 +292,42 @@ impl Driver {
         token
     }
 
-    /// The op's completion if it has arrived (its slot is then freed); else parks `waker`.
+    /// A single-shot op's completion if it has arrived (its slot is then freed); else parks
+    /// `waker`. On io_uring, an op the kernel cancelled without being asked is first submitted
+    /// again (under a new `token`), while `resubmits` is below [`MAX_UNASKED_CANCEL_RESUBMITS`].
+    ///
+    /// Why that is safe: with no cancel requested and no linked timeout, io_uring completes a
+    /// single-shot op with `-ECANCELED` only when io-wq gives up on work it has not started.
+    /// The case met in practice: before running a request that cannot complete inline (a pipe
+    /// write on Linux 6.1, whose pipes lack `FMODE_NOWAIT`), io-wq creates a worker thread from
+    /// the submitting task; `copy_process` fails with `-ERESTARTNOINTR` while that task has a
+    /// signal pending, io-wq retries at most `WORKER_INIT_LIMIT` (3) times (stable kernels since
+    /// 2024), and when every try meets a signal it cancels its pending work
+    /// (`io_acct_cancel_pending_work`): the request is failed with `-ECANCELED` before it was
+    /// issued. So nothing was read, written, closed or accepted, and the same request may be
+    /// made again. An `ECANCELED` after a requested cancel (explicit, drop, shutdown) or from a
+    /// linked timeout is the caller's answer and is returned as is; epoll never resubmits (its
+    /// unasked `ECANCELED` means the fd went away).
     #[inline]
-    pub fn poll(&mut self, token: CompletionToken, waker: &Waker) -> Option<Completion> {
-        self.table.poll(token, waker)
+    pub fn poll_op<D: Describe + ?Sized>(
+        &mut self,
+        token: &mut CompletionToken,
+        op: &mut D,
+        resubmits: &mut u32,
+        waker: &Waker,
+    ) -> Option<Completion> {
+        if matches!(self.inner, Inner::Uring(_))
+            && !self.closed
+            && self.failed.is_none()
+            && *resubmits < MAX_UNASKED_CANCEL_RESUBMITS
+            && !op.multishot()
+            && self.table.cancelled_unasked(*token)
+        {
+            *resubmits += 1;
+            self.table.discard_completed(*token);
+            *token = self.submit(op, None, false);
+        }
+        self.table.poll(*token, waker)
     }
 
     /// The next completion of a multishot op; `None` once its final one was taken.
@@ -398,9 +457,19 @@ impl Driver {
         }
     }
 
-    /// Ops the backend owns, orphans included.
+    /// Ops the backend owns, orphans included, and the pool's stand-ins for missing opcodes.
     pub fn inflight(&self) -> usize {
-        self.table.len()
+        self.table.len() + self.pool_ops.load(Ordering::Acquire)
+    }
+
+    /// Counts an op that runs on the blocking pool in place of a ring op until the returned
+    /// guard is dropped.
+    pub fn pool_op(&self) -> PoolOp {
+        self.pool_ops.fetch_add(1, Ordering::AcqRel);
+        PoolOp {
+            count: self.pool_ops.clone(),
+            unparker: self.unparker.clone(),
+        }
     }
 
     /// Kernel entries so far (`io_uring_enter` or `epoll_wait` calls).
@@ -429,6 +498,16 @@ impl Driver {
         match &mut self.inner {
             Inner::Uring(u) => u.shutdown(&mut self.table, self.shutdown_grace),
             Inner::Epoll(e) => e.shutdown(&mut self.table, self.shutdown_grace),
+        }
+        // The pool's stand-ins for missing opcodes get the same grace as the ring's ops (a
+        // job not started by then is dropped by the pool's own shutdown, never run).
+        let started = std::time::Instant::now();
+        while self.pool_ops.load(Ordering::Acquire) > 0 {
+            let Some(left) = self.shutdown_grace.checked_sub(started.elapsed()) else {
+                break;
+            };
+            failed::park_on_eventfd(&self.unparker, Some(left.min(Duration::from_millis(50))));
+            self.unparker.take_notification();
         }
     }
 }

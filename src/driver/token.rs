@@ -277,6 +277,32 @@ impl OpTable {
         }
     }
 
+    /// Whether the op completed with an `ECANCELED` that no one asked for: no cancel was
+    /// requested and no linked timeout guards it (with one, that `ECANCELED` reads as
+    /// `ETIMEDOUT`). On io_uring this is the kernel giving up on work it never started (see
+    /// [`Driver::poll_op`](super::Driver::poll_op)).
+    pub fn cancelled_unasked(&self, token: CompletionToken) -> bool {
+        self.slots.get(token.index()).is_some_and(|slot| {
+            slot.generation == token.generation()
+                && !slot.cancel_requested
+                && !slot.has_deadline
+                && matches!(
+                    slot.lifecycle,
+                    Lifecycle::Completed { result, .. } if result == -libc::ECANCELED
+                )
+        })
+    }
+
+    /// Frees the slot of a completed op whose completion nobody will take (it is resubmitted).
+    pub fn discard_completed(&mut self, token: CompletionToken) {
+        if self
+            .slot_mut(token)
+            .is_some_and(|slot| matches!(slot.lifecycle, Lifecycle::Completed { .. }))
+        {
+            self.slots.remove(token.index());
+        }
+    }
+
     /// The awaiting future is gone. Returns true when the op is still in the kernel's hands
     /// (the caller must then queue a cancel); false when it had already completed and
     /// everything is released.

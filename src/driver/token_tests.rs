@@ -226,3 +226,40 @@ fn leak_remaining_forgets_orphans_without_dropping_them() {
         "resources the kernel may still touch were dropped"
     );
 }
+
+/// Only an `ECANCELED` nobody asked for, on an op without a deadline, counts as the kernel
+/// giving up unasked (what `Driver::poll_op` resubmits).
+#[test]
+fn cancelled_unasked_only_without_request_or_deadline() {
+    let mut table = OpTable::new();
+    let unasked = table.insert(false, false);
+    table.complete(unasked, -libc::ECANCELED, 0);
+    assert!(table.cancelled_unasked(unasked));
+    table.discard_completed(unasked);
+    assert!(
+        !table.cancelled_unasked(unasked),
+        "a discarded slot is gone"
+    );
+    assert!(table.is_empty());
+
+    let requested = table.insert(false, false);
+    assert!(table.request_cancel(requested));
+    table.complete(requested, -libc::ECANCELED, 0);
+    assert!(!table.cancelled_unasked(requested));
+
+    let timed = table.insert(true, false);
+    table.complete(timed, -libc::ECANCELED, 0);
+    assert!(
+        !table.cancelled_unasked(timed),
+        "a linked timeout's ECANCELED is ETIMEDOUT"
+    );
+
+    let failed = table.insert(false, false);
+    table.complete(failed, -libc::EBADF, 0);
+    assert!(!table.cancelled_unasked(failed));
+
+    let pending = table.insert(false, false);
+    assert!(!table.cancelled_unasked(pending));
+    table.discard_completed(pending);
+    assert_eq!(table.len(), 4, "discard frees completed slots only");
+}

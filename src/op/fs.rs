@@ -31,18 +31,28 @@ where
     T: FsOp,
     T::Output: Send,
 {
-    let on_ring = driver::current().is_some_and(|d| d.borrow().is_uring());
-    if !on_ring || driver::ring_has_op(T::CODE) || !matches!(op.state, State::Idle { .. }) {
+    let driver = driver::current()?;
+    let driver = driver.borrow();
+    if !driver.is_uring() || driver::ring_has_op(T::CODE) || !matches!(op.state, State::Idle { .. })
+    {
         return None;
     }
-    let mut data = op.data.take()?;
+    let data = op.data.take()?;
     op.state = State::Done;
+    // An op in flight like the ring op it replaces, until the job has let go of everything
+    // the op owns (a descriptor `keep_fd` holds open included), run or dropped unrun.
+    // One capture: a tuple drops its fields in order, so a job dropped unrun also lets the
+    // op's data go before the count.
+    let job = (data, driver.pool_op());
     Some(move || {
+        let (mut data, in_flight) = job;
         let call = data.syscall();
         // SAFETY: `data` owns the paths and buffers the call points into and lives until the
         // call returns; nothing else touches it meanwhile.
         let result = unsafe { call.perform(false) };
-        data.complete(Completion { result, flags: 0 })
+        let output = data.complete(Completion { result, flags: 0 });
+        drop(in_flight);
+        output
     })
 }
 

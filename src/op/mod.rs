@@ -82,6 +82,9 @@ pub use rw::{Read, Write, read, read_at, write, write_at};
 pub use rwv::{ReadVectored, WriteVectored, readv, readv_at, writev, writev_at};
 pub use stream::{Multishot, OpStream};
 
+#[cfg(test)]
+mod resubmit_tests;
+
 pub(crate) mod sealed {
     use crate::driver::{Completion, Describe};
 
@@ -151,6 +154,9 @@ enum State {
     InFlight {
         token: CompletionToken,
         driver: DriverRef,
+        /// Times the op was submitted again after an `ECANCELED` the kernel gave unasked (see
+        /// [`Driver::poll_op`](crate::driver::Driver::poll_op)).
+        resubmits: u32,
     },
     /// Output delivered.
     Done,
@@ -221,11 +227,22 @@ impl<T: Operation> Op<T> {
             let data = self.data.as_mut().expect("op data present until done");
             let defer = !take_budget();
             let token = driver.borrow_mut().submit(data, deadline, defer);
-            self.state = State::InFlight { token, driver };
+            self.state = State::InFlight {
+                token,
+                driver,
+                resubmits: 0,
+            };
         }
-        let done = match &self.state {
-            State::InFlight { token, driver } => {
-                let polled = driver.borrow_mut().poll(*token, cx.waker());
+        let done = match &mut self.state {
+            State::InFlight {
+                token,
+                driver,
+                resubmits,
+            } => {
+                let data = self.data.as_mut().expect("op data present until done");
+                let polled = driver
+                    .borrow_mut()
+                    .poll_op(token, data, resubmits, cx.waker());
                 match polled {
                     None => return Poll::Pending,
                     Some(done) => done,
@@ -250,7 +267,7 @@ impl<T: Operation> Future for Op<T> {
 
 impl<T: Operation> Drop for Op<T> {
     fn drop(&mut self) {
-        if let State::InFlight { token, driver } = &self.state
+        if let State::InFlight { token, driver, .. } = &self.state
             && let Some(data) = self.data.take()
         {
             orphan(driver, *token, data);
@@ -279,7 +296,7 @@ impl<T: Operation> Future for Cancel<T> {
                     flags: 0,
                 }))
             }
-            State::InFlight { token, driver } => {
+            State::InFlight { token, driver, .. } => {
                 if !this.requested {
                     this.requested = true;
                     driver.borrow_mut().cancel(*token);
