@@ -285,7 +285,15 @@ impl Runtime {
         Handle::from_shared(self.cx.shared.clone())
     }
 
-    /// Ops the backend owns right now, orphans waiting for their cancel included.
+    /// Ops the backend owns right now, orphans waiting for their cancel included, and the
+    /// blocking-pool jobs that stand in for an opcode the ring lacks (until each has let go of
+    /// its op's buffers and descriptor). A dropped runtime waits for all of them, up to
+    /// [`Builder::io_shutdown_timeout`].
+    ///
+    /// ```
+    /// let rt = ringloop::Runtime::builder().build().unwrap();
+    /// assert_eq!(rt.inflight_ops(), 0);
+    /// ```
     pub fn inflight_ops(&self) -> usize {
         self.cx.driver.borrow().inflight()
     }
