@@ -11,12 +11,13 @@
 //!
 //! # Implementation
 //!
-//! `held` says a receive owns the turn; `waiting` queues the receives that asked for it, each
-//! under a ticket, with the waker of its last poll. Releasing the turn wakes the first in the
-//! queue, which takes the turn when polled (a newcomer queues behind it). A waiting receive
-//! that is dropped leaves the queue, passing the wake-up on if it was first.
+//! `held` says a receive owns the turn; `queue` (boxed on the first contention, so an idle
+//! socket pays 16 bytes, not a queue) holds the receives that asked for it, each under a
+//! ticket, with the waker of its last poll. Releasing the turn wakes the first in the queue,
+//! which takes the turn when polled (a newcomer queues behind it). A waiting receive that is
+//! dropped leaves the queue, passing the wake-up on if it was first.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -25,25 +26,27 @@ use std::task::{Context, Poll, Waker};
 /// A socket's receive side, owned by one receive at a time; see the module docs.
 #[derive(Default)]
 pub(crate) struct Turn {
-    state: RefCell<TurnState>,
+    /// A receive owns the turn (a [`TurnGuard`] is alive).
+    held: Cell<bool>,
+    /// Receives waiting for the turn; `None` until the first one had to wait.
+    queue: RefCell<Option<Box<Queue>>>,
 }
 
 #[derive(Default)]
-struct TurnState {
-    /// A receive owns the turn (a [`TurnGuard`] is alive).
-    held: bool,
-    /// Receives waiting for the turn, in arrival order: ticket and waker.
+struct Queue {
+    /// Waiting receives in arrival order: ticket and waker.
     waiting: VecDeque<(u64, Waker)>,
     next_ticket: u64,
 }
 
-impl TurnState {
+impl Turn {
     /// The waker of the first waiting receive, if the turn is free.
     fn wake_first(&self) -> Option<Waker> {
-        if self.held {
+        if self.held.get() {
             return None;
         }
-        self.waiting.front().map(|(_, w)| w.clone())
+        let queue = self.queue.borrow();
+        queue.as_ref()?.waiting.front().map(|(_, w)| w.clone())
     }
 }
 
@@ -69,27 +72,31 @@ impl<'a> Future for TakeTurn<'a> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TurnGuard<'a>> {
         let turn = self.turn;
-        let mut state = turn.state.borrow_mut();
-        let first = match self.ticket {
-            None => state.waiting.is_empty(),
-            Some(t) => state.waiting.front().is_some_and(|(f, _)| *f == t),
+        let mut queue = turn.queue.borrow_mut();
+        let first = match (self.ticket, queue.as_deref()) {
+            (None, q) => q.is_none_or(|q| q.waiting.is_empty()),
+            (Some(t), Some(q)) => q.waiting.front().is_some_and(|(f, _)| *f == t),
+            (Some(_), None) => unreachable!("a ticket without a queue"),
         };
-        if !state.held && first {
-            if self.ticket.take().is_some() {
-                state.waiting.pop_front();
+        if !turn.held.get() && first {
+            if self.ticket.take().is_some()
+                && let Some(q) = queue.as_deref_mut()
+            {
+                q.waiting.pop_front();
             }
-            state.held = true;
+            turn.held.set(true);
             return Poll::Ready(TurnGuard { turn });
         }
+        let q = queue.get_or_insert_with(Box::default);
         match self.ticket {
             None => {
-                let ticket = state.next_ticket;
-                state.next_ticket += 1;
-                state.waiting.push_back((ticket, cx.waker().clone()));
+                let ticket = q.next_ticket;
+                q.next_ticket += 1;
+                q.waiting.push_back((ticket, cx.waker().clone()));
                 self.ticket = Some(ticket);
             }
             Some(t) => {
-                if let Some((_, w)) = state.waiting.iter_mut().find(|(f, _)| *f == t) {
+                if let Some((_, w)) = q.waiting.iter_mut().find(|(f, _)| *f == t) {
                     w.clone_from(cx.waker());
                 }
             }
@@ -103,11 +110,10 @@ impl Drop for TakeTurn<'_> {
         let Some(ticket) = self.ticket else {
             return;
         };
-        let next = {
-            let mut state = self.turn.state.borrow_mut();
-            state.waiting.retain(|(t, _)| *t != ticket);
-            state.wake_first()
-        };
+        if let Some(q) = self.turn.queue.borrow_mut().as_deref_mut() {
+            q.waiting.retain(|(t, _)| *t != ticket);
+        }
+        let next = self.turn.wake_first();
         // Woken outside the borrow. (Waking one that was already woken is harmless.)
         if let Some(w) = next {
             w.wake();
@@ -122,11 +128,8 @@ pub(crate) struct TurnGuard<'a> {
 
 impl Drop for TurnGuard<'_> {
     fn drop(&mut self) {
-        let next = {
-            let mut state = self.turn.state.borrow_mut();
-            state.held = false;
-            state.wake_first()
-        };
+        self.turn.held.set(false);
+        let next = self.turn.wake_first();
         if let Some(w) = next {
             w.wake();
         }
