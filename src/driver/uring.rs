@@ -20,7 +20,6 @@
 //!   is busy and has ops in flight, it enters every [`BUSY_ENTER_INTERVAL`] ticks so I/O is not
 //!   starved by ready tasks.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -61,8 +60,9 @@ pub struct Uring {
     /// Ops that select buffers (user_data → group id), until their final completion: each
     /// completion carrying a buffer moves that ring's counted head (see `buf_ring`).
     buffer_ops: HashMap<u64, u16>,
-    /// The kernel refused `IORING_REGISTER_PBUF_STATUS` (before 6.8): use the counted head.
-    no_pbuf_status: Cell<bool>,
+    /// Whether the kernel reports a ring's head (`IORING_REGISTER_PBUF_STATUS`, 6.8+), asked
+    /// when the first ring is registered; `Some(false)`: heads are counted from completions.
+    pbuf_status: Option<bool>,
     /// `IORING_REGISTER_PBUF_RING` failed once (old kernel), or the kernel has no multishot
     /// receive to consume a kernel ring (before 6.0): serve buffers from user space.
     buf_ring_unsupported: bool,
@@ -101,7 +101,7 @@ impl Uring {
             enters: 0,
             buf_rings: Vec::new(),
             buffer_ops: HashMap::new(),
-            no_pbuf_status: Cell::new(false),
+            pbuf_status: None,
             buf_ring_unsupported: false,
             driver_id,
             coalesce,
@@ -132,6 +132,12 @@ impl Uring {
         };
         match registered {
             Ok(()) => {
+                if self.pbuf_status.is_none() {
+                    // Asked once, of the first ring, before any op selects from it: where
+                    // the kernel cannot say, every buffer must be counted from the start.
+                    let known = self.ask_pbuf_status(bgid).is_ok();
+                    self.pbuf_status = Some(known);
+                }
                 let region = Rc::new(region);
                 self.buf_rings.push(region.clone());
                 Ok(Some(KernelBufRing::new(region, len, driver_id)))
@@ -167,25 +173,32 @@ impl Uring {
         }
     }
 
-    /// Counts the buffers the completions of op `token` carry against ring `bgid`.
+    /// Counts the buffers the completions of op `token` carry against ring `bgid`, where the
+    /// kernel cannot report a ring's head (before 6.8); a no-op where it can.
+    #[inline]
     pub fn track_buffers(&mut self, token: CompletionToken, bgid: u16) {
-        self.buffer_ops.insert(token.user_data(), bgid);
+        if self.pbuf_status == Some(false) {
+            self.buffer_ops.insert(token.user_data(), bgid);
+        }
     }
 
     /// The kernel's head of ring `bgid`: the descriptors from there to the tail are still
     /// available to it. Asked of the kernel (`IORING_REGISTER_PBUF_STATUS`, Linux 6.8+), else
     /// counted from completions (see `buf_ring`).
     pub fn buf_ring_head(&self, bgid: u16) -> io::Result<u16> {
-        let counted = || {
-            self.buf_rings
+        if self.pbuf_status == Some(false) {
+            return self
+                .buf_rings
                 .iter()
                 .find(|r| r.bgid == bgid)
                 .map(|r| r.counted_head())
-                .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
-        };
-        if self.no_pbuf_status.get() {
-            return counted();
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT));
         }
+        self.ask_pbuf_status(bgid)
+    }
+
+    /// `IORING_REGISTER_PBUF_STATUS`: the kernel's head of ring `bgid` (`EINVAL` before 6.8).
+    fn ask_pbuf_status(&self, bgid: u16) -> io::Result<u16> {
         #[repr(C)]
         struct BufStatus {
             buf_group: u32,
@@ -209,12 +222,7 @@ impl Uring {
             )
         };
         if r < 0 {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EINVAL) {
-                self.no_pbuf_status.set(true);
-                return counted();
-            }
-            return Err(err);
+            return Err(io::Error::last_os_error());
         }
         Ok(status.head as u16)
     }
