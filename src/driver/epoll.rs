@@ -184,17 +184,20 @@ impl Epoll {
     unsafe fn perform_ready(&mut self, fd: RawFd, syscall: &Syscall) -> Performed {
         let q = self.queue(fd);
         if let Some(how) = q.fallback.filter(|_| syscall.is_read_write()) {
-            // SAFETY: forwarded from the caller.
+            // SAFETY: the caller guarantees the op's memory is owned by the table, valid for
+            // the lengths given, until the completion.
             return Performed::plain(unsafe { syscall.perform_fallback(how) });
         }
-        // SAFETY: forwarded from the caller; RWF_NOWAIT / MSG_DONTWAIT keep it from blocking.
+        // SAFETY: the caller guarantees the op's memory is owned by the table, valid for the
+        // lengths given; RWF_NOWAIT / MSG_DONTWAIT keep the call from blocking.
         let done = unsafe { syscall.perform_full(true) };
         if done.result != -libc::EOPNOTSUPP || !syscall.is_read_write() || !q.armed {
             return done;
         }
         let how = NoWaitFallback::probe(fd);
         q.fallback = Some(how);
-        // SAFETY: forwarded from the caller.
+        // SAFETY: the caller guarantees the op's memory is owned by the table, valid for the
+        // lengths given, until the completion.
         Performed::plain(unsafe { syscall.perform_fallback(how) })
     }
 
@@ -257,7 +260,7 @@ impl Epoll {
                     return self.arm_failed(table, token, syscall, multishot, e);
                 }
                 was_armed = true;
-                // SAFETY: as above.
+                // SAFETY: the op's memory is owned by the table until completion.
                 p = unsafe { self.perform_ready(fd, &syscall) };
             }
             match p {

@@ -301,13 +301,15 @@ impl Syscall {
         let (fd, write) = match *self {
             Syscall::Read { fd, .. } | Syscall::Readv { fd, .. } => (fd, false),
             Syscall::Write { fd, .. } | Syscall::Writev { fd, .. } => (fd, true),
-            // SAFETY: forwarded from the caller.
+            // SAFETY: the caller guarantees the op's pointers are valid for their lengths.
             _ => return unsafe { self.perform(true) },
         };
         match how {
-            // SAFETY: forwarded from the caller (the message's iovecs are the op's).
+            // SAFETY: the caller guarantees the op's buffers and iovecs are valid for their
+            // lengths; the message built from them lives for the call.
             NoWaitFallback::Socket => unsafe { self.perform_on_socket() },
-            // SAFETY: forwarded from the caller; O_NONBLOCK keeps the plain call from blocking.
+            // SAFETY: the caller guarantees the op's pointers are valid for their lengths;
+            // O_NONBLOCK keeps the plain call from blocking.
             NoWaitFallback::NonBlocking => unsafe { self.perform(false) },
             NoWaitFallback::PollFirst => {
                 let events = if write { libc::POLLOUT } else { libc::POLLIN };
@@ -338,8 +340,9 @@ impl Syscall {
                 if pfd.revents & ready == 0 {
                     return -libc::EAGAIN;
                 }
-                // SAFETY: forwarded from the caller; the fd polled ready and a write is capped
-                // at PIPE_BUF, so the plain call does not block (see `PollFirst`).
+                // SAFETY: the caller guarantees the op's pointers are valid for their lengths
+                // (capping only shortens them); the fd polled ready and a write is capped at
+                // PIPE_BUF, so the plain call does not block (see `PollFirst`).
                 unsafe { self.capped_at_pipe_buf().perform(false) }
             }
         }
@@ -376,7 +379,7 @@ impl Syscall {
             }
             Syscall::Readv { fd, iov, count, .. } => vectored(fd, iov, count, false),
             Syscall::Writev { fd, iov, count, .. } => vectored(fd, iov, count, true),
-            // SAFETY: forwarded from the caller.
+            // SAFETY: the caller guarantees the op's pointers are valid for their lengths.
             _ => unsafe { self.perform(true) },
         }
     }
