@@ -78,11 +78,7 @@ pub async fn start(addr: &str) -> std::io::Result<Server> {
 /// Serves on `addr` until SIGINT or SIGTERM, then closes the server and returns.
 pub async fn serve(addr: &str) -> std::io::Result<()> {
     let server = start(addr).await?;
-    let stop = shutdown::Stop::new()?;
-    println!("chat on {}", server.local_addrs()[0]);
-    stop.wait().await?;
-    shutdown::close_server(&server).await;
-    Ok(())
+    shutdown::serve_until_stopped(&server, "chat").await
 }
 
 fn main() -> std::io::Result<()> {

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use ringloop::transport::{self, DatagramProtocol, DatagramTransport};
 
-// Only `Stop` is used here: `close_server` is for TCP servers.
+// Only `Stop` is used here: `close_server` and `serve_until_stopped` are for TCP servers.
 #[allow(dead_code)]
 #[path = "common/shutdown.rs"]
 mod shutdown;

@@ -49,3 +49,13 @@ pub async fn close_server(server: &Server) {
         server.wait_closed().await;
     }
 }
+
+/// Announces `server` as `what` and serves until SIGINT or SIGTERM, then closes it (see
+/// [`close_server`]) and returns.
+pub async fn serve_until_stopped(server: &Server, what: &str) -> io::Result<()> {
+    let stop = Stop::new()?;
+    println!("{what} on {}", server.local_addrs()[0]);
+    stop.wait().await?;
+    close_server(server).await;
+    Ok(())
+}
