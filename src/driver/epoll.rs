@@ -25,6 +25,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::Describe;
+use super::proactor::{Inject, Proactor};
+use super::select::BackendKind;
 use super::syscall::{Direction, NoWaitFallback, Performed, SendSyscall, Syscall};
 use super::token::{CompletionToken, F_MORE, OpTable};
 use super::wake::Unparker;
@@ -57,6 +60,8 @@ pub struct Epoll {
     recheck: Vec<RawFd>,
     busy_ticks: u32,
     pub waits: u64,
+    /// The fault injector asked the next wait to be interrupted (see [`Proactor::inject`]).
+    interrupt_next_wait: bool,
 }
 
 #[derive(Default)]
@@ -126,6 +131,7 @@ impl Epoll {
             recheck: Vec::new(),
             busy_ticks: 0,
             waits: 0,
+            interrupt_next_wait: false,
         })
     }
 
@@ -535,6 +541,10 @@ impl Epoll {
         };
         self.events.clear();
         self.waits += 1;
+        if std::mem::take(&mut self.interrupt_next_wait) {
+            // As an EINTR from epoll_wait: back to the loop, nothing collected.
+            return Ok(());
+        }
         // SAFETY: `events` has room for `capacity` entries; the kernel writes at most that many.
         let n = unsafe {
             libc::epoll_wait(
@@ -622,5 +632,84 @@ impl Epoll {
             }
         }
         table.leak_remaining();
+    }
+}
+
+impl Proactor for Epoll {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Epoll
+    }
+
+    #[inline]
+    fn submit(
+        &mut self,
+        table: &mut OpTable,
+        token: CompletionToken,
+        op: &mut dyn Describe,
+        deadline: Option<Duration>,
+        defer: bool,
+    ) {
+        let multishot = op.multishot();
+        Epoll::submit(self, table, token, op.syscall(), multishot, deadline, defer);
+    }
+
+    fn cancel(&mut self, table: &mut OpTable, token: CompletionToken) {
+        Epoll::cancel(self, table, token);
+    }
+
+    fn park(&mut self, table: &mut OpTable, timeout: Option<Duration>) -> io::Result<()> {
+        Epoll::park(self, table, timeout)
+    }
+
+    fn shutdown(&mut self, table: &mut OpTable, grace: Duration) {
+        Epoll::shutdown(self, table, grace);
+    }
+
+    fn kernel_enters(&self) -> u64 {
+        self.waits
+    }
+
+    fn wait_call(&self) -> String {
+        format!("epoll_wait on epoll fd {}", self.fd())
+    }
+
+    fn fail_waiting(&mut self, table: &mut OpTable, errno: i32) {
+        Epoll::fail_waiting(self, table, errno);
+    }
+
+    fn collect_after_failure(&mut self, table: &mut OpTable) {
+        Epoll::collect_after_failure(self, table);
+    }
+
+    fn pin_fd(&mut self, fd: RawFd) -> io::Result<()> {
+        self.pin(fd)
+    }
+
+    fn unpin_fd(&mut self, fd: RawFd) {
+        self.unpin(fd);
+    }
+
+    fn inject(&mut self, table: &mut OpTable, what: Inject) -> bool {
+        match what {
+            Inject::WaitInterrupted => self.interrupt_next_wait = true,
+            Inject::SubmitBusy => return false,
+            Inject::SpuriousReadiness { pick } => {
+                // Readiness that is not there: the ops waiting on one fd are tried again, and
+                // must find EAGAIN and wait on (edge-triggered epoll allows such a report).
+                let busy: Vec<RawFd> = (0..self.fds.len())
+                    .filter(|&i| !self.fds[i].waiters.is_empty())
+                    .map(|i| i as RawFd)
+                    .collect();
+                if busy.is_empty() {
+                    return false;
+                }
+                let fd = busy[(pick % busy.len() as u64) as usize];
+                let q = self.queue(fd);
+                q.readable = true;
+                q.writable = true;
+                self.drive(table, fd);
+            }
+        }
+        true
     }
 }

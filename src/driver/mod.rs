@@ -30,8 +30,10 @@ mod cell;
 mod coalesce;
 mod epoll;
 mod failed;
+mod faults;
 pub use coalesce::{DEFAULT_MAX_BATCH, DEFAULT_MAX_DELAY};
 mod fs_call;
+mod proactor;
 mod select;
 pub(crate) mod signal;
 mod syscall;
@@ -50,6 +52,7 @@ use std::time::Duration;
 pub use cell::DriverCell;
 pub use failed::ParkFailure;
 pub use fs_call::FsCall;
+use proactor::Proactor;
 pub use select::{Backend, BackendKind, BackendReport, ring_has_op};
 pub use syscall::{BUFFER_SHIFT, BufferSource, F_BUFFER, Syscall};
 pub use token::{Completion, CompletionToken, Orphan};
@@ -73,12 +76,12 @@ pub trait Describe {
     fn buf_group(&self) -> Option<u16> {
         None
     }
-}
-
-enum Inner {
-    // Boxed: the ring state is twice the epoll state, and the driver is moved at build time.
-    Uring(Box<uring::Uring>),
-    Epoll(epoll::Epoll),
+    /// Transfer at most `max` bytes (`max` ≥ 1), as the kernel may for a stream: a short read,
+    /// write, send or receive. `false`, and nothing changed, where the kernel would not do
+    /// that (datagrams, ops without a length). Asked by the fault injector before submitting.
+    fn limit(&mut self, _max: usize) -> bool {
+        false
+    }
 }
 
 /// How many times in a row an op the kernel cancelled unasked is submitted again before its
@@ -89,7 +92,7 @@ pub const MAX_UNASKED_CANCEL_RESUBMITS: u32 = 16;
 /// One loop thread's driver.
 pub struct Driver {
     table: OpTable,
-    inner: Inner,
+    backend: Box<dyn Proactor>,
     unparker: Arc<Unparker>,
     ops_submitted: u64,
     closed: bool,
@@ -158,6 +161,8 @@ pub struct Config {
     pub max_delay: std::time::Duration,
     /// How long shutdown waits for the kernel to finish the ops it cancels.
     pub shutdown_grace: Duration,
+    /// Wrap the backend in the fault injector with this seed (see `faults.rs`).
+    pub fault_seed: Option<u64>,
 }
 
 impl Config {
@@ -169,12 +174,27 @@ impl Config {
 impl Driver {
     /// Builds the driver the config asks for, probing io_uring when needed.
     pub fn new(config: &Config, pool: Pool) -> io::Result<(Driver, BackendReport)> {
-        let (requested, source) = match config.backend {
+        let (requested, source, env_faults) = match config.backend {
             Backend::Auto => match select::backend_from_env()? {
-                Some(b) => (b, "RINGLOOP_BACKEND"),
-                None => (Backend::Auto, "builder"),
+                Some((b, faults)) => (b, "RINGLOOP_BACKEND", faults),
+                None => (Backend::Auto, "builder", false),
             },
-            b => (b, "builder"),
+            b => (b, "builder", false),
+        };
+        let fault_seed = match (config.fault_seed, select::fault_seed_from_env()?) {
+            (Some(seed), _) | (None, Some(seed)) => Some(seed),
+            // `RINGLOOP_BACKEND=faults` without a seed: one from the clock, shown in the
+            // report (and by a panicking runtime) so the run can be replayed.
+            (None, None) if env_faults => Some(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64),
+            ),
+            (None, None) => None,
+        };
+        let (entries, cq_entries) = match fault_seed {
+            Some(_) => (faults::TINY_RING, faults::TINY_RING),
+            None => (config.entries, config.cq_entries),
         };
         let id = NEXT_DRIVER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut report = BackendReport {
@@ -184,6 +204,7 @@ impl Driver {
             fallback_reason: None,
             errno: None,
             features: Vec::new(),
+            fault_seed,
         };
         let skip_probe = match (requested, select::AUTO_SKIPS_PROBE) {
             (Backend::Auto, Some(why)) => {
@@ -193,7 +214,7 @@ impl Driver {
             _ => false,
         };
         if requested != Backend::Epoll && !skip_probe {
-            match select::probe_uring(config.entries, config.cq_entries) {
+            match select::probe_uring(entries, cq_entries) {
                 Ok((ring, features)) => {
                     let unparker = Arc::new(Unparker::new(false)?);
                     report.backend = BackendKind::IoUring;
@@ -203,8 +224,8 @@ impl Driver {
                     if report.features.contains(&("recv_multishot", false)) {
                         uring.set_no_recv_multishot();
                     }
-                    let inner = Inner::Uring(uring);
-                    let driver = Driver::with(inner, unparker, id, config.shutdown_grace);
+                    let backend = faults::wrap(uring, fault_seed);
+                    let driver = Driver::with(backend, unparker, id, config.shutdown_grace);
                     return Ok((driver, report));
                 }
                 Err(why) if requested == Backend::IoUring => return Err(why.into_io_error()),
@@ -221,15 +242,21 @@ impl Driver {
             ("edge_triggered", true),
             ("rwf_nowait", syscall::rwf_nowait_on_pipes()),
         ];
-        let inner = Inner::Epoll(epoll::Epoll::new(unparker.clone(), pool)?);
-        let driver = Driver::with(inner, unparker, id, config.shutdown_grace);
+        let epoll = Box::new(epoll::Epoll::new(unparker.clone(), pool)?);
+        let backend = faults::wrap(epoll, fault_seed);
+        let driver = Driver::with(backend, unparker, id, config.shutdown_grace);
         Ok((driver, report))
     }
 
-    fn with(inner: Inner, unparker: Arc<Unparker>, id: u64, shutdown_grace: Duration) -> Driver {
+    fn with(
+        backend: Box<dyn Proactor>,
+        unparker: Arc<Unparker>,
+        id: u64,
+        shutdown_grace: Duration,
+    ) -> Driver {
         Driver {
             table: OpTable::new(),
-            inner,
+            backend,
             unparker,
             ops_submitted: 0,
             closed: false,
@@ -253,9 +280,9 @@ impl Driver {
     /// task's cooperative budget is spent, so the op must not complete inside this poll (only
     /// the epoll backend ever completes an op at submission).
     #[inline]
-    pub fn submit<D: Describe + ?Sized>(
+    pub fn submit(
         &mut self,
-        op: &mut D,
+        op: &mut dyn Describe,
         deadline: Option<Duration>,
         defer: bool,
     ) -> CompletionToken {
@@ -273,22 +300,8 @@ impl Driver {
             self.table.complete(token, -failure.errno, 0);
             return token;
         }
-        match &mut self.inner {
-            Inner::Uring(u) => {
-                u.submit(&mut self.table, token, op.uring_entry(), deadline);
-                if let Some(bgid) = op.buf_group() {
-                    u.track_buffers(token, bgid);
-                }
-            }
-            Inner::Epoll(e) => e.submit(
-                &mut self.table,
-                token,
-                op.syscall(),
-                multishot,
-                deadline,
-                defer,
-            ),
-        }
+        self.backend
+            .submit(&mut self.table, token, op, deadline, defer);
         token
     }
 
@@ -309,19 +322,19 @@ impl Driver {
     /// linked timeout is the caller's answer and is returned as is; epoll never resubmits (its
     /// unasked `ECANCELED` means the fd went away).
     #[inline]
-    pub fn poll_op<D: Describe + ?Sized>(
+    pub fn poll_op(
         &mut self,
         token: &mut CompletionToken,
-        op: &mut D,
+        op: &mut dyn Describe,
         resubmits: &mut u32,
         waker: &Waker,
     ) -> Option<Completion> {
-        if matches!(self.inner, Inner::Uring(_))
-            && !self.closed
+        if !self.closed
             && self.failed.is_none()
             && *resubmits < MAX_UNASKED_CANCEL_RESUBMITS
             && !op.multishot()
             && self.table.cancelled_unasked(*token)
+            && self.backend.unasked_cancel_is_retryable()
         {
             *resubmits += 1;
             self.table.discard_completed(*token);
@@ -361,10 +374,7 @@ impl Driver {
     }
 
     fn cancel_op(&mut self, token: CompletionToken) {
-        match &mut self.inner {
-            Inner::Uring(u) => u.cancel(&mut self.table, token),
-            Inner::Epoll(e) => e.cancel(&mut self.table, token),
-        }
+        self.backend.cancel(&mut self.table, token);
     }
 
     /// Flushes submissions and collects completions, sleeping up to `timeout` (None: until
@@ -379,28 +389,15 @@ impl Driver {
     pub fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         if self.failed.is_some() {
             failed::park_on_eventfd(&self.unparker, timeout);
-            if let Inner::Epoll(e) = &mut self.inner {
-                e.collect_after_failure(&mut self.table);
-            }
+            self.backend.collect_after_failure(&mut self.table);
             return Ok(());
         }
-        let result = match &mut self.inner {
-            Inner::Uring(u) => u.park(&mut self.table, timeout),
-            Inner::Epoll(e) => e.park(&mut self.table, timeout),
+        let Err(e) = self.backend.park(&mut self.table, timeout) else {
+            return Ok(());
         };
-        let Err(e) = result else { return Ok(()) };
-        let failure = match &mut self.inner {
-            Inner::Uring(u) => {
-                ParkFailure::new(&format!("io_uring_enter on ring fd {}", u.fd()), &e)
-            }
-            Inner::Epoll(ep) => {
-                ParkFailure::new(&format!("epoll_wait on epoll fd {}", ep.fd()), &e)
-            }
-        };
+        let failure = ParkFailure::new(&self.backend.wait_call(), &e);
         failed::prepare_eventfd(self.unparker.fd());
-        if let Inner::Epoll(ep) = &mut self.inner {
-            ep.fail_waiting(&mut self.table, failure.errno);
-        }
+        self.backend.fail_waiting(&mut self.table, failure.errno);
         let err = failure.to_io_error();
         self.failed = Some(failure);
         Err(err)
@@ -414,47 +411,37 @@ impl Driver {
     /// Keeps `fd` registered with the readiness backend until [`unpin_fd`](Self::unpin_fd),
     /// which the owner must call before closing it (epoll; nothing to do on io_uring).
     pub fn pin_fd(&mut self, fd: std::os::fd::RawFd) -> io::Result<()> {
-        match &mut self.inner {
-            Inner::Epoll(e) => e.pin(fd),
-            Inner::Uring(_) => Ok(()),
-        }
+        self.backend.pin_fd(fd)
     }
 
     /// Undoes [`pin_fd`](Self::pin_fd); call before closing `fd`.
     pub fn unpin_fd(&mut self, fd: std::os::fd::RawFd) {
-        if let Inner::Epoll(e) = &mut self.inner {
-            e.unpin(fd);
-        }
+        self.backend.unpin_fd(fd);
     }
 
-    /// Whether the io_uring backend runs.
+    /// Whether the io_uring backend runs (possibly wrapped by the fault injector).
     pub fn is_uring(&self) -> bool {
-        matches!(self.inner, Inner::Uring(_))
+        self.backend.kind() == BackendKind::IoUring
     }
 
     /// Registers a provided-buffer ring of `len` descriptors (a power of two). `Ok(None)`
     /// when the backend has none (epoll, or an old kernel): buffers then come from user space.
     pub fn register_buf_ring(&mut self, len: u16) -> io::Result<Option<buf_ring::KernelBufRing>> {
-        match &mut self.inner {
-            Inner::Uring(u) if !self.closed => u.register_buf_ring(len, self.id),
-            _ => Ok(None),
+        if self.closed {
+            return Ok(None);
         }
+        self.backend.register_buf_ring(len, self.id)
     }
 
     /// The kernel's head of buffer ring `bgid` (io_uring; asked of the kernel on Linux 6.8+,
     /// counted from completions before).
     pub fn buf_ring_head(&self, bgid: u16) -> io::Result<u16> {
-        match &self.inner {
-            Inner::Uring(u) => u.buf_ring_head(bgid),
-            Inner::Epoll(_) => Err(io::Error::from_raw_os_error(libc::EINVAL)),
-        }
+        self.backend.buf_ring_head(bgid)
     }
 
     /// Unregisters a ring from [`register_buf_ring`](Self::register_buf_ring).
     pub fn unregister_buf_ring(&mut self, bgid: u16) {
-        if let Inner::Uring(u) = &mut self.inner {
-            u.unregister_buf_ring(bgid);
-        }
+        self.backend.unregister_buf_ring(bgid);
     }
 
     /// Ops the backend owns, orphans included, and the pool's stand-ins for missing opcodes.
@@ -472,12 +459,14 @@ impl Driver {
         }
     }
 
+    /// Faults the injector made so far (0 without it).
+    pub fn faults_injected(&self) -> u64 {
+        self.backend.faults_injected()
+    }
+
     /// Kernel entries so far (`io_uring_enter` or `epoll_wait` calls).
     pub fn kernel_enters(&self) -> u64 {
-        match &self.inner {
-            Inner::Uring(u) => u.enters,
-            Inner::Epoll(e) => e.waits,
-        }
+        self.backend.kernel_enters()
     }
 
     pub fn ops_submitted(&self) -> u64 {
@@ -495,10 +484,7 @@ impl Driver {
         for token in self.table.pending_tokens() {
             self.table.request_cancel(token);
         }
-        match &mut self.inner {
-            Inner::Uring(u) => u.shutdown(&mut self.table, self.shutdown_grace),
-            Inner::Epoll(e) => e.shutdown(&mut self.table, self.shutdown_grace),
-        }
+        self.backend.shutdown(&mut self.table, self.shutdown_grace);
         // The pool's stand-ins for missing opcodes get the same grace as the ring's ops (a
         // job not started by then is dropped by the pool's own shutdown, never run).
         let started = std::time::Instant::now();

@@ -73,6 +73,7 @@ pub struct BackendReport {
     pub(crate) fallback_reason: Option<String>,
     pub(crate) errno: Option<i32>,
     pub(crate) features: Vec<(&'static str, bool)>,
+    pub(crate) fault_seed: Option<u64>,
 }
 
 impl BackendReport {
@@ -96,6 +97,13 @@ impl BackendReport {
     pub fn features(&self) -> &[(&'static str, bool)] {
         &self.features
     }
+    /// The seed of the fault injector wrapping the backend, when it runs
+    /// (`RINGLOOP_BACKEND=faults`, `RINGLOOP_FAULT_SEED` or [`Builder::fault_injection`]).
+    ///
+    /// [`Builder::fault_injection`]: crate::Builder::fault_injection
+    pub fn fault_seed(&self) -> Option<u64> {
+        self.fault_seed
+    }
 }
 
 impl fmt::Display for BackendReport {
@@ -107,6 +115,9 @@ impl fmt::Display for BackendReport {
         )?;
         if let Some(reason) = &self.fallback_reason {
             writeln!(f, "fallback: {reason}")?;
+        }
+        if let Some(seed) = self.fault_seed {
+            writeln!(f, "faults: injected, RINGLOOP_FAULT_SEED={seed}")?;
         }
         write!(f, "features:")?;
         for (name, on) in &self.features {
@@ -560,19 +571,47 @@ fn probe_buf_ring(ring: &IoUring) -> bool {
     true
 }
 
-/// Reads `RINGLOOP_BACKEND`. None when unset.
-pub fn backend_from_env() -> io::Result<Option<Backend>> {
+/// Reads `RINGLOOP_BACKEND`: the backend asked for, and whether the fault injector wraps it
+/// (`faults`, `faults+io_uring`, `faults+epoll`). None when unset.
+pub fn backend_from_env() -> io::Result<Option<(Backend, bool)>> {
     match std::env::var("RINGLOOP_BACKEND") {
         Err(_) => Ok(None),
-        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "" | "auto" => Ok(Some(Backend::Auto)),
-            "io_uring" | "iouring" | "uring" => Ok(Some(Backend::IoUring)),
-            "epoll" => Ok(Some(Backend::Epoll)),
-            _ => Err(io::Error::new(
+        Ok(v) => {
+            let lower = v.trim().to_ascii_lowercase();
+            let (faults, name) = match lower.strip_prefix("faults") {
+                Some(rest) => (true, rest.strip_prefix('+').unwrap_or(rest)),
+                None => (false, lower.as_str()),
+            };
+            let backend = match name {
+                "" if faults => Backend::IoUring,
+                "" | "auto" => Backend::Auto,
+                "io_uring" | "iouring" | "uring" => Backend::IoUring,
+                "epoll" => Backend::Epoll,
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "RINGLOOP_BACKEND={v:?} is not a backend; use io_uring, epoll, auto, \
+                             faults (over io_uring) or faults+epoll"
+                        ),
+                    ));
+                }
+            };
+            Ok(Some((backend, faults)))
+        }
+    }
+}
+
+/// Reads `RINGLOOP_FAULT_SEED`: the fault injector's seed. None when unset.
+pub fn fault_seed_from_env() -> io::Result<Option<u64>> {
+    match std::env::var("RINGLOOP_FAULT_SEED") {
+        Err(_) => Ok(None),
+        Ok(v) => v.trim().parse().map(Some).map_err(|e| {
+            io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("RINGLOOP_BACKEND={v:?} is not a backend; use io_uring, epoll or auto"),
-            )),
-        },
+                format!("RINGLOOP_FAULT_SEED={v:?} is not a seed (an unsigned 64-bit number): {e}"),
+            )
+        }),
     }
 }
 

@@ -124,6 +124,9 @@ struct Slot {
 pub struct OpTable {
     slots: Slab<Slot>,
     next_generation: u32,
+    /// While set, completions are recorded here instead of delivered (the fault injector
+    /// delays and reorders them; see `faults.rs`).
+    captured: Option<Vec<(CompletionToken, i32, u32)>>,
 }
 
 /// What a finished operation gives back.
@@ -140,6 +143,7 @@ impl OpTable {
         OpTable {
             slots: Slab::with_capacity(256),
             next_generation: 1,
+            captured: None,
         }
     }
 
@@ -188,6 +192,27 @@ impl OpTable {
     /// orphan's resources. Unknown or stale tokens are ignored.
     #[inline]
     pub fn complete(&mut self, token: CompletionToken, result: i32, flags: u32) {
+        if let Some(captured) = &mut self.captured {
+            captured.push((token, result, flags));
+            return;
+        }
+        self.deliver(token, result, flags);
+    }
+
+    /// Records completions in `into` instead of delivering them, until
+    /// [`end_capture`](Self::end_capture).
+    pub fn start_capture(&mut self, into: Vec<(CompletionToken, i32, u32)>) {
+        self.captured = Some(into);
+    }
+
+    /// Delivers completions again; returns those recorded since
+    /// [`start_capture`](Self::start_capture), in the order the backend posted them.
+    pub fn end_capture(&mut self) -> Vec<(CompletionToken, i32, u32)> {
+        self.captured.take().unwrap_or_default()
+    }
+
+    /// Records a completion: wakes the awaiting task, or drops an orphan's resources.
+    pub fn deliver(&mut self, token: CompletionToken, result: i32, flags: u32) {
         let Some(slot) = self.slot_mut(token) else {
             return;
         };

@@ -29,8 +29,11 @@ use std::time::Duration;
 use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, opcode, squeue};
 
+use super::Describe;
 use super::buf_ring::{KernelBufRing, Region};
 use super::coalesce::Coalesce;
+use super::proactor::{Inject, Proactor};
+use super::select::BackendKind;
 use super::syscall::F_BUFFER;
 use super::token::{CompletionToken, F_MORE, OpTable};
 use super::wake::Unparker;
@@ -73,6 +76,9 @@ pub struct Uring {
     coalesce: Coalesce,
     /// The last enter was a blocking wait: the next reap reports what it found to `coalesce`.
     observe_wait: bool,
+    /// An errno the fault injector asked the next enter to return instead of entering
+    /// (see [`Proactor::inject`]).
+    injected: Option<i32>,
 }
 
 enum Wait {
@@ -106,6 +112,7 @@ impl Uring {
             driver_id,
             coalesce,
             observe_wait: false,
+            injected: None,
         }
     }
 
@@ -293,7 +300,7 @@ impl Uring {
     }
 
     #[inline]
-    pub fn submit(
+    pub fn submit_entry(
         &mut self,
         table: &mut OpTable,
         token: CompletionToken,
@@ -387,6 +394,11 @@ impl Uring {
             self.enters += 1;
             self.busy_ticks = 0;
             let res = match wait {
+                // The fault injector's errno, as if the kernel had returned it (nothing is
+                // submitted; the SQEs wait in the SQ for the next enter).
+                _ if self.injected.is_some() => Err(io::Error::from_raw_os_error(
+                    self.injected.take().unwrap_or(0),
+                )),
                 // SAFETY: no extra argument is passed; flags are valid for this ring.
                 Wait::No => unsafe {
                     self.ring
@@ -546,5 +558,71 @@ impl Uring {
             // The kernel may still write here: leak rather than free.
             std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
         }
+    }
+}
+
+impl Proactor for Uring {
+    fn kind(&self) -> BackendKind {
+        BackendKind::IoUring
+    }
+
+    #[inline]
+    fn submit(
+        &mut self,
+        table: &mut OpTable,
+        token: CompletionToken,
+        op: &mut dyn Describe,
+        deadline: Option<Duration>,
+        _defer: bool,
+    ) {
+        self.submit_entry(table, token, op.uring_entry(), deadline);
+        if let Some(bgid) = op.buf_group() {
+            self.track_buffers(token, bgid);
+        }
+    }
+
+    fn cancel(&mut self, table: &mut OpTable, token: CompletionToken) {
+        Uring::cancel(self, table, token);
+    }
+
+    fn park(&mut self, table: &mut OpTable, timeout: Option<Duration>) -> io::Result<()> {
+        Uring::park(self, table, timeout)
+    }
+
+    fn shutdown(&mut self, table: &mut OpTable, grace: Duration) {
+        Uring::shutdown(self, table, grace);
+    }
+
+    fn kernel_enters(&self) -> u64 {
+        self.enters
+    }
+
+    fn wait_call(&self) -> String {
+        format!("io_uring_enter on ring fd {}", self.fd())
+    }
+
+    fn unasked_cancel_is_retryable(&self) -> bool {
+        true
+    }
+
+    fn register_buf_ring(&mut self, len: u16, driver_id: u64) -> io::Result<Option<KernelBufRing>> {
+        Uring::register_buf_ring(self, len, driver_id)
+    }
+
+    fn buf_ring_head(&self, bgid: u16) -> io::Result<u16> {
+        Uring::buf_ring_head(self, bgid)
+    }
+
+    fn unregister_buf_ring(&mut self, bgid: u16) {
+        Uring::unregister_buf_ring(self, bgid);
+    }
+
+    fn inject(&mut self, _table: &mut OpTable, what: Inject) -> bool {
+        match what {
+            Inject::WaitInterrupted => self.injected = Some(libc::EINTR),
+            Inject::SubmitBusy => self.injected = Some(libc::EBUSY),
+            Inject::SpuriousReadiness { .. } => return false,
+        }
+        true
     }
 }

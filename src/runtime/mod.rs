@@ -60,6 +60,7 @@ pub struct Builder {
     io_shutdown_timeout: Duration,
     max_batch: u32,
     max_batch_delay: Duration,
+    fault_seed: Option<u64>,
 }
 
 impl Default for Builder {
@@ -74,6 +75,7 @@ impl Default for Builder {
             io_shutdown_timeout: Duration::from_secs(5),
             max_batch: driver::DEFAULT_MAX_BATCH,
             max_batch_delay: driver::DEFAULT_MAX_DELAY,
+            fault_seed: None,
         }
     }
 }
@@ -157,6 +159,31 @@ impl Builder {
         self
     }
 
+    /// Wraps the backend in the fault injector, seeded with `seed`: a test tool that perturbs
+    /// the backend only in ways the kernel is allowed to (short reads and writes, interrupted
+    /// waits, `ENOBUFS`, delayed and reordered completions, cancels that lose the race, a tiny
+    /// io_uring ring that overflows, spurious epoll readiness). The same seed makes the same
+    /// decisions. `RINGLOOP_FAULT_SEED` does the same for every runtime of a process, and
+    /// `RINGLOOP_BACKEND=faults` (or `faults+epoll`) picks it from the environment.
+    /// [`Runtime::stats`] counts the faults injected.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = ringloop::Runtime::builder().fault_injection(42).build().unwrap();
+    /// assert_eq!(rt.backend_report().fault_seed(), Some(42));
+    /// rt.block_on(async {
+    ///     for _ in 0..100 {
+    ///         ringloop::op::nop().await.unwrap();
+    ///     }
+    ///     ringloop::time::sleep(Duration::from_millis(1)).await;
+    /// });
+    /// assert!(rt.stats().faults_injected > 0);
+    /// ```
+    pub fn fault_injection(mut self, seed: u64) -> Self {
+        self.fault_seed = Some(seed);
+        self
+    }
+
     /// Completion coalescing on io_uring (default: up to 8 completions, at most 20 µs).
     ///
     /// Under load from many sources a loop that wakes for every completion enters the kernel
@@ -200,6 +227,7 @@ impl Builder {
             max_batch: self.max_batch,
             max_delay: self.max_batch_delay,
             shutdown_grace: self.io_shutdown_timeout,
+            fault_seed: self.fault_seed,
         };
         let (driver, report) = Driver::new(&config, pool.clone())?;
         let shared = Arc::new(Shared {
@@ -233,6 +261,9 @@ pub struct Stats {
     pub kernel_enters: u64,
     /// Operations submitted.
     pub ops_submitted: u64,
+    /// Faults the fault injector made (0 when it does not run; see
+    /// [`Builder::fault_injection`]).
+    pub faults_injected: u64,
 }
 
 /// A single-threaded event loop. Not `Send`: a loop lives on the thread that built it.
@@ -315,6 +346,7 @@ impl Runtime {
         Stats {
             kernel_enters: d.kernel_enters(),
             ops_submitted: d.ops_submitted(),
+            faults_injected: d.faults_injected(),
         }
     }
 
@@ -448,6 +480,13 @@ impl LoopContext {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        if let Some(seed) = self.report.fault_seed()
+            && std::thread::panicking()
+        {
+            eprintln!(
+                "ringloop: this runtime injected faults; replay with RINGLOOP_FAULT_SEED={seed}"
+            );
+        }
         let _enter = Enter::new(&self.cx);
         let watchers = std::mem::take(&mut *self.cx.watchers.borrow_mut());
         drop(watchers);
