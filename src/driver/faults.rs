@@ -11,10 +11,10 @@
 //! | short transfer | the op is asked to move at most a few bytes ([`Describe::limit`]) | a stream read or write may move fewer bytes than asked |
 //! | interrupted wait | the next `io_uring_enter` / `epoll_wait` returns `EINTR` unentered | signals interrupt waits |
 //! | busy submit | the next `io_uring_enter` returns `EBUSY` unentered (io_uring) | CQ backlog, no memory for requests |
-//! | `ENOBUFS` | a buffer-select receive completes with `ENOBUFS` instead of being submitted | the buffer ring may be empty when data arrives |
+//! | `ENOBUFS` | a receive from a shared buffer ring (the loop's, for transports and streams) completes with `ENOBUFS` instead of being submitted | other sockets may have taken the last buffer when data arrives |
 //! | delayed, reordered completions | completions are held for a few parks and released shuffled (one op's own stay in order) | completion order across ops is not specified |
-//! | lost cancel race | a cancel is forwarded only after the next park, which may complete the op | a cancel races the op it targets |
-//! | CQ overflow, full SQ | the io_uring ring is made tiny (8 entries) | overflow is kept (`IORING_FEAT_NODROP`) and the SQ can fill |
+//! | lost cancel race | the cancel of an op the kernel holds is forwarded only after the next park, which may complete the op | a cancel races the op it targets (an op not yet handed to the kernel is still removed at once, as ringloop promises) |
+//! | CQ overflow, full SQ | the io_uring ring is made tiny (at most 8 entries) | overflow is kept (`IORING_FEAT_NODROP`) and the SQ can fill |
 //! | spurious readiness | epoll re-tries the ops waiting on a busy fd as if it were ready | edge-triggered reports may be stale |
 //!
 //! Every fault injected is counted ([`Proactor::faults_injected`], shown in
@@ -173,7 +173,7 @@ impl Proactor for Faults {
         deadline: Option<Duration>,
         defer: bool,
     ) {
-        if op.multishot() && op.buf_group().is_some() && self.rng.one_in(NO_BUFFERS) {
+        if op.shares_buffers() && self.rng.one_in(NO_BUFFERS) {
             self.injected += 1;
             self.held.push((token, -libc::ENOBUFS, 0));
             return;
@@ -184,13 +184,14 @@ impl Proactor for Faults {
                 self.injected += 1;
             }
         }
-        self.captured(table, |inner, table| {
-            inner.submit(table, token, op, deadline, defer)
-        });
+        // Not captured: what a backend completes inside `submit` (epoll, on a ready fd) the
+        // submitting task sees in the same poll, which ringloop promises (a read dropped
+        // after its first poll consumed nothing it did not return).
+        self.inner.submit(table, token, op, deadline, defer);
     }
 
     fn cancel(&mut self, table: &mut OpTable, token: CompletionToken) {
-        if self.rng.one_in(DELAY_CANCEL) {
+        if self.inner.cancel_may_race(table, token) && self.rng.one_in(DELAY_CANCEL) {
             self.injected += 1;
             self.cancels.push(token);
             return;

@@ -76,6 +76,11 @@ pub trait Describe {
     fn buf_group(&self) -> Option<u16> {
         None
     }
+    /// Whether the op receives into a buffer ring other sockets share, so that the ring may be
+    /// empty when its data arrives (`ENOBUFS`) however few buffers it holds itself.
+    fn shares_buffers(&self) -> bool {
+        false
+    }
     /// Transfer at most `max` bytes (`max` ≥ 1), as the kernel may for a stream: a short read,
     /// write, send or receive. `false`, and nothing changed, where the kernel would not do
     /// that (datagrams, ops without a length). Asked by the fault injector before submitting.
@@ -193,7 +198,10 @@ impl Driver {
             (None, None) => None,
         };
         let (entries, cq_entries) = match fault_seed {
-            Some(_) => (faults::TINY_RING, faults::TINY_RING),
+            Some(_) => (
+                config.entries.min(faults::TINY_RING),
+                config.cq_entries.min(faults::TINY_RING),
+            ),
             None => (config.entries, config.cq_entries),
         };
         let id = NEXT_DRIVER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -88,6 +88,12 @@ pub trait Proactor {
     /// (results posted by the blocking pool).
     fn collect_after_failure(&mut self, _table: &mut OpTable) {}
 
+    /// Whether a cancel of `token`'s op now races its completion (the kernel holds the op);
+    /// `false` where the cancel takes effect at once (an op still queued in user space).
+    fn cancel_may_race(&self, _table: &OpTable, _token: CompletionToken) -> bool {
+        false
+    }
+
     /// Whether an op this backend cancelled without being asked was never started, so it may
     /// be submitted again (io_uring's io-wq; see `Driver::poll_op`).
     fn unasked_cancel_is_retryable(&self) -> bool {

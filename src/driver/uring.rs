@@ -605,6 +605,10 @@ impl Proactor for Uring {
         true
     }
 
+    fn cancel_may_race(&self, table: &OpTable, token: CompletionToken) -> bool {
+        table.is_pending(token) && table.note(token) != Some(i64::from(self.epoch))
+    }
+
     fn register_buf_ring(&mut self, len: u16, driver_id: u64) -> io::Result<Option<KernelBufRing>> {
         Uring::register_buf_ring(self, len, driver_id)
     }

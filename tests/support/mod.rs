@@ -4,7 +4,9 @@
 //!
 //! - [`both_backends!`](crate::both_backends): one test body, expanded into a module with an
 //!   `io_uring` and an `epoll` test, so `cargo test` alone checks both backends;
-//! - [`runtime`]: a runtime on an explicit backend (explicit choices ignore `RINGLOOP_BACKEND`);
+//! - [`runtime`]: a runtime on an explicit backend (explicit choices ignore `RINGLOOP_BACKEND`),
+//!   wrapped in the fault injector when `RINGLOOP_FAULT_SEED` is set ([`fault_seed`]): then
+//!   every behavioural test runs over the injector around each of the two real backends;
 //! - fault helpers: [`open_fds`] (counts `/proc/self/fd`), [`watchdog`] (aborts a hung test),
 //!   [`pipe`], and [`run_child`] / [`assert_child_passed`] for tests that must run in a fresh
 //!   process (seccomp filters, rlimits, environment variables);
@@ -96,9 +98,23 @@ macro_rules! both_backends {
     };
 }
 
+/// The fault injector's seed from `RINGLOOP_FAULT_SEED`, when a run asks for it.
+pub fn fault_seed() -> Option<u64> {
+    let seed = std::env::var("RINGLOOP_FAULT_SEED").ok()?;
+    Some(seed.trim().parse().unwrap_or_else(|e| {
+        panic!("RINGLOOP_FAULT_SEED={seed:?} is not an unsigned 64-bit number: {e}")
+    }))
+}
+
 /// Builds a runtime on exactly `backend`, panicking with the reason if that backend cannot start.
+/// With `RINGLOOP_FAULT_SEED` set, the fault injector wraps the backend (ringloop's builder
+/// honours the variable too, so runtimes a test builds itself are wrapped as well).
 pub fn runtime(backend: ringloop::Backend) -> ringloop::Runtime {
-    match ringloop::Runtime::builder().backend(backend).build() {
+    let mut builder = ringloop::Runtime::builder().backend(backend);
+    if let Some(seed) = fault_seed() {
+        builder = builder.fault_injection(seed);
+    }
+    match builder.build() {
         Ok(rt) => rt,
         Err(err) => panic!(
             "cannot build a ringloop runtime on backend {backend:?}: {err}\n\
@@ -214,9 +230,12 @@ pub fn watchdog(limit: Duration, what: &str) -> Watchdog {
         .spawn(move || {
             if let Err(mpsc::RecvTimeoutError::Timeout) = armed.recv_timeout(limit) {
                 // Written straight to stderr: libtest's output capture would be lost by abort().
+                let seed = fault_seed()
+                    .map(|s| format!(" (faults injected: RINGLOOP_FAULT_SEED={s})"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     std::io::stderr(),
-                    "\nWATCHDOG: `{what}` did not finish within {limit:?}; aborting the test process"
+                    "\nWATCHDOG: `{what}` did not finish within {limit:?}{seed}; aborting the test process"
                 );
                 std::process::abort();
             }
