@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole CI: formatting, lints, docs, the test suite on both backends, the suite under
-# AddressSanitizer, the syscall-free unit tests under miri, the suite on Linux 6.1 under QEMU,
-# and a quick benchmark smoke run.
+# The whole CI: formatting, lints, docs, the test suite on both backends, the suite over the
+# fault injector with three seeds, the suite under AddressSanitizer, the syscall-free unit tests
+# under miri, the suite on Linux 6.1 under QEMU, and a quick benchmark smoke run.
 # Runs on a fresh 2-core machine with only the Rust toolchain (the nightly steps skip
 # themselves when nightly is missing).
 set -euo pipefail
@@ -31,6 +31,9 @@ if grep -q '^\[features\]' Cargo.toml; then
 else
     step "cargo test --all-features: SKIPPED (Cargo.toml has no [features] section)"
 fi
+
+step "the behavioural suite over the fault injector, three seeds (ci/faults.sh)"
+ci/faults.sh
 
 step "the tests under AddressSanitizer + LeakSanitizer (nightly; skipped without it)"
 ci/asan.sh
