@@ -1,10 +1,11 @@
 //! [`DatagramTransport`]: a UDP endpoint driven by a [`DatagramProtocol`] (asyncio's
-//! `DatagramTransport`), and the task that runs it.
+//! `DatagramTransport`), its [`DatagramQueue`], and the task that runs it.
 //!
-//! The task mirrors the stream task (see `task.rs`) with a simpler life: `Open`, then
-//! `Closing` (queued datagrams are still sent) or `Aborting` (they are dropped), then `Closed`.
-//! Send and receive errors go to `error_received` and the endpoint goes on, as in asyncio,
-//! unless the error means the socket itself is unusable.
+//! The endpoint shares the stream transport's core (see `core.rs`) and its task mirrors the
+//! stream task (see `task.rs`) with a simpler life: `Open`, then `Closing` (queued datagrams
+//! are still sent) or `Aborting` (they are dropped), then `Closed`. Send and receive errors go
+//! to `error_received` and the endpoint goes on, as in asyncio, unless the error means the
+//! socket itself is unusable.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -14,70 +15,79 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
+use super::core::{Core, SendBuffer, TaskCore, deliver_note};
 use super::extra::{ExtraInfo, SocketInfo, TransportAddr};
 use super::protocol::DatagramProtocol;
-use super::shared::SharedProtocol;
+use super::shared::{OwnedProtocol, SharedProtocol};
 use super::socket::LocalBoxFuture;
-use super::state::{FlowControl, Note};
 use crate::net::UdpSocket;
 
 /// Room for the largest UDP payload (65,507 bytes over IPv4), so no datagram is truncated.
 const DATAGRAM_BUFFER: usize = 64 * 1024;
 
-/// The life of a datagram endpoint.
-#[derive(Debug)]
-enum Phase {
-    /// Sending and receiving.
-    Open,
-    /// `close` was called: nothing more is accepted or received; queued datagrams are sent,
-    /// then `connection_lost(None)`.
-    Closing,
-    /// `abort` was called or the socket failed: queued datagrams are dropped; the task's next
-    /// step is `connection_lost` with this error. Taken once, by the task.
-    Aborting(Option<io::Error>),
-    /// The socket is closed: `connection_lost` was delivered, or the task ended without it (a
-    /// callback panicked, the runtime was dropped). Final.
-    Closed,
-}
-
-/// What the handle and the task share.
-struct Core {
-    phase: Phase,
+/// The datagrams an endpoint has to send, each with its address (`None`: the connected peer).
+#[derive(Default)]
+pub(crate) struct DatagramQueue {
     queue: VecDeque<(Vec<u8>, Option<SocketAddr>)>,
-    /// Bytes in `queue` plus the datagram being sent.
-    buffered: usize,
-    flow: FlowControl,
-    /// The peer of a connected endpoint.
-    peer: Option<SocketAddr>,
-    info: SocketInfo,
-    changed: bool,
-    waker: Option<Waker>,
+    /// Bytes in `queue`.
+    queued: usize,
+    /// Bytes of the datagram being sent.
+    in_flight: usize,
 }
 
-/// The task's hold on the shared state: however the task ends, the handles then see a
-/// closed endpoint (see the stream task's `TaskCore`).
-struct TaskCore(Rc<RefCell<Core>>);
+impl SendBuffer for DatagramQueue {
+    fn size(&self) -> usize {
+        self.queued + self.in_flight
+    }
 
-impl Drop for TaskCore {
-    fn drop(&mut self) {
-        if let Ok(mut core) = self.0.try_borrow_mut() {
-            core.phase = Phase::Closed;
-            core.queue.clear();
-            core.buffered = 0;
-            core.flow.notes.clear();
-            core.waker = None;
-        }
+    fn drop_unsent(&mut self) {
+        self.queue.clear();
+        self.queued = 0;
     }
 }
 
-impl Core {
-    fn wake(&mut self) {
-        self.changed = true;
-        if let Some(waker) = self.waker.take() {
-            waker.wake();
+/// The datagram core, as the handle and the task see it.
+type DatagramCore = RefCell<Core<DatagramQueue>>;
+
+impl Core<DatagramQueue> {
+    fn sendto(&mut self, data: &[u8], addr: Option<SocketAddr>) -> io::Result<()> {
+        self.check_writable("sendto")?;
+        let peer = self.peername().as_ref().and_then(TransportAddr::as_inet);
+        match (addr, peer) {
+            (None, None) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "sendto without an address on an unconnected datagram transport",
+                ));
+            }
+            (Some(to), Some(peer)) if to != peer => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("sendto {to}: the transport is connected to {peer}"),
+                ));
+            }
+            _ => {}
         }
+        self.outgoing.queue.push_back((data.to_vec(), addr));
+        self.outgoing.queued += data.len();
+        self.grew();
+        Ok(())
+    }
+
+    /// The next datagram to send, now counted as in flight.
+    fn next_datagram(&mut self) -> Option<(Vec<u8>, Option<SocketAddr>)> {
+        let (datagram, to) = self.outgoing.queue.pop_front()?;
+        self.outgoing.queued -= datagram.len();
+        self.outgoing.in_flight = datagram.len();
+        Some((datagram, to))
+    }
+
+    /// The datagram in flight is done with (sent or failed).
+    fn sent(&mut self) {
+        self.outgoing.in_flight = 0;
+        self.drained();
     }
 }
 
@@ -109,48 +119,34 @@ impl Core {
 /// ```
 #[derive(Clone)]
 pub struct DatagramTransport {
-    core: Rc<RefCell<Core>>,
+    core: Rc<DatagramCore>,
 }
 
 impl fmt::Debug for DatagramTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let core = self.core.borrow();
-        f.debug_struct("DatagramTransport")
-            .field("phase", &core.phase)
-            .field("sockname", &core.info.sockname)
-            .field("buffered", &core.buffered)
-            .finish_non_exhaustive()
+        self.core.borrow().fmt_handle("DatagramTransport", f)
     }
 }
 
 /// Creates the transport for a bound (and maybe connected) socket, calls `connection_made`,
-/// and spawns its task.
+/// and spawns its task, which owns the protocol; the [`SharedProtocol`] returned is the
+/// caller's view of it.
 pub(crate) fn start<P: DatagramProtocol>(
     socket: UdpSocket,
-    protocol: P,
+    mut protocol: P,
 ) -> (DatagramTransport, SharedProtocol<P>) {
-    let info = SocketInfo::capture(&socket);
-    let peer = info.peername.as_ref().and_then(TransportAddr::as_inet);
     let transport = DatagramTransport {
-        core: Rc::new(RefCell::new(Core {
-            phase: Phase::Open,
-            queue: VecDeque::new(),
-            buffered: 0,
-            flow: FlowControl::new(),
-            peer,
-            info,
-            changed: false,
-            waker: None,
-        })),
+        core: Core::shared(SocketInfo::capture(&socket)),
     };
-    let protocol = SharedProtocol::new(protocol);
-    protocol.borrow_mut().connection_made(transport.clone());
+    protocol.connection_made(transport.clone());
+    let protocol = OwnedProtocol::new(protocol);
+    let view = protocol.view();
     crate::spawn(run(
         Rc::new(socket),
         TaskCore(Rc::clone(&transport.core)),
-        protocol.clone(),
+        protocol,
     ));
-    (transport, protocol)
+    (transport, view)
 }
 
 impl DatagramTransport {
@@ -162,65 +158,28 @@ impl DatagramTransport {
     /// `NotConnected` once closing or closed; `InvalidInput` without an address on an
     /// unconnected endpoint, or with an address other than the connected peer.
     pub fn sendto(&self, data: &[u8], addr: Option<SocketAddr>) -> io::Result<()> {
-        let mut core = self.core.borrow_mut();
-        if !matches!(core.phase, Phase::Open) {
-            return Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "sendto on a closing datagram transport",
-            ));
-        }
-        match (addr, core.peer) {
-            (None, None) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "sendto without an address on an unconnected datagram transport",
-                ));
-            }
-            (Some(to), Some(peer)) if to != peer => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("sendto {to}: the transport is connected to {peer}"),
-                ));
-            }
-            _ => {}
-        }
-        core.queue.push_back((data.to_vec(), addr));
-        core.buffered += data.len();
-        let size = core.buffered;
-        core.flow.after_growth(size);
-        core.wake();
-        Ok(())
+        self.core.borrow_mut().sendto(data, addr)
     }
 
     /// Closes the endpoint: receiving stops, queued datagrams are sent, then the protocol
     /// gets `connection_lost(None)`. Idempotent.
     pub fn close(&self) {
-        let mut core = self.core.borrow_mut();
-        if let Phase::Open = core.phase {
-            core.phase = Phase::Closing;
-            core.wake();
-        }
+        self.core.borrow_mut().close();
     }
 
     /// Closes the endpoint now, dropping queued datagrams.
     pub fn abort(&self) {
-        let mut core = self.core.borrow_mut();
-        if matches!(core.phase, Phase::Open | Phase::Closing) {
-            core.phase = Phase::Aborting(None);
-            core.queue.clear();
-            core.flow.notes.clear();
-            core.wake();
-        }
+        self.core.borrow_mut().abort(None);
     }
 
     /// Whether the endpoint is closing or closed.
     pub fn is_closing(&self) -> bool {
-        !matches!(self.core.borrow().phase, Phase::Open)
+        self.core.borrow().phase.is_closing()
     }
 
     /// Bytes queued and not yet sent.
     pub fn get_write_buffer_size(&self) -> usize {
-        self.core.borrow().buffered
+        self.core.borrow().write_buffer_size()
     }
 
     /// As [`Transport::set_write_buffer_limits`](super::Transport::set_write_buffer_limits).
@@ -233,42 +192,33 @@ impl DatagramTransport {
         high: Option<usize>,
         low: Option<usize>,
     ) -> io::Result<()> {
-        let mut core = self.core.borrow_mut();
-        core.flow.marks = super::state::WaterMarks::new(high, low)?;
-        let size = core.buffered;
-        core.flow.after_growth(size);
-        core.flow.after_drain(size);
-        core.wake();
-        Ok(())
+        self.core.borrow_mut().set_write_buffer_limits(high, low)
     }
 
     /// The `(low, high)` water marks.
     pub fn get_write_buffer_limits(&self) -> (usize, usize) {
-        let marks = self.core.borrow().flow.marks;
-        (marks.low, marks.high)
+        self.core.borrow().write_buffer_limits()
     }
 
     /// As [`Transport::get_extra_info`](super::Transport::get_extra_info); `"peername"` only
     /// for a connected endpoint.
     pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
-        let core = self.core.borrow();
-        core.info.get(name, !matches!(core.phase, Phase::Closed))
+        self.core.borrow().extra_info(name)
     }
 
     /// The connected peer's address.
     pub fn peername(&self) -> Option<TransportAddr> {
-        self.core.borrow().info.peername.clone()
+        self.core.borrow().peername()
     }
 
     /// The local address.
     pub fn sockname(&self) -> Option<TransportAddr> {
-        self.core.borrow().info.sockname.clone()
+        self.core.borrow().sockname()
     }
 
     /// The socket's descriptor, until the endpoint closes.
     pub fn fd(&self) -> Option<RawFd> {
-        let core = self.core.borrow();
-        (!matches!(core.phase, Phase::Closed)).then_some(core.info.fd)
+        self.core.borrow().fd()
     }
 }
 
@@ -281,46 +231,35 @@ enum Event {
     Changed,
 }
 
-/// Runs the endpoint until `connection_lost` was delivered.
+/// Runs the endpoint until `connection_lost` was delivered. The task owns the socket, its side
+/// of the core, and the protocol.
 async fn run<P: DatagramProtocol>(
     socket: Rc<UdpSocket>,
-    core: TaskCore,
-    protocol: SharedProtocol<P>,
+    core: TaskCore<DatagramQueue>,
+    protocol: OwnedProtocol<P>,
 ) {
-    let core: &RefCell<Core> = &core.0;
+    let core: &DatagramCore = &core.0;
     let mut receiving: Option<LocalBoxFuture<RecvResult>> = None;
     let mut sending: Option<LocalBoxFuture<SendResult>> = None;
     let mut spare = Some(Vec::with_capacity(DATAGRAM_BUFFER));
     let mut receive_first = false;
     loop {
-        // Notes first, so `resume_writing` precedes the `connection_lost` of a close.
-        let note = core.borrow_mut().flow.notes.pop_front();
-        if let Some(note) = note {
-            protocol
-                .call(|p| match note {
-                    Note::PauseWriting => p.pause_writing(),
-                    Note::ResumeWriting => p.resume_writing(),
-                })
-                .await;
+        if deliver_note(core, &protocol, P::pause_writing, P::resume_writing).await {
             continue;
         }
-        let lost = {
+        let end = {
             let mut core = core.borrow_mut();
-            let drained = sending.is_none() && core.queue.is_empty();
-            match &mut core.phase {
-                Phase::Aborting(err) => Some(err.take()),
-                Phase::Closing if drained => Some(None),
-                _ => None,
-            }
+            let drained = sending.is_none() && core.outgoing.queue.is_empty();
+            core.take_end(drained)
         };
-        if let Some(err) = lost {
-            core.borrow_mut().phase = Phase::Closed;
+        if let Some(err) = end {
+            core.borrow_mut().mark_closed();
             drop((receiving, sending, socket));
             protocol.call(|p| p.connection_lost(err)).await;
             return;
         }
         if sending.is_none() {
-            let next = core.borrow_mut().queue.pop_front();
+            let next = core.borrow_mut().next_datagram();
             if let Some((datagram, to)) = next {
                 let socket = Rc::clone(&socket);
                 sending = Some(Box::pin(async move {
@@ -331,7 +270,7 @@ async fn run<P: DatagramProtocol>(
                 }));
             }
         }
-        let open = matches!(core.borrow().phase, Phase::Open);
+        let open = core.borrow().delivers_reads();
         if open && receiving.is_none() {
             let buf = spare
                 .take()
@@ -354,7 +293,7 @@ async fn run<P: DatagramProtocol>(
             Event::Changed => {}
             Event::Received((res, mut buf)) => {
                 match res {
-                    Ok((n, from)) if open_now(core) => {
+                    Ok((n, from)) if core.borrow().delivers_reads() => {
                         protocol
                             .call(|p| p.datagram_received(&buf[..n], from))
                             .await;
@@ -365,13 +304,8 @@ async fn run<P: DatagramProtocol>(
                 buf.clear();
                 spare = Some(buf);
             }
-            Event::Sent((res, datagram)) => {
-                {
-                    let mut core = core.borrow_mut();
-                    core.buffered -= datagram.len().min(core.buffered);
-                    let size = core.buffered;
-                    core.flow.after_drain(size);
-                }
+            Event::Sent((res, _datagram)) => {
+                core.borrow_mut().sent();
                 if let Err(e) = res {
                     report(core, &protocol, e).await;
                 }
@@ -380,14 +314,10 @@ async fn run<P: DatagramProtocol>(
     }
 }
 
-fn open_now(core: &RefCell<Core>) -> bool {
-    matches!(core.borrow().phase, Phase::Open)
-}
-
 /// The first of: a datagram received, a datagram sent, a handle method changing the state.
 fn wait(
     cx: &mut Context<'_>,
-    core: &RefCell<Core>,
+    core: &DatagramCore,
     open: bool,
     receiving: &mut Option<LocalBoxFuture<RecvResult>>,
     sending: &mut Option<LocalBoxFuture<SendResult>>,
@@ -412,19 +342,13 @@ fn wait(
             return Poll::Ready(Event::Sent(result));
         }
     }
-    let mut core = core.borrow_mut();
-    if core.changed {
-        core.changed = false;
-        return Poll::Ready(Event::Changed);
-    }
-    core.waker = Some(cx.waker().clone());
-    Poll::Pending
+    core.borrow_mut().poll_changed(cx).map(|()| Event::Changed)
 }
 
 /// An I/O error: `error_received` if the endpoint can go on, else the end of the endpoint.
 async fn report<P: DatagramProtocol>(
-    core: &RefCell<Core>,
-    protocol: &SharedProtocol<P>,
+    core: &DatagramCore,
+    protocol: &OwnedProtocol<P>,
     err: io::Error,
 ) {
     let fatal = matches!(
@@ -432,12 +356,7 @@ async fn report<P: DatagramProtocol>(
         Some(libc::EBADF | libc::ENOTSOCK | libc::EFAULT | libc::EINVAL)
     );
     if fatal {
-        let mut core = core.borrow_mut();
-        if matches!(core.phase, Phase::Open | Phase::Closing) {
-            core.phase = Phase::Aborting(Some(err));
-            core.queue.clear();
-            core.flow.notes.clear();
-        }
+        core.borrow_mut().abort(Some(err));
     } else if err.kind() != io::ErrorKind::Interrupted {
         protocol.call(|p| p.error_received(err)).await;
     }

@@ -38,14 +38,31 @@
 //! # });
 //! ```
 //!
-//! # How a stream transport works
+//! # How a transport works
 //!
 //! Each transport has one task that owns the socket and the protocol. It does all the I/O
-//! (one read op and one write op in flight at most) and makes every protocol callback. The
-//! [`Transport`] handle only changes shared state and wakes the task.
+//! (one receive and one send in flight at most) and makes every protocol callback.
 //!
-//! The lifecycle is one enum (`state::Phase`); the read direction adds a pause switch and the
-//! peer's EOF, which do not decide when the socket closes:
+//! The handle ([`Transport`], [`DatagramTransport`]) and the task share one *core*
+//! (`core::Core`), the same for streams and datagrams:
+//!
+//! - the lifecycle phase (`phase::Phase`, below), which decides whether a write is accepted
+//!   and when the socket closes;
+//! - the write buffer's size and its flow control (`flow.rs`): the water marks, and the
+//!   `pause_writing`/`resume_writing` notes they queue for the task to deliver;
+//! - the reading switch (`pause_reading`; a datagram endpoint has none, so it stays on);
+//! - the extra info captured when the transport was made (addresses, descriptor), which every
+//!   accessor (`get_extra_info`, `peername`, `fd`...) reads;
+//! - a wake-up: handle methods only change the core and wake the task, and the task reads the
+//!   core between callbacks.
+//!
+//! Only what waits to be sent differs: a stream's bytes, an endpoint's queue of datagrams.
+//! Each task has the same first steps on every turn: deliver a queued note, then end if the
+//! phase asks it to (aborting, or closing with everything sent), then do its own I/O.
+//!
+//! A stream's lifecycle is below; the read direction adds a pause switch and the peer's EOF,
+//! which do not decide when the socket closes. A datagram endpoint has no `write_eof`: it goes
+//! `Open`, then `Closing` or `Aborting`, then `Closed`.
 //!
 //! ```text
 //!            write_eof                 buffer sent: shutdown(SHUT_WR)
@@ -80,14 +97,15 @@
 //! # Who owns the protocol
 //!
 //! The transport's task does: it needs `&mut` access for every callback, for as long as the
-//! connection lives. [`create_connection`] and [`create_datagram_endpoint`] also return the
-//! protocol as a [`SharedProtocol`] (a `RefCell` shared with the task), like asyncio's
-//! `(transport, protocol)` pair, so the caller can read what the protocol collected. A borrow
-//! may be held across an await: a callback that falls due meanwhile waits, asleep, for the
-//! borrow to end (it is postponed, never dropped, and nothing panics); the borrow's guard
-//! wakes the task when it is dropped, so the wait costs no polling. A [`create_server`]
-//! factory can hand each protocol a shared handle (an `Rc`) if the server's owner needs to
-//! reach connections.
+//! connection lives, and it is the only one that can make a callback (`shared::OwnedProtocol`).
+//! [`create_connection`], [`create_datagram_endpoint`] and the subprocess functions also
+//! return a [`SharedProtocol`], like asyncio's `(transport, protocol)` pair: a view onto the
+//! protocol the task owns, borrowed like a `RefCell`, so the caller can read what the protocol
+//! collected, also after the transport has ended. A borrow may be held across an await: a
+//! callback that falls due meanwhile waits, asleep, for the borrow to end (it is postponed,
+//! never dropped, and nothing panics); the borrow's guard wakes the task when it is dropped,
+//! so the wait costs no polling. A [`create_server`] factory can hand each protocol a shared
+//! handle (an `Rc`) if the server's owner needs to reach connections.
 //!
 //! # Lifetimes and failures
 //!
@@ -120,8 +138,11 @@
 //! received are delivered after `resume_reading`, never dropped. Writes are copied into the transport's buffer and sent by the task with owned-buffer write
 //! ops; `get_write_buffer_size` counts bytes buffered or in flight.
 
+mod core;
 mod datagram;
 mod extra;
+mod flow;
+mod phase;
 mod protocol;
 mod reader;
 // Crate-visible for other asyncio-layer modules: `server::ClientSlot`, `socket::{StreamSocket,
@@ -129,7 +150,6 @@ mod reader;
 pub(crate) mod server;
 mod shared;
 pub(crate) mod socket;
-mod state;
 pub(crate) mod stream;
 mod subprocess;
 mod subprocess_pipe;
@@ -137,13 +157,11 @@ mod task;
 
 pub use datagram::DatagramTransport;
 pub use extra::{ExtraInfo, TransportAddr};
-pub use protocol::{BufferedProtocol, DatagramProtocol, Protocol};
+pub use protocol::{BufferedProtocol, DatagramProtocol, Protocol, SubprocessProtocol};
 pub use server::Server;
 pub use shared::{ProtocolRef, ProtocolRefMut, SharedProtocol};
 pub use stream::Transport;
-pub use subprocess::{
-    SubprocessProtocol, SubprocessTransport, subprocess_command, subprocess_exec, subprocess_shell,
-};
+pub use subprocess::{SubprocessTransport, subprocess_command, subprocess_exec, subprocess_shell};
 pub use subprocess_pipe::{SubprocessPipeReader, SubprocessPipeWriter};
 
 use std::io;

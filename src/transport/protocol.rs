@@ -1,15 +1,17 @@
-//! The callback traits a transport drives: [`Protocol`], [`BufferedProtocol`] and
-//! [`DatagramProtocol`].
+//! The callback traits a transport drives: [`Protocol`], [`BufferedProtocol`],
+//! [`DatagramProtocol`] and [`SubprocessProtocol`]. Nothing else lives here.
 //!
-//! Every method has a default body, so a protocol implements only what it needs. The transport
-//! calls them from its own task, one at a time, never from inside another callback: a protocol
-//! may call any [`Transport`] method from any callback (see the module docs on re-entrancy).
+//! Every method has a default body (but `BufferedProtocol`'s two buffer methods), so a
+//! protocol implements only what it needs. The transport calls them from its own task, one at
+//! a time, never from inside another callback: a protocol may call any [`Transport`] method
+//! from any callback (see the module docs on re-entrancy).
 
 use std::io;
 use std::net::SocketAddr;
 
 use super::datagram::DatagramTransport;
 use super::stream::Transport;
+use super::subprocess::SubprocessTransport;
 
 /// Callbacks of a stream connection (TCP or Unix), asyncio's `asyncio.Protocol`.
 ///
@@ -165,24 +167,8 @@ impl<T: BufferedProtocol> Protocol for T {
     fn resume_writing(&mut self) {
         BufferedProtocol::resume_writing(self);
     }
-    fn deliver(&mut self, mut data: &[u8]) -> io::Result<()> {
-        while !data.is_empty() {
-            let room = self.get_buffer(data.len());
-            if room.is_empty() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "BufferedProtocol::get_buffer returned an empty buffer with {} bytes waiting",
-                        data.len()
-                    ),
-                ));
-            }
-            let n = room.len().min(data.len());
-            room[..n].copy_from_slice(&data[..n]);
-            self.buffer_updated(n);
-            data = &data[n..];
-        }
-        Ok(())
+    fn deliver(&mut self, data: &[u8]) -> io::Result<()> {
+        super::task::fill_buffers(self, data)
     }
 }
 
@@ -235,4 +221,53 @@ pub trait DatagramProtocol: 'static {
 
     /// The send buffer drained to the low-water mark.
     fn resume_writing(&mut self) {}
+}
+
+/// Callbacks of a child process, asyncio's `asyncio.SubprocessProtocol`. File descriptor
+/// numbers name the pipes: 0 stdin, 1 stdout, 2 stderr. Every method has a default body.
+///
+/// ```
+/// use ringloop::transport::{self, SubprocessProtocol};
+///
+/// #[derive(Default)]
+/// struct Collect { out: Vec<u8>, exited: bool }
+/// impl SubprocessProtocol for Collect {
+///     fn pipe_data_received(&mut self, fd: i32, data: &[u8]) {
+///         if fd == 1 { self.out.extend_from_slice(data); }
+///     }
+///     fn process_exited(&mut self) { self.exited = true; }
+/// }
+///
+/// # ringloop::run(async {
+/// let (t, proto) = transport::subprocess_shell(Collect::default, "echo hello").await.unwrap();
+/// t.wait_closed().await;
+/// assert_eq!(proto.borrow().out, b"hello\n");
+/// assert!(proto.borrow().exited);
+/// assert_eq!(t.get_returncode(), Some(0));
+/// # });
+/// ```
+pub trait SubprocessProtocol: 'static {
+    /// The child is running. Keep `transport` (a cheap clone handle) to write or signal.
+    fn connection_made(&mut self, transport: SubprocessTransport) {
+        let _ = transport;
+    }
+
+    /// The child wrote `data` to stdout (`fd` 1) or stderr (`fd` 2). Copy what must be kept.
+    fn pipe_data_received(&mut self, fd: i32, data: &[u8]) {
+        let _ = (fd, data);
+    }
+
+    /// Pipe `fd` closed: `None` at end of file (or an orderly close of stdin), `Some(err)`
+    /// after an error (e.g. `BrokenPipe` when writing to a child that stopped reading).
+    fn pipe_connection_lost(&mut self, fd: i32, err: Option<io::Error>) {
+        let _ = (fd, err);
+    }
+
+    /// The child exited; [`SubprocessTransport::get_returncode`] has its status.
+    fn process_exited(&mut self) {}
+
+    /// Everything is over (the child reaped and every pipe closed); always the last call.
+    fn connection_lost(&mut self, err: Option<io::Error>) {
+        let _ = err;
+    }
 }

@@ -1,12 +1,15 @@
-//! [`SharedProtocol`]: a protocol shared between the task of its transport and the caller.
+//! Who owns a transport's protocol: its task, through an [`OwnedProtocol`]; the caller gets
+//! a [`SharedProtocol`], a view onto it.
 //!
-//! The task needs `&mut` access for each callback; the caller of `create_connection` (or
-//! `create_datagram_endpoint`, `subprocess_exec`) may read the protocol at any time, even
-//! holding a borrow across an await. A callback that falls due while such a borrow is held
-//! must wait for it, and the wait must cost nothing: the task registers its waker and sleeps,
-//! and the guard of the caller's borrow ([`ProtocolRef`], [`ProtocolRefMut`]) wakes it when
-//! it is dropped. A `RefCell` alone could not say when a borrow ends, so its user would have
-//! to poll.
+//! The task makes every callback and needs `&mut` access for each, for as long as the
+//! connection lives; [`OwnedProtocol::call`] is the only way to make one. The caller of
+//! `create_connection` (or `create_datagram_endpoint`, `subprocess_exec`) may read the
+//! protocol at any time through its view, even holding a borrow across an await, and after the
+//! task has ended (the view keeps the protocol alive, so what it collected stays readable). A
+//! callback that falls due while such a borrow is held must wait for it, and the wait must
+//! cost nothing: the task registers its waker and sleeps, and the guard of the caller's borrow
+//! ([`ProtocolRef`], [`ProtocolRefMut`]) wakes it when it is dropped. A `RefCell` alone could
+//! not say when a borrow ends, so its user would have to poll.
 
 use std::cell::{self, BorrowError, BorrowMutError, RefCell};
 use std::fmt;
@@ -15,9 +18,9 @@ use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-/// The protocol of a transport, shared with its task: what [`create_connection`] and the
-/// other loop functions return beside the transport. Borrow it like a `RefCell`; clones share
-/// it.
+/// A view onto the protocol a transport's task owns: what [`create_connection`] and the other
+/// loop functions return beside the transport. Borrow it like a `RefCell`; clones share it.
+/// It keeps the protocol alive after the transport has ended, so its fields stay readable.
 ///
 /// A borrow may be held across an await: a callback that falls due meanwhile waits (asleep,
 /// without polling) until the borrow ends, then runs; it is postponed, never dropped. Inside
@@ -52,10 +55,63 @@ pub struct SharedProtocol<P> {
     inner: Rc<Inner<P>>,
 }
 
+/// The task's hold on its protocol: the only way to make a callback. Every transport's task
+/// owns one; the caller's [`SharedProtocol`] is a [`view`](Self::view) onto the same protocol.
+pub(crate) struct OwnedProtocol<P> {
+    inner: Rc<Inner<P>>,
+}
+
+/// The protocol and the tasks waiting to call it, one allocation for owner and views.
 struct Inner<P> {
     /// Tasks whose callback found the protocol borrowed; woken when a guard drops.
     waiting: RefCell<Vec<Waker>>,
     protocol: RefCell<P>,
+}
+
+/// A transport run by several tasks (a subprocess's pipe readers, stdin writer and supervisor)
+/// gives each task its own hold.
+impl<P> Clone for OwnedProtocol<P> {
+    fn clone(&self) -> Self {
+        OwnedProtocol {
+            inner: Rc::clone(&self.inner),
+        }
+    }
+}
+
+impl<P> OwnedProtocol<P> {
+    /// Takes `protocol` (whose `connection_made` has been called) for a transport's task.
+    pub(crate) fn new(protocol: P) -> OwnedProtocol<P> {
+        OwnedProtocol {
+            inner: Rc::new(Inner {
+                waiting: RefCell::new(Vec::new()),
+                protocol: RefCell::new(protocol),
+            }),
+        }
+    }
+
+    /// A view for the caller, to borrow the protocol without making callbacks.
+    pub(crate) fn view(&self) -> SharedProtocol<P> {
+        SharedProtocol {
+            inner: Rc::clone(&self.inner),
+        }
+    }
+
+    /// Calls `f` on the protocol (a callback), first waiting, asleep, while a guard of the
+    /// caller's holds a borrow. The task's own borrow ends with `f`, so it needs no guard.
+    pub(crate) async fn call<R>(&self, f: impl FnOnce(&mut P) -> R) -> R {
+        let mut f = Some(f);
+        poll_fn(|cx| match self.inner.protocol.try_borrow_mut() {
+            Ok(mut protocol) => Poll::Ready((f.take().expect("polled after Ready"))(&mut protocol)),
+            Err(_) => {
+                let mut waiting = self.inner.waiting.borrow_mut();
+                if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                    waiting.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        })
+        .await
+    }
 }
 
 impl<P> Clone for SharedProtocol<P> {
@@ -76,15 +132,6 @@ impl<P: fmt::Debug> fmt::Debug for SharedProtocol<P> {
 }
 
 impl<P> SharedProtocol<P> {
-    pub(crate) fn new(protocol: P) -> SharedProtocol<P> {
-        SharedProtocol {
-            inner: Rc::new(Inner {
-                waiting: RefCell::new(Vec::new()),
-                protocol: RefCell::new(protocol),
-            }),
-        }
-    }
-
     /// Borrows the protocol to read it.
     ///
     /// # Panics
@@ -135,23 +182,6 @@ impl<P> SharedProtocol<P> {
             borrow: self.inner.protocol.try_borrow_mut()?,
             waiting: &self.inner.waiting,
         })
-    }
-
-    /// Calls `f` on the protocol (a callback), first waiting, asleep, while a guard of the
-    /// caller's holds a borrow. The task's own borrow ends with `f`, so it needs no guard.
-    pub(crate) async fn call<R>(&self, f: impl FnOnce(&mut P) -> R) -> R {
-        let mut f = Some(f);
-        poll_fn(|cx| match self.inner.protocol.try_borrow_mut() {
-            Ok(mut protocol) => Poll::Ready((f.take().expect("polled after Ready"))(&mut protocol)),
-            Err(_) => {
-                let mut waiting = self.inner.waiting.borrow_mut();
-                if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
-                    waiting.push(cx.waker().clone());
-                }
-                Poll::Pending
-            }
-        })
-        .await
     }
 }
 

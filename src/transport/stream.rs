@@ -1,5 +1,5 @@
-//! [`Transport`]: the handle of a stream connection (asyncio's `Transport`), and [`start`],
-//! which wires a socket and a protocol to a new transport.
+//! [`Transport`]: the handle of a stream connection (asyncio's `Transport`), its
+//! [`StreamBuffer`], and [`start`], which wires a socket and a protocol to a new transport.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -8,11 +8,12 @@ use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 
+use super::core::{Core, SendBuffer, TaskCore};
 use super::extra::{ExtraInfo, SocketInfo, TransportAddr};
+use super::phase::Phase;
 use super::protocol::Protocol;
-use super::shared::SharedProtocol;
+use super::shared::{OwnedProtocol, SharedProtocol};
 use super::socket::StreamSocket;
-use super::state::{Core, Phase};
 use super::task;
 
 /// The handle of a stream connection. Clones are cheap and share the connection.
@@ -54,17 +55,71 @@ use super::task;
 /// ```
 #[derive(Clone)]
 pub struct Transport {
-    core: Rc<RefCell<Core>>,
+    core: Rc<RefCell<Core<StreamBuffer>>>,
 }
 
 impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let core = self.core.borrow();
-        f.debug_struct("Transport")
-            .field("phase", &core.phase)
-            .field("peername", &core.info.peername)
-            .field("buffered", &core.buffer_size())
-            .finish_non_exhaustive()
+        self.core.borrow().fmt_handle("Transport", f)
+    }
+}
+
+/// The bytes a stream transport has to send.
+#[derive(Default)]
+pub(crate) struct StreamBuffer {
+    /// Bytes accepted by `write` and not yet handed to a write op.
+    buffer: Vec<u8>,
+    /// Bytes handed to the write op in flight and not yet sent.
+    in_flight: usize,
+}
+
+impl SendBuffer for StreamBuffer {
+    fn size(&self) -> usize {
+        self.buffer.len() + self.in_flight
+    }
+
+    fn drop_unsent(&mut self) {
+        self.buffer = Vec::new();
+    }
+}
+
+impl Core<StreamBuffer> {
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.check_writable("write")?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.outgoing.buffer.extend_from_slice(data);
+        self.grew();
+        Ok(())
+    }
+
+    fn write_eof(&mut self) {
+        if let Phase::Open = self.phase {
+            self.phase = Phase::EofPending;
+            self.wake();
+        }
+    }
+
+    /// Whether nothing waits to be handed to a write op.
+    pub(crate) fn nothing_buffered(&self) -> bool {
+        self.outgoing.buffer.is_empty()
+    }
+
+    /// Moves the buffered bytes out for a write op, leaving `spare` (empty) in their place.
+    pub(crate) fn take_buffer(&mut self, spare: Vec<u8>) -> Option<Vec<u8>> {
+        if self.outgoing.buffer.is_empty() {
+            return None;
+        }
+        let chunk = std::mem::replace(&mut self.outgoing.buffer, spare);
+        self.outgoing.in_flight += chunk.len();
+        Some(chunk)
+    }
+
+    /// `n` bytes of the write in flight were sent.
+    pub(crate) fn sent(&mut self, n: usize) {
+        self.outgoing.in_flight -= n;
+        self.drained();
     }
 }
 
@@ -73,22 +128,24 @@ impl fmt::Debug for Transport {
 ///
 /// For code in the crate that serves connections itself (see
 /// [`Server::start`](super::Server::start)).
+///
+/// The task owns the protocol; the [`SharedProtocol`] returned is the caller's view of it.
 pub(crate) fn start<S: StreamSocket, P: Protocol>(
     socket: S,
-    protocol: P,
+    mut protocol: P,
 ) -> (Transport, SharedProtocol<P>, impl Future<Output = ()>) {
-    let info = SocketInfo::capture(&socket);
     let transport = Transport {
-        core: Rc::new(RefCell::new(Core::new(info))),
+        core: Core::shared(SocketInfo::capture(&socket)),
     };
-    let protocol = SharedProtocol::new(protocol);
-    protocol.borrow_mut().connection_made(transport.clone());
+    protocol.connection_made(transport.clone());
+    let protocol = OwnedProtocol::new(protocol);
+    let view = protocol.view();
     let run = task::run(
         Rc::new(socket),
-        task::TaskCore(Rc::clone(&transport.core)),
-        protocol.clone(),
+        TaskCore(Rc::clone(&transport.core)),
+        protocol,
     );
-    (transport, protocol, run)
+    (transport, view, run)
 }
 
 impl Transport {
@@ -148,26 +205,17 @@ impl Transport {
     /// [`resume_reading`](Self::resume_reading). A read already in flight may complete; its
     /// bytes are held and delivered on resume, so nothing is lost.
     pub fn pause_reading(&self) {
-        let mut core = self.core.borrow_mut();
-        if core.reading {
-            core.reading = false;
-            core.wake();
-        }
+        self.core.borrow_mut().set_reading(false);
     }
 
     /// Resumes reading after [`pause_reading`](Self::pause_reading).
     pub fn resume_reading(&self) {
-        let mut core = self.core.borrow_mut();
-        if !core.reading {
-            core.reading = true;
-            core.wake();
-        }
+        self.core.borrow_mut().set_reading(true);
     }
 
     /// Whether the transport delivers received data (not paused, not closing).
     pub fn is_reading(&self) -> bool {
-        let core = self.core.borrow();
-        core.reading && core.phase.reads()
+        self.core.borrow().delivers_reads()
     }
 
     /// Sets the write buffer's high- and low-water marks (asyncio's rule: `high` defaults to
@@ -188,36 +236,33 @@ impl Transport {
 
     /// The `(low, high)` water marks, in asyncio's order.
     pub fn get_write_buffer_limits(&self) -> (usize, usize) {
-        let marks = self.core.borrow().flow.marks;
-        (marks.low, marks.high)
+        self.core.borrow().write_buffer_limits()
     }
 
     /// Bytes written and not yet sent (buffered, or in a write op the kernel has not finished).
     pub fn get_write_buffer_size(&self) -> usize {
-        self.core.borrow().buffer_size()
+        self.core.borrow().write_buffer_size()
     }
 
     /// asyncio's name-based lookup: `"peername"`, `"sockname"` (an [`ExtraInfo::Addr`]) and
     /// `"socket"` (an [`ExtraInfo::Fd`], until the transport closes). Other names: `None`.
     pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
-        let core = self.core.borrow();
-        core.info.get(name, !matches!(core.phase, Phase::Closed))
+        self.core.borrow().extra_info(name)
     }
 
     /// The peer's address.
     pub fn peername(&self) -> Option<TransportAddr> {
-        self.core.borrow().info.peername.clone()
+        self.core.borrow().peername()
     }
 
     /// The local address.
     pub fn sockname(&self) -> Option<TransportAddr> {
-        self.core.borrow().info.sockname.clone()
+        self.core.borrow().sockname()
     }
 
     /// The socket's descriptor, until the transport closes (for socket options; do not close
     /// it or read from it).
     pub fn fd(&self) -> Option<RawFd> {
-        let core = self.core.borrow();
-        (!matches!(core.phase, Phase::Closed)).then_some(core.info.fd)
+        self.core.borrow().fd()
     }
 }

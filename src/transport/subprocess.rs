@@ -1,5 +1,5 @@
-//! asyncio's subprocess transports: [`subprocess_exec`], [`subprocess_shell`], the
-//! [`SubprocessProtocol`] callbacks and the [`SubprocessTransport`] handle.
+//! asyncio's subprocess transports: [`subprocess_exec`], [`subprocess_shell`] and the
+//! [`SubprocessTransport`] handle, which drive a [`SubprocessProtocol`].
 //!
 //! # How it works
 //!
@@ -40,60 +40,12 @@ use std::os::unix::process::ExitStatusExt;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use super::shared::SharedProtocol;
+use super::protocol::SubprocessProtocol;
+use super::shared::{OwnedProtocol, SharedProtocol};
 use super::subprocess_pipe::{
     OutputPipe, SubprocessPipeReader, SubprocessPipeWriter, WriterState, drain, feed,
 };
 use crate::process::{Command, ExitStatus, Signaller, Stdio};
-
-/// Callbacks of a child process, asyncio's `asyncio.SubprocessProtocol`. File descriptor
-/// numbers name the pipes: 0 stdin, 1 stdout, 2 stderr. Every method has a default body.
-///
-/// ```
-/// use ringloop::transport::{self, SubprocessProtocol};
-///
-/// #[derive(Default)]
-/// struct Collect { out: Vec<u8>, exited: bool }
-/// impl SubprocessProtocol for Collect {
-///     fn pipe_data_received(&mut self, fd: i32, data: &[u8]) {
-///         if fd == 1 { self.out.extend_from_slice(data); }
-///     }
-///     fn process_exited(&mut self) { self.exited = true; }
-/// }
-///
-/// # ringloop::run(async {
-/// let (t, proto) = transport::subprocess_shell(Collect::default, "echo hello").await.unwrap();
-/// t.wait_closed().await;
-/// assert_eq!(proto.borrow().out, b"hello\n");
-/// assert!(proto.borrow().exited);
-/// assert_eq!(t.get_returncode(), Some(0));
-/// # });
-/// ```
-pub trait SubprocessProtocol: 'static {
-    /// The child is running. Keep `transport` (a cheap clone handle) to write or signal.
-    fn connection_made(&mut self, transport: SubprocessTransport) {
-        let _ = transport;
-    }
-
-    /// The child wrote `data` to stdout (`fd` 1) or stderr (`fd` 2). Copy what must be kept.
-    fn pipe_data_received(&mut self, fd: i32, data: &[u8]) {
-        let _ = (fd, data);
-    }
-
-    /// Pipe `fd` closed: `None` at end of file (or an orderly close of stdin), `Some(err)`
-    /// after an error (e.g. `BrokenPipe` when writing to a child that stopped reading).
-    fn pipe_connection_lost(&mut self, fd: i32, err: Option<io::Error>) {
-        let _ = (fd, err);
-    }
-
-    /// The child exited; [`SubprocessTransport::get_returncode`] has its status.
-    fn process_exited(&mut self) {}
-
-    /// Everything is over (the child reaped and every pipe closed); always the last call.
-    fn connection_lost(&mut self, err: Option<io::Error>) {
-        let _ = err;
-    }
-}
 
 /// The handle to a child started by [`subprocess_exec`] or [`subprocess_shell`],
 /// asyncio's `asyncio.SubprocessTransport`. Cloning it is cheap.
@@ -313,8 +265,11 @@ where
             finish_waiters: RefCell::new(Vec::new()),
         }),
     };
-    let protocol = SharedProtocol::new(factory());
-    protocol.borrow_mut().connection_made(transport.clone());
+    let mut protocol = factory();
+    protocol.connection_made(transport.clone());
+    // The transport's tasks own the protocol (each holds a share); the caller gets a view.
+    let protocol = OwnedProtocol::new(protocol);
+    let view = protocol.view();
 
     let mut readers = Vec::new();
     for (pipe, reader) in [(stdout, out_reader), (stderr, err_reader)] {
@@ -332,7 +287,6 @@ where
     };
 
     let shared = transport.shared.clone();
-    let proto = protocol.clone();
     crate::spawn(async move {
         let status = child.wait().await;
         shared.status.set(status.as_ref().ok().copied());
@@ -345,15 +299,15 @@ where
         for reader in readers {
             let _ = reader.await;
         }
-        proto.call(|p| p.process_exited()).await;
+        protocol.call(|p| p.process_exited()).await;
         if let Some(feeder) = feeder {
             let _ = feeder.await;
         }
-        proto.call(|p| p.connection_lost(status.err())).await;
+        protocol.call(|p| p.connection_lost(status.err())).await;
         shared.finished.set(true);
         for waker in shared.finish_waiters.take() {
             waker.wake();
         }
     });
-    Ok((transport, protocol))
+    Ok((transport, view))
 }

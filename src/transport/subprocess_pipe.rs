@@ -8,8 +8,8 @@ use std::io;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use super::shared::SharedProtocol;
-use super::subprocess::SubprocessProtocol;
+use super::protocol::SubprocessProtocol;
+use super::shared::OwnedProtocol;
 use crate::process::{ChildStderr, ChildStdin, ChildStdout};
 
 /// The write handle of a child's stdin (asyncio's `WriteTransport` for pipe 0). Writes are
@@ -92,7 +92,7 @@ impl WriterState {
 pub(super) async fn feed<P: SubprocessProtocol>(
     mut stdin: ChildStdin,
     state: Rc<WriterState>,
-    proto: SharedProtocol<P>,
+    proto: OwnedProtocol<P>,
 ) {
     let err = loop {
         poll_fn(|cx| {
@@ -146,7 +146,7 @@ impl OutputPipe {
 pub(super) async fn drain<P: SubprocessProtocol>(
     mut pipe: OutputPipe,
     reader: SubprocessPipeReader,
-    proto: SharedProtocol<P>,
+    proto: OwnedProtocol<P>,
 ) {
     let fd = pipe.fd();
     let mut buf = Vec::with_capacity(64 * 1024);

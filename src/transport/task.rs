@@ -3,7 +3,8 @@
 //!
 //! One turn of [`run`] takes the first of these that applies:
 //!
-//! 1. a [`Note`] is queued: deliver `pause_writing`/`resume_writing` (an abort clears them);
+//! 1. a flow-control note is queued: deliver `pause_writing`/`resume_writing` (an abort
+//!    clears them; see [`deliver_note`]);
 //! 2. the [`Phase`] asks for an end (`Aborting`, or `Closing` with nothing left to send):
 //!    stop I/O, deliver `connection_lost`, finish (the socket closes with the task);
 //!    `EofPending` with nothing left to send: shut down the write half;
@@ -24,11 +25,13 @@ use std::task::{Context, Poll};
 
 use socket2::SockRef;
 
-use super::protocol::Protocol;
+use super::core::{Core, TaskCore, deliver_note};
+use super::phase::Phase;
+use super::protocol::{BufferedProtocol, Protocol};
 use super::reader::{Reader, Received};
-use super::shared::SharedProtocol;
+use super::shared::OwnedProtocol;
 use super::socket::{LocalBoxFuture, StreamSocket, WriteResult};
-use super::state::{Core, Note, Phase};
+use super::stream::StreamBuffer;
 use crate::buf::IoBuf;
 
 /// Largest buffer the writer keeps for reuse after a write: a connection that once sent a
@@ -48,13 +51,17 @@ enum PhaseStep {
     ShutdownWrite,
 }
 
-/// Runs a stream transport until `connection_lost` was delivered.
+/// The stream core, as the task sees it.
+type StreamCore = RefCell<Core<StreamBuffer>>;
+
+/// Runs a stream transport until `connection_lost` was delivered. The task owns the socket,
+/// its side of the core, and the protocol.
 pub(crate) async fn run<S: StreamSocket, P: Protocol>(
     socket: Rc<S>,
-    core: TaskCore,
-    protocol: SharedProtocol<P>,
+    core: TaskCore<StreamBuffer>,
+    protocol: OwnedProtocol<P>,
 ) {
-    let core: &RefCell<Core> = &core.0;
+    let core: &StreamCore = &core.0;
     let mut reader = Reader::new(Rc::clone(&socket));
     let mut writer = Writer::new(Rc::clone(&socket));
     // A read that completed while reading was paused, delivered on resume.
@@ -62,16 +69,7 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
     let mut eof_seen = false;
     let mut read_first = false;
     loop {
-        // Notes first: a `resume_writing` due when the buffer drained precedes the
-        // `connection_lost` of a close (an abort clears the notes).
-        let note = core.borrow_mut().flow.notes.pop_front();
-        if let Some(note) = note {
-            protocol
-                .call(|p| match note {
-                    Note::PauseWriting => p.pause_writing(),
-                    Note::ResumeWriting => p.resume_writing(),
-                })
-                .await;
+        if deliver_note(core, &protocol, P::pause_writing, P::resume_writing).await {
             continue;
         }
         let step = phase_step(&mut core.borrow_mut(), writer.is_idle());
@@ -96,7 +94,7 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
             }
             None => {}
         }
-        if delivers_reads(&core.borrow())
+        if core.borrow().delivers_reads()
             && let Some(received) = held.take()
         {
             deliver(received, core, &protocol).await;
@@ -125,7 +123,7 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
             Event::Changed => {}
             Event::Received(received) => {
                 eof_seen |= matches!(received, Received::Eof);
-                if delivers_reads(&core.borrow()) {
+                if core.borrow().delivers_reads() {
                     deliver(received, core, &protocol).await;
                 } else if core.borrow().phase.reads() {
                     held = Some(received);
@@ -140,40 +138,19 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
     }
 }
 
-/// The task's hold on the shared state. However the task ends (finished, a callback
-/// panicked, or the runtime dropped it) the handles then see a closed transport, so `write`
-/// fails instead of buffering bytes nobody will send. An argument of [`run`], so it is in the
-/// future from the start, even if the task is dropped before it first runs.
-pub(crate) struct TaskCore(pub(crate) Rc<RefCell<Core>>);
-
-impl Drop for TaskCore {
-    fn drop(&mut self) {
-        if let Ok(mut core) = self.0.try_borrow_mut() {
-            core.mark_closed();
-        }
-    }
-}
-
 /// Step 2 of a turn (see the module docs).
-fn phase_step(core: &mut Core, write_idle: bool) -> Option<PhaseStep> {
-    let drained = write_idle && core.buffer.is_empty();
-    match &mut core.phase {
-        Phase::Aborting(err) => Some(PhaseStep::Lost(err.take())),
-        Phase::Closing if drained => Some(PhaseStep::Lost(None)),
-        Phase::EofPending if drained => Some(PhaseStep::ShutdownWrite),
-        _ => None,
+fn phase_step(core: &mut Core<StreamBuffer>, write_idle: bool) -> Option<PhaseStep> {
+    let drained = write_idle && core.nothing_buffered();
+    if let Some(err) = core.take_end(drained) {
+        return Some(PhaseStep::Lost(err));
     }
-}
-
-/// Whether received bytes go to the protocol now (not paused, not closing).
-fn delivers_reads(core: &Core) -> bool {
-    core.reading && core.phase.reads()
+    (drained && matches!(core.phase, Phase::EofPending)).then_some(PhaseStep::ShutdownWrite)
 }
 
 /// Step 4's wait: the first of a completed read, a completed write, or a state change.
 fn wait<S: StreamSocket>(
     cx: &mut Context<'_>,
-    core: &RefCell<Core>,
+    core: &StreamCore,
     reader: &mut Reader,
     writer: &mut Writer<S>,
     eof_seen: bool,
@@ -200,21 +177,11 @@ fn wait<S: StreamSocket>(
             return Poll::Ready(Event::Wrote(result));
         }
     }
-    let mut core = core.borrow_mut();
-    if core.changed {
-        core.changed = false;
-        return Poll::Ready(Event::Changed);
-    }
-    core.waker = Some(cx.waker().clone());
-    Poll::Pending
+    core.borrow_mut().poll_changed(cx).map(|()| Event::Changed)
 }
 
 /// Hands one read's outcome to the protocol.
-async fn deliver<P: Protocol>(
-    received: Received,
-    core: &RefCell<Core>,
-    protocol: &SharedProtocol<P>,
-) {
+async fn deliver<P: Protocol>(received: Received, core: &StreamCore, protocol: &OwnedProtocol<P>) {
     match received {
         Received::Data(buf) => {
             let delivered = protocol.call(|p| p.deliver(&buf)).await;
@@ -231,6 +198,35 @@ async fn deliver<P: Protocol>(
         }
         Received::Failed(e) => core.borrow_mut().abort(Some(e)),
     }
+}
+
+/// How a [`BufferedProtocol`] receives `data` (its [`Protocol::deliver`]): copied into the
+/// buffers `get_buffer` offers, as many as it takes, so no byte is dropped.
+///
+/// # Errors
+///
+/// `InvalidData` when `get_buffer` offers an empty buffer (the connection then fails).
+pub(crate) fn fill_buffers<P: BufferedProtocol + ?Sized>(
+    protocol: &mut P,
+    mut data: &[u8],
+) -> io::Result<()> {
+    while !data.is_empty() {
+        let room = protocol.get_buffer(data.len());
+        if room.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "BufferedProtocol::get_buffer returned an empty buffer with {} bytes waiting",
+                    data.len()
+                ),
+            ));
+        }
+        let n = room.len().min(data.len());
+        room[..n].copy_from_slice(&data[..n]);
+        protocol.buffer_updated(n);
+        data = &data[n..];
+    }
+    Ok(())
 }
 
 /// The write side: at most one write op in flight, sending one chunk of the buffer.
@@ -277,7 +273,7 @@ impl<S: StreamSocket> Writer<S> {
     }
 
     /// Accounts for a finished write op and sends the rest of its chunk, if any.
-    fn finish(&mut self, (res, slice): WriteResult, core: &mut Core) {
+    fn finish(&mut self, (res, slice): WriteResult, core: &mut Core<StreamBuffer>) {
         match res {
             Ok(0) => core.abort(Some(io::Error::new(
                 io::ErrorKind::WriteZero,
