@@ -150,6 +150,12 @@ impl Uring {
         }
     }
 
+    /// Whether the kernel's ring runs ops of opcode `code` (see `select::ring_has_op`).
+    #[inline]
+    pub fn has_op(&self, code: u8) -> bool {
+        super::select::ring_has_op(code)
+    }
+
     /// The ring's descriptor (for messages).
     pub fn fd(&self) -> i32 {
         self.ring.as_raw_fd()
