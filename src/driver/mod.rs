@@ -408,6 +408,14 @@ impl Driver {
     /// safely can, and later parks wait without the backend (see `failed.rs`). Only the park
     /// that fails returns the error; [`failure`](Self::failure) keeps it.
     pub fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        // What the pool posted since the last park is taken first, and the park then does not
+        // sleep: a post made while the loop's wake-up was still marked pending (its eventfd
+        // count already consumed) wakes nothing, so it must not wait for the next wake-up.
+        let timeout = if self.pool_calls.collect(&mut self.table) {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        };
         if self.failed.is_some() {
             failed::park_on_eventfd(&self.unparker, timeout);
             if let Inner::Epoll(e) = &mut self.inner {
