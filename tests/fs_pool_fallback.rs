@@ -2,7 +2,8 @@
 //! and behaves the same. Forced with `RINGLOOP_MISSING_OPS=all` in a re-executed child (the
 //! variable is read when a runtime is built, so it cannot be set in this process): the child
 //! checks that the backend report shows the `op_*` features off on io_uring, then opens,
-//! writes, stats, truncates, allocates, syncs, links, renames and removes through the `fs` API.
+//! writes, stats, truncates, allocates, syncs, links, renames and removes through the `fs` API,
+//! and that the blocking pool ran them.
 //! On epoll every one of these calls goes to the pool anyway; the same body runs there.
 
 mod fs_support;
@@ -77,6 +78,9 @@ fn child_fs_without_fs_opcodes() {
         let err = fs::File::open(dir.join("missing")).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
     });
+    // None of these calls has a pool path of its own (unlike `read_dir`): on io_uring the
+    // driver sent them there because their opcodes are missing. Idle threads stay for 10 s.
+    assert!(rt.blocking_pool_threads() > 0, "no fs call ran on the pool");
 }
 
 both_backends! {

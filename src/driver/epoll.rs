@@ -1,15 +1,17 @@
 //! The epoll backend: completions emulated from readiness.
 //!
-//! An op arrives as a [`Syscall`]. Calls that cannot block (nop, close) run at once. Reads and
-//! writes are first tried with `RWF_NOWAIT`, which never blocks whatever the fd's `O_NONBLOCK`
-//! flag (so ringloop never changes flags on a descriptor it was lent); on `EAGAIN` the op waits
-//! in its fd's FIFO queue until epoll reports the fd ready, then is tried again. Descriptors
-//! epoll cannot poll (regular files: `EPERM`) go to the blocking pool, whose completions are
-//! posted back through the [`Unparker`]. A pollable fd whose kernel refuses `RWF_NOWAIT`
-//! (`EOPNOTSUPP`: pipes and sockets before Linux 6.x, 6.1 among them) never goes to the pool,
-//! where a read nobody writes would block a pool thread forever, uncancellable: its queue
-//! remembers a [`NoWaitFallback`] (probed once, on the first `EOPNOTSUPP`) and performs its
-//! reads and writes that way, so on a kernel with `RWF_NOWAIT` the fast path is unchanged.
+//! An op arrives as a [`Syscall`], which says what it waits for; the backend never knows which
+//! call it is. Calls that wait for nothing (nop, close) run at once; calls that may block
+//! (filesystem calls) run on the blocking pool ([`PoolCalls`]). A call that waits for its fd is
+//! first tried without blocking (a read or write with `RWF_NOWAIT`, which never blocks whatever
+//! the fd's `O_NONBLOCK` flag, so ringloop never changes flags on a descriptor it was lent); on
+//! `EAGAIN` the op waits in its fd's FIFO queue until epoll reports the fd ready, then is tried
+//! again. Descriptors epoll cannot poll (regular files: `EPERM`) go to the blocking pool too. A
+//! pollable fd whose kernel refuses `RWF_NOWAIT` (`EOPNOTSUPP`: pipes and sockets before Linux
+//! 6.x, 6.1 among them) never goes to the pool, where a read nobody writes would block a pool
+//! thread forever, uncancellable: its queue remembers a [`NoWaitFallback`] (probed once, on the
+//! first `EOPNOTSUPP`) and has the op's reads and writes performed that way, so on a kernel
+//! with `RWF_NOWAIT` the fast path is unchanged.
 //!
 //! Registration is edge-triggered (`EPOLLET`) for read and write at once. A descriptor number can
 //! be closed and reused behind our back, so an fd queue that goes idle is re-registered
@@ -26,9 +28,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Describe;
+use super::pool_calls::PoolCalls;
 use super::proactor::{Inject, Proactor};
 use super::select::BackendKind;
-use super::syscall::{Direction, NoWaitFallback, Performed, SendSyscall, Syscall};
+use super::syscall::{Direction, Mode, NoWaitFallback, Performed, Syscall, Wait};
 use super::token::{CompletionToken, F_MORE, OpTable};
 use super::wake::Unparker;
 use crate::blocking::Pool;
@@ -50,10 +53,9 @@ pub struct Epoll {
     fds: Vec<FdQueue>,
     events: Vec<libc::epoll_event>,
     deadlines: BinaryHeap<Reverse<(Instant, u64, RawFd)>>,
-    pool: Pool,
-    in_pool: usize,
+    /// Calls that may block, and calls on fds epoll cannot poll.
+    pool: PoolCalls,
     waiting: usize,
-    posted: Vec<(u64, i32)>,
     /// Ops without an fd whose task's budget was spent: performed at the next `park`.
     deferred: Vec<(CompletionToken, Syscall)>,
     /// Fds with deferred ops queued: driven at the next `park`.
@@ -119,14 +121,12 @@ impl Epoll {
         }
         Ok(Epoll {
             epfd,
+            pool: PoolCalls::new(pool, unparker.clone()),
             unparker,
             fds: Vec::new(),
             events: Vec::with_capacity(EVENTS_PER_WAIT),
             deadlines: BinaryHeap::new(),
-            pool,
-            in_pool: 0,
             waiting: 0,
-            posted: Vec::new(),
             deferred: Vec::new(),
             recheck: Vec::new(),
             busy_ticks: 0,
@@ -180,31 +180,33 @@ impl Epoll {
     }
 
     /// Tries `syscall` on `fd` without blocking: `RWF_NOWAIT` first, or the fd's remembered
-    /// fallback. A read or write refused with `EOPNOTSUPP` on a registered (pollable) fd finds
-    /// its fallback, remembers it and is tried that way; an unregistered fd's `EOPNOTSUPP` is
-    /// returned (the caller registers it first, or sends it to the pool if it cannot).
+    /// fallback. A call that may fall back, refused with `EOPNOTSUPP` on a registered
+    /// (pollable) fd, finds its fallback, remembers it and is tried that way; an unregistered
+    /// fd's `EOPNOTSUPP` is returned (the caller registers it first, or sends it to the pool if
+    /// it cannot).
     ///
     /// # Safety
     ///
-    /// As for [`Syscall::perform_full`]: the op's memory is owned by the table.
+    /// As for [`Syscall::perform`]: the op's memory is owned by the table.
     unsafe fn perform_ready(&mut self, fd: RawFd, syscall: &Syscall) -> Performed {
         let q = self.queue(fd);
-        if let Some(how) = q.fallback.filter(|_| syscall.is_read_write()) {
+        let may_fall_back = syscall.has_nowait_fallback();
+        if let Some(how) = q.fallback.filter(|_| may_fall_back) {
             // SAFETY: the caller guarantees the op's memory is owned by the table, valid for
             // the lengths given, until the completion.
-            return Performed::plain(unsafe { syscall.perform_fallback(how) });
+            return unsafe { syscall.perform(Mode::Fallback(how)) };
         }
         // SAFETY: the caller guarantees the op's memory is owned by the table, valid for the
-        // lengths given; RWF_NOWAIT / MSG_DONTWAIT keep the call from blocking.
-        let done = unsafe { syscall.perform_full(true) };
-        if done.result != -libc::EOPNOTSUPP || !syscall.is_read_write() || !q.armed {
+        // lengths given; the no-wait mode keeps the call from blocking.
+        let done = unsafe { syscall.perform(Mode::NoWait) };
+        if done.result != -libc::EOPNOTSUPP || !may_fall_back || !q.armed {
             return done;
         }
         let how = NoWaitFallback::probe(fd);
         q.fallback = Some(how);
         // SAFETY: the caller guarantees the op's memory is owned by the table, valid for the
         // lengths given, until the completion.
-        Performed::plain(unsafe { syscall.perform_fallback(how) })
+        unsafe { syscall.perform(Mode::Fallback(how)) }
     }
 
     /// Starts an op. With `defer` (the task's cooperative budget is spent) the op is not tried
@@ -219,25 +221,21 @@ impl Epoll {
         deadline: Option<Duration>,
         defer: bool,
     ) {
-        // Filesystem calls may block on the disk: never on the loop thread.
-        if syscall.blocking() {
-            return self.send_to_pool(table, token, syscall);
-        }
-        let Some((fd, dir)) = syscall.wait_for() else {
-            if defer {
-                self.deferred.push((token, syscall));
-            } else {
-                self.perform_now(table, token, syscall);
-            }
-            return;
+        let dir = match syscall.wait() {
+            // Calls that may block (on the disk): never on the loop thread.
+            Wait::Pool => return self.pool.submit(table, token, syscall),
+            Wait::Nothing if defer => return self.deferred.push((token, syscall)),
+            Wait::Nothing => return self.perform_now(table, token, syscall),
+            Wait::Ready(dir) => dir,
         };
+        let fd = syscall.fd();
         if fd < 0 {
             table.complete(token, -libc::EBADF, 0);
             return;
         }
         let q = self.queue(fd);
         let mut was_armed = q.armed;
-        if !was_armed && q.fallback.is_some() && syscall.is_read_write() {
+        if !was_armed && q.fallback.is_some() && syscall.has_nowait_fallback() {
             // The fallback was found for the file this number named when its queue was last
             // busy: registering again tells whether it still does (`EEXIST`) before it is used.
             match self.arm_queue(fd) {
@@ -250,16 +248,15 @@ impl Epoll {
         let behind = was_armed
             && q.waiters.iter().any(|w| {
                 !w.multishot
-                    && w.syscall
-                        .wait_for()
-                        .is_some_and(|(_, d)| (d.read && dir.read) || (d.write && dir.write))
+                    && matches!(w.syscall.wait(),
+                        Wait::Ready(d) if (d.read && dir.read) || (d.write && dir.write))
             });
         // Try it at once unless it must queue: a stream, FIFO behind earlier ops, or deferred.
         let attempt = !multishot && !behind && !defer;
         if attempt {
             // SAFETY: the op's memory is owned by the table until completion.
             let mut p = unsafe { self.perform_ready(fd, &syscall) };
-            if p.result == -libc::EOPNOTSUPP && syscall.is_read_write() && !was_armed {
+            if p.result == -libc::EOPNOTSUPP && syscall.has_nowait_fallback() && !was_armed {
                 // No RWF_NOWAIT for this file: a pollable one takes its fallback, the others
                 // (regular files: EPERM) the pool.
                 if let Err(e) = self.arm_queue(fd) {
@@ -272,7 +269,7 @@ impl Epoll {
             match p {
                 p if p.result == -libc::EAGAIN => {}
                 p if p.result == -libc::EOPNOTSUPP => {
-                    return self.send_to_pool(table, token, syscall);
+                    return self.pool.submit(table, token, syscall);
                 }
                 p => return table.complete(token, p.result, p.flags),
             }
@@ -315,19 +312,19 @@ impl Epoll {
         e: io::Error,
     ) {
         if e.raw_os_error() == Some(libc::EPERM) && !multishot {
-            return self.send_to_pool(table, token, syscall);
+            return self.pool.submit(table, token, syscall);
         }
         table.complete(token, -e.raw_os_error().unwrap_or(libc::EIO), 0);
     }
 
-    /// Performs a call that never waits for readiness (nop, close).
+    /// Performs a call that waits for nothing (nop, close).
     fn perform_now(&mut self, table: &mut OpTable, token: CompletionToken, syscall: Syscall) {
-        if let Syscall::Close { fd } = syscall {
-            self.forget_fd(table, fd);
+        if syscall.closes_fd() {
+            self.forget_fd(table, syscall.fd());
         }
         // SAFETY: the op's memory is owned by the table until completion (now).
-        let result = unsafe { syscall.perform(true) };
-        table.complete(token, result, 0);
+        let done = unsafe { syscall.perform(Mode::NoWait) };
+        table.complete(token, done.result, done.flags);
     }
 
     /// Tries the ops deferred by a spent budget. True if there were any.
@@ -346,31 +343,19 @@ impl Epoll {
         true
     }
 
-    fn send_to_pool(&mut self, table: &mut OpTable, token: CompletionToken, syscall: Syscall) {
-        let unparker = self.unparker.clone();
-        let call = SendSyscall(syscall);
-        let data = token.user_data();
-        self.in_pool += 1;
-        table.set_note(token, -1);
-        self.pool.execute(Box::new(move || {
-            let call = call;
-            // SAFETY: the op table keeps the op's memory alive until this completion is
-            // posted and processed on the loop thread.
-            let result = unsafe { call.0.perform(false) };
-            unparker.post(data, result);
-        }));
-    }
-
     /// Retries the waiting ops of `fd` in FIFO order while it stays ready.
     fn drive(&mut self, table: &mut OpTable, fd: RawFd) {
         let mut i = 0;
         loop {
             let q = self.queue(fd);
             let Some(w) = q.waiters.get(i) else { break };
-            let dir = w.syscall.wait_for().map(|(_, d)| d).unwrap_or(Direction {
-                read: true,
-                write: true,
-            });
+            let dir = match w.syscall.wait() {
+                Wait::Ready(d) => d,
+                Wait::Nothing | Wait::Pool => Direction {
+                    read: true,
+                    write: true,
+                },
+            };
             if !ready_for(q, dir) {
                 i += 1;
                 continue;
@@ -409,7 +394,7 @@ impl Epoll {
             q.waiters.remove(i);
             self.waiting -= 1;
             if result == -libc::EOPNOTSUPP {
-                self.send_to_pool(table, token, syscall);
+                self.pool.submit(table, token, syscall);
             } else {
                 table.complete(token, result, flags);
             }
@@ -480,19 +465,6 @@ impl Epoll {
         }
     }
 
-    fn collect_posted(&mut self, table: &mut OpTable) -> bool {
-        if self.in_pool == 0 {
-            return false;
-        }
-        self.unparker.take_posted(&mut self.posted);
-        let any = !self.posted.is_empty();
-        for (data, result) in self.posted.drain(..) {
-            self.in_pool -= 1;
-            table.complete(CompletionToken::from_user_data(data), result, 0);
-        }
-        any
-    }
-
     fn expire_deadlines(&mut self, table: &mut OpTable) -> Option<Instant> {
         if self.deadlines.is_empty() {
             return None;
@@ -519,7 +491,7 @@ impl Epoll {
     pub fn park(&mut self, table: &mut OpTable, timeout: Option<Duration>) -> io::Result<()> {
         let mut timeout = timeout;
         let ran_deferred = self.run_deferred(table);
-        if self.collect_posted(table) || ran_deferred {
+        if self.pool.collect(table) || ran_deferred {
             timeout = Some(Duration::ZERO);
         }
         if let Some(next) = self.expire_deadlines(table) {
@@ -586,7 +558,7 @@ impl Epoll {
                 self.drive(table, fd);
             }
         }
-        self.collect_posted(table);
+        self.pool.collect(table);
         self.expire_deadlines(table);
         Ok(())
     }
@@ -617,7 +589,7 @@ impl Epoll {
     /// A park after the wait failed: completions posted by the blocking pool are collected
     /// (no op waits for readiness any more).
     pub fn collect_after_failure(&mut self, table: &mut OpTable) {
-        self.collect_posted(table);
+        self.pool.collect(table);
     }
 
     /// Completes every waiting op with `ECANCELED` and waits up to `grace` for the pool's.
@@ -625,12 +597,7 @@ impl Epoll {
         for fd in 0..self.fds.len() {
             self.forget_fd(table, fd as RawFd);
         }
-        let started = Instant::now();
-        while self.in_pool > 0 && started.elapsed() < grace {
-            if self.park(table, Some(Duration::from_millis(50))).is_err() {
-                break;
-            }
-        }
+        self.pool.drain(table, grace);
         table.leak_remaining();
     }
 }

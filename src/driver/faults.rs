@@ -190,6 +190,10 @@ impl Proactor for Faults {
         self.inner.submit(table, token, op, deadline, defer);
     }
 
+    fn has_op(&self, code: u8) -> bool {
+        self.inner.has_op(code)
+    }
+
     fn cancel(&mut self, table: &mut OpTable, token: CompletionToken) {
         if self.inner.cancel_may_race(table, token) && self.rng.one_in(DELAY_CANCEL) {
             self.injected += 1;

@@ -8,7 +8,8 @@
 //! * `submit(token, op, deadline, defer)` — start an op. io_uring queues its SQE (plus a
 //!   linked timeout when there is a deadline) in the tick's local queue; epoll tries its
 //!   [`Syscall`] at once (unless `defer`: the task's budget is spent), parks it on its fd's
-//!   queue until ready, or hands it to the blocking pool when the fd cannot be polled.
+//!   queue until ready, or hands it to the blocking pool when the fd cannot be polled. An op
+//!   whose opcode the backend cannot run goes to the blocking pool instead (see below).
 //! * `cancel(token)` — an op whose SQE is still in the local queue is removed from it (it
 //!   never reaches the kernel); otherwise io_uring queues `IORING_OP_ASYNC_CANCEL`. epoll
 //!   completes a waiting op with `ECANCELED` at once. Either way the op's own completion is
@@ -22,6 +23,23 @@
 //!
 //! Completions are written into the [`OpTable`], which wakes the parked task.
 //!
+//! # What an op gives the driver
+//!
+//! Each op owns both of its halves ([`Describe`], implemented in `op/`, one file per family):
+//! the io_uring SQE, and its readiness half, a [`Syscall`]: the fd it waits on and for what
+//! ([`syscall::Wait`]: readiness, nothing, or the blocking pool), a few flags (it closes its
+//! fd; a multishot call drains until `EAGAIN`; end of file ends its stream; a read or write
+//! that may need a [`NoWaitFallback`]), and its arguments stored with the op's own function
+//! that performs them ([`Perform`], in a [`Mode`]: non-blocking, blocking, or a fallback).
+//! The driver names no socket or file call: a backend performs any op through its
+//! `Syscall`, and a new op works on every backend by describing both halves.
+//!
+//! The op also declares its opcode ([`Describe::opcode`]). Where the backend cannot run it
+//! (an io_uring kernel without `IORING_OP_FTRUNCATE`: see `ring_has_op`), the driver performs
+//! the op's `Syscall` on the blocking pool instead (`pool_calls.rs`), with its slot in the
+//! table like any op's; the op's caller never asks. [`Describe::limit`] lets a backend make a
+//! transfer short, as the kernel may.
+//!
 //! The driver lives in a [`DriverCell`]: work asked of it while it is borrowed (an op dropped
 //! by a waker or a `Drop` the driver runs) waits there and runs when the borrow ends.
 
@@ -32,7 +50,7 @@ mod epoll;
 mod failed;
 mod faults;
 pub use coalesce::{DEFAULT_MAX_BATCH, DEFAULT_MAX_DELAY};
-mod fs_call;
+mod pool_calls;
 mod proactor;
 mod select;
 pub(crate) mod signal;
@@ -45,27 +63,32 @@ use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
 use std::time::Duration;
 
 pub use cell::DriverCell;
 pub use failed::ParkFailure;
-pub use fs_call::FsCall;
 use proactor::Proactor;
-pub use select::{Backend, BackendKind, BackendReport, ring_has_op};
-pub use syscall::{BUFFER_SHIFT, BufferSource, F_BUFFER, Syscall};
+pub use select::{Backend, BackendKind, BackendReport};
+pub use syscall::{
+    BUFFER_SHIFT, BufferSource, F_BUFFER, Mode, NoWaitFallback, Perform, Performed, Syscall,
+    socket_type,
+};
 pub use token::{Completion, CompletionToken, Orphan};
 pub use wake::Unparker;
 
 use crate::blocking::Pool;
 use token::OpTable;
 
-/// How an op describes itself to each backend.
+/// How an op describes itself to each backend: both halves of it, owned by the op (`op/`).
 pub trait Describe {
+    /// The io_uring opcode of the op's SQE. Where the backend cannot run it (an io_uring
+    /// kernel without it), the driver performs the op's [`syscall`](Self::syscall) on the
+    /// blocking pool instead, in [`Mode::Blocking`].
+    fn opcode(&self) -> u8;
     /// The SQE for io_uring (its `user_data` is set by the driver).
     fn uring_entry(&mut self) -> io_uring::squeue::Entry;
-    /// The syscall for epoll and the blocking pool.
+    /// The readiness half: the call epoll (and the blocking pool) performs.
     fn syscall(&mut self) -> Syscall;
     /// Whether the op posts a stream of completions (`IORING_CQE_F_MORE`) rather than one.
     fn multishot(&self) -> bool {
@@ -81,10 +104,14 @@ pub trait Describe {
     fn shares_buffers(&self) -> bool {
         false
     }
-    /// Transfer at most `max` bytes (`max` ≥ 1), as the kernel may for a stream: a short read,
-    /// write, send or receive. `false`, and nothing changed, where the kernel would not do
-    /// that (datagrams, ops without a length). Asked by the fault injector before submitting.
-    fn limit(&mut self, _max: usize) -> bool {
+    /// Makes the op transfer at most `max` bytes (`max >= 1`), as the kernel may for a stream:
+    /// a short read, write, send or receive (vectored or not, or by message). Called before
+    /// the op is submitted, it changes both halves built afterwards. Returns true when the op
+    /// asked for more and is now capped; false, changing nothing, where it asked for no more,
+    /// or where a short transfer is not something the kernel would do: datagram and seqpacket
+    /// sockets (whose messages are never split), ops without a length, buffer-select receives.
+    fn limit(&mut self, max: usize) -> bool {
+        let _ = max;
         false
     }
 }
@@ -105,26 +132,9 @@ pub struct Driver {
     failed: Option<ParkFailure>,
     shutdown_grace: Duration,
     id: u64,
-    /// Ops of an io_uring loop that run on the blocking pool because the ring lacks their
-    /// opcode (see [`PoolOp`]); epoll's pool ops have table slots instead.
-    pool_ops: Arc<AtomicUsize>,
-}
-
-/// An op that stands in for a ring op on the blocking pool (its opcode is missing): counted in
-/// [`Driver::inflight`] and waited for by [`Driver::shutdown`] like the ring op it replaces,
-/// until dropped. The job holds it, so drop it after everything else the job holds (the
-/// descriptor an op keeps open).
-pub struct PoolOp {
-    count: Arc<AtomicUsize>,
-    unparker: Arc<Unparker>,
-}
-
-impl Drop for PoolOp {
-    fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::AcqRel);
-        // A shutdown waiting for the pool's ops sleeps on the unparker.
-        self.unparker.unpark();
-    }
+    /// Ops whose opcode the backend lacks (an io_uring kernel without `FTRUNCATE`), performed
+    /// on the blocking pool instead; their slots are in `table` like any op's.
+    pool_calls: pool_calls::PoolCalls,
 }
 
 static NEXT_DRIVER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -233,7 +243,7 @@ impl Driver {
                         uring.set_no_recv_multishot();
                     }
                     let backend = faults::wrap(uring, fault_seed);
-                    let driver = Driver::with(backend, unparker, id, config.shutdown_grace);
+                    let driver = Driver::with(backend, unparker, pool, id, config.shutdown_grace);
                     return Ok((driver, report));
                 }
                 Err(why) if requested == Backend::IoUring => return Err(why.into_io_error()),
@@ -250,28 +260,29 @@ impl Driver {
             ("edge_triggered", true),
             ("rwf_nowait", syscall::rwf_nowait_on_pipes()),
         ];
-        let epoll = Box::new(epoll::Epoll::new(unparker.clone(), pool)?);
+        let epoll = Box::new(epoll::Epoll::new(unparker.clone(), pool.clone())?);
         let backend = faults::wrap(epoll, fault_seed);
-        let driver = Driver::with(backend, unparker, id, config.shutdown_grace);
+        let driver = Driver::with(backend, unparker, pool, id, config.shutdown_grace);
         Ok((driver, report))
     }
 
     fn with(
         backend: Box<dyn Proactor>,
         unparker: Arc<Unparker>,
+        pool: Pool,
         id: u64,
         shutdown_grace: Duration,
     ) -> Driver {
         Driver {
             table: OpTable::new(),
             backend,
+            pool_calls: pool_calls::PoolCalls::new(pool, unparker.clone()),
             unparker,
             ops_submitted: 0,
             closed: false,
             failed: None,
             shutdown_grace,
             id,
-            pool_ops: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -306,6 +317,11 @@ impl Driver {
         }
         if let Some(failure) = &self.failed {
             self.table.complete(token, -failure.errno, 0);
+            return token;
+        }
+        if !self.backend.has_op(op.opcode()) {
+            // Opcode missing: the op's readiness half, blocking, on the pool.
+            self.pool_calls.submit(&mut self.table, token, op.syscall());
             return token;
         }
         self.backend
@@ -395,12 +411,23 @@ impl Driver {
     /// safely can, and later parks wait without the backend (see `failed.rs`). Only the park
     /// that fails returns the error; [`failure`](Self::failure) keeps it.
     pub fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        // What the pool posted since the last park is taken first, and the park then does not
+        // sleep: a post made while the loop's wake-up was still marked pending (its eventfd
+        // count already consumed) wakes nothing, so it must not wait for the next wake-up.
+        let timeout = if self.pool_calls.collect(&mut self.table) {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        };
         if self.failed.is_some() {
             failed::park_on_eventfd(&self.unparker, timeout);
             self.backend.collect_after_failure(&mut self.table);
+            self.pool_calls.collect(&mut self.table);
             return Ok(());
         }
-        let Err(e) = self.backend.park(&mut self.table, timeout) else {
+        let result = self.backend.park(&mut self.table, timeout);
+        self.pool_calls.collect(&mut self.table);
+        let Err(e) = result else {
             return Ok(());
         };
         let failure = ParkFailure::new(&self.backend.wait_call(), &e);
@@ -452,19 +479,9 @@ impl Driver {
         self.backend.unregister_buf_ring(bgid);
     }
 
-    /// Ops the backend owns, orphans included, and the pool's stand-ins for missing opcodes.
+    /// Ops the backend owns, orphans included, and those on the pool for a missing opcode.
     pub fn inflight(&self) -> usize {
-        self.table.len() + self.pool_ops.load(Ordering::Acquire)
-    }
-
-    /// Counts an op that runs on the blocking pool in place of a ring op until the returned
-    /// guard is dropped.
-    pub fn pool_op(&self) -> PoolOp {
-        self.pool_ops.fetch_add(1, Ordering::AcqRel);
-        PoolOp {
-            count: self.pool_ops.clone(),
-            unparker: self.unparker.clone(),
-        }
+        self.table.len()
     }
 
     /// Faults the injector made so far (0 without it).
@@ -492,16 +509,11 @@ impl Driver {
         for token in self.table.pending_tokens() {
             self.table.request_cancel(token);
         }
+        // The ops on the pool for a missing opcode cannot be cancelled: waited for first, so
+        // that the backend's shutdown, which waits for every op in the table, finds them done
+        // (a job not started within the grace is dropped by the pool's own shutdown, never
+        // run; the backend's shutdown then leaks what the op holds).
+        self.pool_calls.drain(&mut self.table, self.shutdown_grace);
         self.backend.shutdown(&mut self.table, self.shutdown_grace);
-        // The pool's stand-ins for missing opcodes get the same grace as the ring's ops (a
-        // job not started by then is dropped by the pool's own shutdown, never run).
-        let started = std::time::Instant::now();
-        while self.pool_ops.load(Ordering::Acquire) > 0 {
-            let Some(left) = self.shutdown_grace.checked_sub(started.elapsed()) else {
-                break;
-            };
-            failed::park_on_eventfd(&self.unparker, Some(left.min(Duration::from_millis(50))));
-            self.unparker.take_notification();
-        }
     }
 }

@@ -59,6 +59,12 @@ pub trait Proactor {
         defer: bool,
     );
 
+    /// Whether the backend can run ops of io_uring opcode `code` (the driver runs the others'
+    /// readiness half, blocking, on the pool).
+    fn has_op(&self, _code: u8) -> bool {
+        true
+    }
+
     /// Asks for `token`'s op to be cancelled; its completion still arrives and carries the
     /// outcome (`ECANCELED`, or its result if it finished first).
     fn cancel(&mut self, table: &mut OpTable, token: CompletionToken);

@@ -358,8 +358,8 @@ const REQUIRED: &[(u8, &str)] = &[
 ];
 
 /// Filesystem opcodes the runtime uses when the kernel has them; each is reported as a
-/// feature (`op_openat=on`). Where one is missing, the `fs` layer runs that call on the
-/// blocking pool instead (FTRUNCATE needs Linux 6.9; MKDIRAT, SYMLINKAT, LINKAT 5.15).
+/// feature (`op_openat=on`). Where one is missing, the driver runs that op on the blocking
+/// pool instead (FTRUNCATE needs Linux 6.9; MKDIRAT, SYMLINKAT, LINKAT 5.15).
 const OPTIONAL: &[(u8, &str)] = &[
     (opcode::OpenAt::CODE, "op_openat"),
     (opcode::Statx::CODE, "op_statx"),

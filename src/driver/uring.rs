@@ -157,6 +157,12 @@ impl Uring {
         }
     }
 
+    /// Whether the kernel's ring runs ops of opcode `code` (see `select::ring_has_op`).
+    #[inline]
+    pub fn has_op(&self, code: u8) -> bool {
+        super::select::ring_has_op(code)
+    }
+
     /// The ring's descriptor (for messages).
     pub fn fd(&self) -> i32 {
         self.ring.as_raw_fd()
@@ -603,6 +609,11 @@ impl Proactor for Uring {
 
     fn unasked_cancel_is_retryable(&self) -> bool {
         true
+    }
+
+    #[inline]
+    fn has_op(&self, code: u8) -> bool {
+        Uring::has_op(self, code)
     }
 
     fn cancel_may_race(&self, table: &OpTable, token: CompletionToken) -> bool {

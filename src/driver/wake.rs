@@ -5,15 +5,13 @@
 //! takes the notification.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::{io, mem};
 
-/// The thread-safe half of a driver: wake-ups and completions posted from other threads.
+/// The thread-safe half of a driver: wake-ups from other threads.
 pub struct Unparker {
     eventfd: OwnedFd,
     notified: AtomicBool,
-    posted: Mutex<Vec<(u64, i32)>>,
 }
 
 impl Unparker {
@@ -29,7 +27,6 @@ impl Unparker {
             // SAFETY: eventfd(2) returned a fresh descriptor that we own.
             eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
             notified: AtomicBool::new(false),
-            posted: Mutex::new(Vec::new()),
         })
     }
 
@@ -55,20 +52,6 @@ impl Unparker {
     /// Takes the pending notification; true if some thread called `unpark` since last time.
     pub fn take_notification(&self) -> bool {
         self.notified.load(Ordering::Relaxed) && self.notified.swap(false, Ordering::AcqRel)
-    }
-
-    /// Posts a completion computed on another thread (the blocking pool) and wakes the loop.
-    pub fn post(&self, user_data: u64, result: i32) {
-        self.posted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((user_data, result));
-        self.unpark();
-    }
-
-    /// Moves posted completions into `out`.
-    pub fn take_posted(&self, out: &mut Vec<(u64, i32)>) {
-        out.append(&mut self.posted.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
     /// Resets the eventfd counter (epoll backend).

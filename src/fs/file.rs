@@ -5,7 +5,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Metadata, OpenOptions, run, with_path};
+use super::{Metadata, OpenOptions, with_path};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::op::{self, keep_fd};
 
@@ -211,14 +211,14 @@ impl File {
 
     /// Flushes data and metadata to the device (`fsync`).
     pub async fn sync_all(&self) -> io::Result<()> {
-        run(keep_fd(op::fsync(self.fd(), false), &self.fd))
+        keep_fd(op::fsync(self.fd(), false), &self.fd)
             .await
             .map_err(|e| self.err(e, "fsync"))
     }
 
     /// Flushes the data, and only the metadata needed to read it back (`fdatasync`).
     pub async fn sync_data(&self) -> io::Result<()> {
-        run(keep_fd(op::fsync(self.fd(), true), &self.fd))
+        keep_fd(op::fsync(self.fd(), true), &self.fd)
             .await
             .map_err(|e| self.err(e, "fdatasync"))
     }
@@ -226,7 +226,7 @@ impl File {
     /// Cuts or extends (with zeros) the file to `len` bytes (`ftruncate`; the blocking pool on
     /// kernels before 6.9).
     pub async fn set_len(&self, len: u64) -> io::Result<()> {
-        run(keep_fd(op::ftruncate(self.fd(), len), &self.fd))
+        keep_fd(op::ftruncate(self.fd(), len), &self.fd)
             .await
             .map_err(|e| self.err(e, "set_len"))
     }
@@ -234,7 +234,7 @@ impl File {
     /// Reserves disk space for `offset..offset + len`, growing the file if needed
     /// (`fallocate` mode 0).
     pub async fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
-        run(keep_fd(op::fallocate(self.fd(), 0, offset, len), &self.fd))
+        keep_fd(op::fallocate(self.fd(), 0, offset, len), &self.fd)
             .await
             .map_err(|e| self.err(e, "allocate"))
     }
@@ -257,7 +257,7 @@ impl File {
     pub async fn metadata(&self) -> io::Result<Metadata> {
         let mask = libc::STATX_BASIC_STATS | libc::STATX_BTIME;
         let stat = op::statx(self.fd(), c"".into(), libc::AT_EMPTY_PATH, mask);
-        run(keep_fd(stat, &self.fd))
+        keep_fd(stat, &self.fd)
             .await
             .map(Metadata::from_statx)
             .map_err(|e| self.err(e, "metadata"))

@@ -5,7 +5,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{File, Metadata, OpenOptions, path_cstring, run, with_path};
+use super::{File, Metadata, OpenOptions, path_cstring, with_path};
 use crate::buf::IoBuf;
 use crate::op::{self, keep_fd};
 
@@ -84,7 +84,7 @@ pub async fn write<B: IoBuf>(path: impl AsRef<Path>, contents: B) -> io::Result<
 /// ```
 pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref();
-    let removed = async { run(op::unlinkat(libc::AT_FDCWD, path_cstring(path)?, 0)).await };
+    let removed = async { op::unlinkat(libc::AT_FDCWD, path_cstring(path)?, 0).await };
     removed.await.map_err(|e| with_path(e, "remove_file", path))
 }
 
@@ -102,7 +102,7 @@ pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref();
     let removed = async {
         let c = path_cstring(path)?;
-        run(op::unlinkat(libc::AT_FDCWD, c, libc::AT_REMOVEDIR)).await
+        op::unlinkat(libc::AT_FDCWD, c, libc::AT_REMOVEDIR).await
     };
     removed.await.map_err(|e| with_path(e, "remove_dir", path))
 }
@@ -123,7 +123,7 @@ pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
 }
 
 async fn mkdir(path: &Path) -> io::Result<()> {
-    run(op::mkdirat(libc::AT_FDCWD, path_cstring(path)?, 0o777)).await
+    op::mkdirat(libc::AT_FDCWD, path_cstring(path)?, 0o777).await
 }
 
 /// Whether `path` exists as a directory, for `create_dir_all`'s `AlreadyExists` case.
@@ -188,7 +188,7 @@ pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<
     let (from, to) = (from.as_ref(), to.as_ref());
     let renamed = async {
         let (old, new) = (path_cstring(from)?, path_cstring(to)?);
-        run(op::renameat(libc::AT_FDCWD, old, libc::AT_FDCWD, new, 0)).await
+        op::renameat(libc::AT_FDCWD, old, libc::AT_FDCWD, new, 0).await
     };
     renamed.await.map_err(|e| with_path(e, "rename", from))
 }
@@ -205,7 +205,7 @@ pub async fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io
     let (original, link) = (original.as_ref(), link.as_ref());
     let linked = async {
         let (old, new) = (path_cstring(original)?, path_cstring(link)?);
-        run(op::linkat(libc::AT_FDCWD, old, libc::AT_FDCWD, new, 0)).await
+        op::linkat(libc::AT_FDCWD, old, libc::AT_FDCWD, new, 0).await
     };
     linked.await.map_err(|e| with_path(e, "hard_link", link))
 }
@@ -224,14 +224,14 @@ pub async fn symlink(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::
     let (original, link) = (original.as_ref(), link.as_ref());
     let linked = async {
         let (target, new) = (path_cstring(original)?, path_cstring(link)?);
-        run(op::symlinkat(target, libc::AT_FDCWD, new)).await
+        op::symlinkat(target, libc::AT_FDCWD, new).await
     };
     linked.await.map_err(|e| with_path(e, "symlink", link))
 }
 
 async fn stat(path: &Path, flags: i32) -> io::Result<Metadata> {
     let mask = libc::STATX_BASIC_STATS | libc::STATX_BTIME;
-    let st = run(op::statx(libc::AT_FDCWD, path_cstring(path)?, flags, mask)).await?;
+    let st = op::statx(libc::AT_FDCWD, path_cstring(path)?, flags, mask).await?;
     Ok(Metadata::from_statx(st))
 }
 
@@ -350,7 +350,7 @@ async fn splice_all(src: &File, dst: &File) -> io::Result<Spliced> {
     let mut copied = 0u64;
     loop {
         let fill = op::splice(src_fd, copied as i64, pipe_w.as_raw_fd(), -1, SPLICE_CHUNK);
-        let n = match run(keep_fd(keep_fd(fill, src.shared_fd()), &pipe_w)).await {
+        let n = match keep_fd(keep_fd(fill, src.shared_fd()), &pipe_w).await {
             Ok(0) => return Ok(Spliced::All(copied)),
             Ok(n) => n,
             Err(e) if copied == 0 && e.raw_os_error() == Some(libc::EINVAL) => {
@@ -362,7 +362,7 @@ async fn splice_all(src: &File, dst: &File) -> io::Result<Spliced> {
         while left > 0 {
             let at = (copied + (n - left) as u64) as i64;
             let drain = op::splice(pipe_r.as_raw_fd(), -1, dst_fd, at, left as u32);
-            match run(keep_fd(keep_fd(drain, dst.shared_fd()), &pipe_r)).await {
+            match keep_fd(keep_fd(drain, dst.shared_fd()), &pipe_r).await {
                 Ok(0) => {
                     let e = io::Error::from(io::ErrorKind::WriteZero);
                     return Err(with_path(e, "copy", dst.path()));

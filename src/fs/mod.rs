@@ -24,8 +24,8 @@
 //! * Every error names the path: `open "/x": No such file or directory (os error 2)`, with the
 //!   [`io::ErrorKind`] of the underlying error.
 //! * Where the kernel's io_uring lacks one of these opcodes (the runtime reports each as an
-//!   `op_*` feature in its backend report; `FTRUNCATE` needs 6.9), that call alone runs on the
-//!   blocking pool.
+//!   `op_*` feature in its backend report; `FTRUNCATE` needs 6.9), the driver runs that call
+//!   alone on the blocking pool.
 //! * [`read_dir`] and [`set_permissions`] run on the blocking pool (io_uring has no getdents
 //!   or chmod opcode); `read_dir` reads 64 entries per trip.
 //! * [`copy`] splices through a pipe (`IORING_OP_SPLICE`, 64 KiB per op: the bytes never
@@ -51,22 +51,6 @@ pub use functions::{
 pub use metadata::Metadata;
 pub use open_options::OpenOptions;
 pub use read_dir::{DirEntry, ReadDir, read_dir};
-
-use crate::op::{FsOp, Op};
-
-/// Awaits a filesystem op, or runs it on the blocking pool when the ring lacks its opcode.
-async fn run<T, R>(mut op: Op<T>) -> io::Result<R>
-where
-    T: FsOp<Output = io::Result<R>>,
-    R: Send + 'static,
-{
-    match crate::op::pool_fallback(&mut op) {
-        Some(job) => crate::spawn_blocking(job)
-            .await
-            .map_err(|e| io::Error::other(e.to_string()))?,
-        None => op.await,
-    }
-}
 
 /// Runs a call io_uring has no opcode for (`chmod`, `fchmod`) on the blocking pool.
 async fn on_pool<R: Send + 'static>(

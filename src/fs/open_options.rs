@@ -3,7 +3,7 @@
 use std::io;
 use std::path::Path;
 
-use super::{File, path_cstring, run, with_path};
+use super::{File, path_cstring, with_path};
 use crate::op;
 
 /// Options for opening a file, like `std::fs::OpenOptions`; the open itself is an
@@ -131,13 +131,7 @@ impl OpenOptions {
         let path = path.as_ref();
         let opened = async {
             let flags = self.flags()?;
-            let fd = run(op::openat(
-                libc::AT_FDCWD,
-                path_cstring(path)?,
-                flags,
-                self.mode,
-            ))
-            .await?;
+            let fd = op::openat(libc::AT_FDCWD, path_cstring(path)?, flags, self.mode).await?;
             Ok(File::from_parts(fd, path.to_owned(), self.append))
         };
         opened.await.map_err(|e| with_path(e, "open", path))

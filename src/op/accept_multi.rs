@@ -9,6 +9,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use io_uring::{opcode, squeue, types::Fd};
 
+use super::net::AcceptCall;
 use super::sealed::OperationImpl;
 use super::stream::{OpStream, sealed::MultishotImpl};
 use super::to_result;
@@ -48,17 +49,23 @@ fn accepted(done: Completion) -> io::Result<OwnedFd> {
 }
 
 impl Describe for AcceptMulti {
+    fn opcode(&self) -> u8 {
+        opcode::AcceptMulti::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::AcceptMulti::new(Fd(self.fd))
             .flags(libc::SOCK_CLOEXEC)
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Accept {
+        let call = AcceptCall {
             fd: self.fd,
             addr: std::ptr::null_mut(),
             len: std::ptr::null_mut(),
-        }
+        };
+        // Accepts until EAGAIN on each report: the listener's edge is not raised again for
+        // connections already queued.
+        Syscall::on_readable(self.fd, call).draining()
     }
     fn multishot(&self) -> bool {
         true

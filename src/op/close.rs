@@ -5,8 +5,9 @@ use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 
 use io_uring::{opcode, squeue, types::Fd};
 
+use super::readiness::cqe_result;
 use super::{Op, sealed::OperationImpl, to_result};
-use crate::driver::{Completion, Describe, Syscall};
+use crate::driver::{Completion, Describe, Mode, Perform, Performed, Syscall};
 
 /// The close op; see [`close`].
 pub struct Close {
@@ -41,11 +42,33 @@ impl Close {
 }
 
 impl Describe for Close {
+    fn opcode(&self) -> u8 {
+        opcode::Close::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::Close::new(Fd(self.take())).build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Close { fd: self.take() }
+        CloseCall(self.take()).syscall()
+    }
+}
+
+/// `close(fd)`, at once (it never blocks on a descriptor epoll can wait on).
+#[derive(Clone, Copy)]
+pub(super) struct CloseCall(pub(super) RawFd);
+
+impl CloseCall {
+    /// The readiness half of a close: performed at once, after the backend has forgotten the
+    /// fd (its registration, the ops waiting on it).
+    pub(super) fn syscall(self) -> Syscall {
+        Syscall::at_once(self.0, self).closing_fd()
+    }
+}
+
+impl Perform for CloseCall {
+    unsafe fn perform(&self, _mode: Mode) -> Performed {
+        // SAFETY: the op owns the fd (taken from its `OwnedFd`); it is closed once, here.
+        Performed::plain(cqe_result(unsafe { libc::close(self.0) } as isize))
     }
 }
 

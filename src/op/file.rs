@@ -1,18 +1,18 @@
 //! Descriptor operations on files: sync, allocate, truncate.
 //!
 //! io_uring: `IORING_OP_FSYNC` (with `IORING_FSYNC_DATASYNC`), `IORING_OP_FALLOCATE`,
-//! `IORING_OP_FTRUNCATE` (Linux 6.9+; the `fs` layer uses the pool without it),
+//! `IORING_OP_FTRUNCATE` (Linux 6.9+; the driver uses the pool without it),
 //! `IORING_OP_SPLICE`. epoll: `fsync`/`fdatasync`, `fallocate`, `ftruncate`, `splice` on the
-//! blocking pool.
+//! blocking pool ([`FsCall`]).
 
 use std::io;
 use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types::Fd, types::FsyncFlags};
 
-use super::fs::FsOp;
+use super::fs_call::FsCall;
 use super::{Op, sealed::OperationImpl, to_result};
-use crate::driver::{Completion, Describe, FsCall, Syscall};
+use crate::driver::{Completion, Describe, Syscall};
 
 /// Flushes a file to its device; see [`fsync`].
 pub struct Fsync {
@@ -35,6 +35,9 @@ pub fn fsync(fd: RawFd, data_only: bool) -> Op<Fsync> {
 }
 
 impl Describe for Fsync {
+    fn opcode(&self) -> u8 {
+        opcode::Fsync::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         let flags = if self.data_only {
             FsyncFlags::DATASYNC
@@ -44,10 +47,11 @@ impl Describe for Fsync {
         opcode::Fsync::new(Fd(self.fd)).flags(flags).build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Fs(FsCall::Fsync {
+        FsCall::Fsync {
             fd: self.fd,
             data_only: self.data_only,
-        })
+        }
+        .syscall()
     }
 }
 
@@ -56,10 +60,6 @@ impl OperationImpl for Fsync {
     fn complete(self, done: Completion) -> Self::Output {
         to_result(done.result).map(drop)
     }
-}
-
-impl FsOp for Fsync {
-    const CODE: u8 = opcode::Fsync::CODE;
 }
 
 /// Allocates or punches file space; see [`fallocate`].
@@ -92,6 +92,9 @@ pub fn fallocate(fd: RawFd, mode: i32, offset: u64, len: u64) -> Op<Fallocate> {
 }
 
 impl Describe for Fallocate {
+    fn opcode(&self) -> u8 {
+        opcode::Fallocate::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::Fallocate::new(Fd(self.fd), self.len)
             .offset(self.offset)
@@ -99,12 +102,13 @@ impl Describe for Fallocate {
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Fs(FsCall::Fallocate {
+        FsCall::Fallocate {
             fd: self.fd,
             mode: self.mode,
             offset: self.offset,
             len: self.len,
-        })
+        }
+        .syscall()
     }
 }
 
@@ -113,10 +117,6 @@ impl OperationImpl for Fallocate {
     fn complete(self, done: Completion) -> Self::Output {
         to_result(done.result).map(drop)
     }
-}
-
-impl FsOp for Fallocate {
-    const CODE: u8 = opcode::Fallocate::CODE;
 }
 
 /// Sets a file's length; see [`ftruncate`].
@@ -143,14 +143,18 @@ pub fn ftruncate(fd: RawFd, len: u64) -> Op<Ftruncate> {
 }
 
 impl Describe for Ftruncate {
+    fn opcode(&self) -> u8 {
+        opcode::Ftruncate::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::Ftruncate::new(Fd(self.fd), self.len).build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Fs(FsCall::Ftruncate {
+        FsCall::Ftruncate {
             fd: self.fd,
             len: self.len,
-        })
+        }
+        .syscall()
     }
 }
 
@@ -159,10 +163,6 @@ impl OperationImpl for Ftruncate {
     fn complete(self, done: Completion) -> Self::Output {
         to_result(done.result).map(drop)
     }
-}
-
-impl FsOp for Ftruncate {
-    const CODE: u8 = opcode::Ftruncate::CODE;
 }
 
 /// Moves bytes between a file and a pipe; see [`splice`].
@@ -201,6 +201,9 @@ pub fn splice(fd_in: RawFd, off_in: i64, fd_out: RawFd, off_out: i64, len: u32) 
 }
 
 impl Describe for Splice {
+    fn opcode(&self) -> u8 {
+        opcode::Splice::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::Splice::new(
             Fd(self.fd_in),
@@ -212,13 +215,14 @@ impl Describe for Splice {
         .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Fs(FsCall::Splice {
+        FsCall::Splice {
             fd_in: self.fd_in,
             off_in: self.off_in,
             fd_out: self.fd_out,
             off_out: self.off_out,
             len: self.len,
-        })
+        }
+        .syscall()
     }
 }
 
@@ -227,8 +231,4 @@ impl OperationImpl for Splice {
     fn complete(self, done: Completion) -> Self::Output {
         to_result(done.result)
     }
-}
-
-impl FsOp for Splice {
-    const CODE: u8 = opcode::Splice::CODE;
 }

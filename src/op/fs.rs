@@ -1,12 +1,11 @@
 //! Path operations: open, stat, unlink, rename, mkdir, link, symlink.
 //!
 //! io_uring: `IORING_OP_OPENAT`, `STATX`, `UNLINKAT`, `RENAMEAT`, `MKDIRAT`, `LINKAT`,
-//! `SYMLINKAT`. epoll: the same syscalls, always on the blocking pool (they may block on the
-//! disk and cannot be polled). Each op owns its paths as `CString`s until its completion, so
-//! a dropped op leaves nothing dangling; an orphaned open closes the fd it produced.
-//!
-//! Where the kernel's ring lacks one of these opcodes, [`pool_fallback`] lets the `fs` layer
-//! run the very same call on the blocking pool instead.
+//! `SYMLINKAT`. epoll: the same syscalls ([`FsCall`]), always on the blocking pool (they may
+//! block on the disk and cannot be polled); so on io_uring where the kernel's ring lacks the
+//! op's opcode, which the driver then runs on the pool in its place. Each op owns its paths
+//! as `CString`s until its completion, so a dropped op leaves nothing dangling; an orphaned
+//! open closes the fd it produced.
 
 use std::ffi::CString;
 use std::io;
@@ -14,47 +13,9 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use io_uring::{opcode, squeue, types::Fd};
 
-use super::{Op, State, sealed::OperationImpl, to_result};
-use crate::driver::{self, Completion, Describe, FsCall, Syscall};
-
-/// An op the `fs` layer can move to the blocking pool when the ring lacks its opcode.
-pub(crate) trait FsOp: OperationImpl + Send {
-    /// The io_uring opcode this op needs.
-    const CODE: u8;
-}
-
-/// When the current loop runs io_uring and the kernel lacks `T`'s opcode, takes the op's
-/// data out of `op` (which then does nothing) and returns a job that performs the same
-/// syscall on a pool thread; else None and `op` is to be awaited as usual.
-pub(crate) fn pool_fallback<T>(op: &mut Op<T>) -> Option<impl FnOnce() -> T::Output + Send + use<T>>
-where
-    T: FsOp,
-    T::Output: Send,
-{
-    let driver = driver::current()?;
-    let driver = driver.borrow();
-    if !driver.is_uring() || driver::ring_has_op(T::CODE) || !matches!(op.state, State::Idle { .. })
-    {
-        return None;
-    }
-    let data = op.data.take()?;
-    op.state = State::Done;
-    // An op in flight like the ring op it replaces, until the job has let go of everything
-    // the op owns (a descriptor `keep_fd` holds open included), run or dropped unrun.
-    // One capture: a tuple drops its fields in order, so a job dropped unrun also lets the
-    // op's data go before the count.
-    let job = (data, driver.pool_op());
-    Some(move || {
-        let (mut data, in_flight) = job;
-        let call = data.syscall();
-        // SAFETY: `data` owns the paths and buffers the call points into and lives until the
-        // call returns; nothing else touches it meanwhile.
-        let result = unsafe { call.perform(false) };
-        let output = data.complete(Completion { result, flags: 0 });
-        drop(in_flight);
-        output
-    })
-}
+use super::fs_call::FsCall;
+use super::{Op, sealed::OperationImpl, to_result};
+use crate::driver::{Completion, Describe, Syscall};
 
 fn unit(done: Completion) -> io::Result<()> {
     to_result(done.result).map(drop)
@@ -89,6 +50,9 @@ pub fn openat(dirfd: RawFd, path: CString, flags: i32, mode: u32) -> Op<OpenAt> 
 }
 
 impl Describe for OpenAt {
+    fn opcode(&self) -> u8 {
+        opcode::OpenAt::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::OpenAt::new(Fd(self.dirfd), self.path.as_ptr())
             .flags(self.flags)
@@ -96,12 +60,13 @@ impl Describe for OpenAt {
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Fs(FsCall::OpenAt {
+        FsCall::OpenAt {
             dirfd: self.dirfd,
             path: self.path.as_ptr(),
             flags: self.flags,
             mode: self.mode,
-        })
+        }
+        .syscall()
     }
 }
 
@@ -112,10 +77,6 @@ impl OperationImpl for OpenAt {
         // SAFETY: a non-negative result is a descriptor the kernel just created for us.
         to_result(done.result).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
     }
-}
-
-impl FsOp for OpenAt {
-    const CODE: u8 = opcode::OpenAt::CODE;
 }
 
 /// File status; see [`statx`].
@@ -151,6 +112,9 @@ pub fn statx(dirfd: RawFd, path: CString, flags: i32, mask: u32) -> Op<Statx> {
 }
 
 impl Describe for Statx {
+    fn opcode(&self) -> u8 {
+        opcode::Statx::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         let buf: *mut libc::statx = &mut *self.buf;
         opcode::Statx::new(Fd(self.dirfd), self.path.as_ptr(), buf.cast())
@@ -159,13 +123,14 @@ impl Describe for Statx {
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Fs(FsCall::Statx {
+        FsCall::Statx {
             dirfd: self.dirfd,
             path: self.path.as_ptr(),
             flags: self.flags,
             mask: self.mask,
             buf: &mut *self.buf,
-        })
+        }
+        .syscall()
     }
 }
 
@@ -174,10 +139,6 @@ impl OperationImpl for Statx {
     fn complete(self, done: Completion) -> Self::Output {
         to_result(done.result).map(|_| *self.buf)
     }
-}
-
-impl FsOp for Statx {
-    const CODE: u8 = opcode::Statx::CODE;
 }
 
 /// Removes a name; see [`unlinkat`].
@@ -204,17 +165,21 @@ pub fn unlinkat(dirfd: RawFd, path: CString, flags: i32) -> Op<UnlinkAt> {
 }
 
 impl Describe for UnlinkAt {
+    fn opcode(&self) -> u8 {
+        opcode::UnlinkAt::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::UnlinkAt::new(Fd(self.dirfd), self.path.as_ptr())
             .flags(self.flags)
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Fs(FsCall::UnlinkAt {
+        FsCall::UnlinkAt {
             dirfd: self.dirfd,
             path: self.path.as_ptr(),
             flags: self.flags,
-        })
+        }
+        .syscall()
     }
 }
 
@@ -223,10 +188,6 @@ impl OperationImpl for UnlinkAt {
     fn complete(self, done: Completion) -> Self::Output {
         unit(done)
     }
-}
-
-impl FsOp for UnlinkAt {
-    const CODE: u8 = opcode::UnlinkAt::CODE;
 }
 
 /// Renames; see [`renameat`].
@@ -270,6 +231,9 @@ pub fn renameat(
 }
 
 impl Describe for RenameAt {
+    fn opcode(&self) -> u8 {
+        opcode::RenameAt::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::RenameAt::new(
             Fd(self.old_dirfd),
@@ -281,13 +245,14 @@ impl Describe for RenameAt {
         .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Fs(FsCall::RenameAt {
+        FsCall::RenameAt {
             old_dirfd: self.old_dirfd,
             old: self.old.as_ptr(),
             new_dirfd: self.new_dirfd,
             new: self.new.as_ptr(),
             flags: self.flags,
-        })
+        }
+        .syscall()
     }
 }
 
@@ -296,10 +261,6 @@ impl OperationImpl for RenameAt {
     fn complete(self, done: Completion) -> Self::Output {
         unit(done)
     }
-}
-
-impl FsOp for RenameAt {
-    const CODE: u8 = opcode::RenameAt::CODE;
 }
 
 /// Creates a directory; see [`mkdirat`].
@@ -325,17 +286,21 @@ pub fn mkdirat(dirfd: RawFd, path: CString, mode: u32) -> Op<MkdirAt> {
 }
 
 impl Describe for MkdirAt {
+    fn opcode(&self) -> u8 {
+        opcode::MkDirAt::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::MkDirAt::new(Fd(self.dirfd), self.path.as_ptr())
             .mode(self.mode)
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Fs(FsCall::MkdirAt {
+        FsCall::MkdirAt {
             dirfd: self.dirfd,
             path: self.path.as_ptr(),
             mode: self.mode,
-        })
+        }
+        .syscall()
     }
 }
 
@@ -344,10 +309,6 @@ impl OperationImpl for MkdirAt {
     fn complete(self, done: Completion) -> Self::Output {
         unit(done)
     }
-}
-
-impl FsOp for MkdirAt {
-    const CODE: u8 = opcode::MkDirAt::CODE;
 }
 
 /// Creates a hard link; see [`linkat`].
@@ -391,6 +352,9 @@ pub fn linkat(
 }
 
 impl Describe for LinkAt {
+    fn opcode(&self) -> u8 {
+        opcode::LinkAt::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::LinkAt::new(
             Fd(self.old_dirfd),
@@ -402,13 +366,14 @@ impl Describe for LinkAt {
         .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Fs(FsCall::LinkAt {
+        FsCall::LinkAt {
             old_dirfd: self.old_dirfd,
             old: self.old.as_ptr(),
             new_dirfd: self.new_dirfd,
             new: self.new.as_ptr(),
             flags: self.flags,
-        })
+        }
+        .syscall()
     }
 }
 
@@ -417,10 +382,6 @@ impl OperationImpl for LinkAt {
     fn complete(self, done: Completion) -> Self::Output {
         unit(done)
     }
-}
-
-impl FsOp for LinkAt {
-    const CODE: u8 = opcode::LinkAt::CODE;
 }
 
 /// Creates a symbolic link; see [`symlinkat`].
@@ -450,15 +411,19 @@ pub fn symlinkat(target: CString, new_dirfd: RawFd, link: CString) -> Op<Symlink
 }
 
 impl Describe for SymlinkAt {
+    fn opcode(&self) -> u8 {
+        opcode::SymlinkAt::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::SymlinkAt::new(Fd(self.new_dirfd), self.target.as_ptr(), self.link.as_ptr()).build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Fs(FsCall::SymlinkAt {
+        FsCall::SymlinkAt {
             target: self.target.as_ptr(),
             new_dirfd: self.new_dirfd,
             link: self.link.as_ptr(),
-        })
+        }
+        .syscall()
     }
 }
 
@@ -467,8 +432,4 @@ impl OperationImpl for SymlinkAt {
     fn complete(self, done: Completion) -> Self::Output {
         unit(done)
     }
-}
-
-impl FsOp for SymlinkAt {
-    const CODE: u8 = opcode::SymlinkAt::CODE;
 }

@@ -1,15 +1,15 @@
 //! Keeping a shared descriptor open for as long as an op may use it.
 //!
 //! An op names its fd by number. If its future is dropped while the blocking pool still has
-//! the call queued (epoll), and the owner then closes the fd, the number can be reused by the
-//! next open, and the late call would act on the wrong file. [`keep_fd`] wraps an op so that
+//! the call queued (epoll, or an io_uring kernel without the op's opcode), and the owner then
+//! closes the fd, the number can be reused by the next open, and the late call would act on
+//! the wrong file. [`keep_fd`] wraps an op so that
 //! it holds a reference to the descriptor: the fd is closed only when the owner *and* every
 //! op that uses it are done, orphans included.
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use super::fs::FsOp;
 use super::{Op, State, sealed::OperationImpl};
 use crate::driver::{Completion, Describe, Syscall};
 
@@ -40,6 +40,9 @@ pub(crate) fn keep_fd<T: OperationImpl>(mut op: Op<T>, fd: &Arc<OwnedFd>) -> Op<
 }
 
 impl<T: OperationImpl> Describe for KeepFd<T> {
+    fn opcode(&self) -> u8 {
+        self.inner.opcode()
+    }
     fn uring_entry(&mut self) -> io_uring::squeue::Entry {
         self.inner.uring_entry()
     }
@@ -48,6 +51,12 @@ impl<T: OperationImpl> Describe for KeepFd<T> {
     }
     fn multishot(&self) -> bool {
         self.inner.multishot()
+    }
+    fn buf_group(&self) -> Option<u16> {
+        self.inner.buf_group()
+    }
+    fn limit(&mut self, max: usize) -> bool {
+        self.inner.limit(max)
     }
 }
 
@@ -60,8 +69,4 @@ impl<T: OperationImpl> OperationImpl for KeepFd<T> {
     fn release(&mut self, done: Completion) {
         self.inner.release(done);
     }
-}
-
-impl<T: FsOp> FsOp for KeepFd<T> {
-    const CODE: u8 = T::CODE;
 }

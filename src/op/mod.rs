@@ -27,20 +27,31 @@
 //! it: await `cancel()` where that matters, or use the [`net`](crate::net) types, whose
 //! streams and listeners adopt a dropped read or accept and hand its result to the next one.
 //!
-//! Each file of this module defines one op family, with both backends' halves side by side:
-//! the SQE for io_uring and the plain syscall the epoll backend performs.
+//! # Who owns what
+//!
+//! Each file of this module defines one op family and owns both of its halves, side by side:
+//! the SQE for io_uring, and the readiness half (a `driver::Syscall`): which fd it waits on
+//! and for what, and the op's own call that performs it (`preadv2`, `sendmsg`, `statx`, ...).
+//! `readiness.rs` holds what several ops share (the read/write call with its ways around a
+//! kernel that refuses `RWF_NOWAIT`), `fs_call.rs` the filesystem calls. The driver knows no
+//! op by name: it submits the SQE, or waits for the fd and performs the call, or (where the
+//! kernel lacks the op's opcode, which each op declares) performs the call on the blocking
+//! pool. An op may also be made to transfer less than it asked for, as the kernel may
+//! (`Describe::limit`), for fault injection.
 
 mod accept_multi;
 mod close;
 mod cmsg;
 mod file;
 mod fs;
+mod fs_call;
 mod keep_fd;
 mod msg;
 mod net;
 mod nop;
 pub(crate) mod pipe;
 mod poll;
+mod readiness;
 mod recv_multi;
 mod registration;
 mod rw;
@@ -62,7 +73,6 @@ pub use close::{Close, close};
 pub(crate) use cmsg::set_int_option;
 pub use cmsg::{Control, ControlMessage};
 pub use file::{Fallocate, Fsync, Ftruncate, Splice, fallocate, fsync, ftruncate, splice};
-pub(crate) use fs::{FsOp, pool_fallback};
 pub use fs::{
     LinkAt, MkdirAt, OpenAt, RenameAt, Statx, SymlinkAt, UnlinkAt, linkat, mkdirat, openat,
     renameat, statx, symlinkat, unlinkat,
@@ -82,6 +92,8 @@ pub use rw::{Read, Write, read, read_at, write, write_at};
 pub use rwv::{ReadVectored, WriteVectored, readv, readv_at, writev, writev_at};
 pub use stream::{Multishot, OpStream};
 
+#[cfg(test)]
+mod limit_tests;
 #[cfg(test)]
 mod resubmit_tests;
 

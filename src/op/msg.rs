@@ -18,9 +18,10 @@ use io_uring::{opcode, squeue, types::Fd};
 use socket2::{SockAddr, SockAddrStorage};
 
 use super::cmsg::{Control, ControlMessage, ControlSpace};
+use super::readiness::{cqe_result, limit_iovecs};
 use super::{Op, sealed::OperationImpl, to_result};
 use crate::buf::{self, IoBuf, IoBufMut};
-use crate::driver::{Completion, Describe, Syscall};
+use crate::driver::{Completion, Describe, Mode, Perform, Performed, Syscall};
 
 /// A `msghdr` with the iovec, address and control buffer it points to.
 struct Parts {
@@ -40,11 +41,18 @@ impl Parts {
     }
 
     /// The same send for the epoll backend.
-    fn send_syscall(&self, fd: RawFd) -> Syscall {
-        Syscall::SendMsg {
+    fn send_syscall(&mut self, fd: RawFd) -> Syscall {
+        let call = MsgCall {
             fd,
-            msg: &raw const self.msg,
-        }
+            msg: &raw mut self.msg,
+            send: true,
+        };
+        Syscall::on_writable(fd, call)
+    }
+
+    /// Caps the message's data, in its own `iov`, at `max` bytes (see [`Describe::limit`]).
+    fn limit(&mut self, fd: RawFd, max: usize) -> bool {
+        limit_msg(&mut self.msg, fd, std::slice::from_mut(&mut self.iov), max)
     }
 
     /// Boxes the parts and points the header at its own iovec and address (the address is
@@ -88,6 +96,65 @@ impl Parts {
         self.msg.msg_control = ptr;
         self.msg.msg_controllen = len as _;
     }
+}
+
+/// Caps a message's data at `max` bytes (see [`Describe::limit`]); `iovs` are the iovecs its
+/// header points to.
+fn limit_msg(msg: &mut libc::msghdr, fd: RawFd, iovs: &mut [libc::iovec], max: usize) -> bool {
+    match limit_iovecs(fd, iovs, max) {
+        Some(keep) => {
+            msg.msg_iovlen = keep as _;
+            true
+        }
+        None => false,
+    }
+}
+
+/// `sendmsg(fd, msg, MSG_NOSIGNAL)` or `recvmsg(fd, msg, MSG_CMSG_CLOEXEC)`, once the socket
+/// is ready.
+#[derive(Clone, Copy)]
+struct MsgCall {
+    fd: RawFd,
+    msg: *mut libc::msghdr,
+    send: bool,
+}
+
+impl Perform for MsgCall {
+    unsafe fn perform(&self, mode: Mode) -> Performed {
+        // SAFETY: `msg` and what it points to live in the op's box (the caller's contract).
+        Performed::plain(unsafe {
+            if self.send {
+                sendmsg_now(self.fd, self.msg, mode.nowait())
+            } else {
+                recvmsg_now(self.fd, self.msg, mode.nowait())
+            }
+        })
+    }
+}
+
+/// `sendmsg(2)` with `MSG_NOSIGNAL` (a closed peer is `EPIPE`, never `SIGPIPE`), and with
+/// `MSG_DONTWAIT` when it must not block. Returns a CQE-style result.
+///
+/// # Safety
+///
+/// `msg` and what it points to are valid for the call.
+pub(super) unsafe fn sendmsg_now(fd: RawFd, msg: *const libc::msghdr, nowait: bool) -> i32 {
+    let flags = libc::MSG_NOSIGNAL | if nowait { libc::MSG_DONTWAIT } else { 0 };
+    // SAFETY: the caller guarantees `msg` and its buffers are valid.
+    cqe_result(unsafe { libc::sendmsg(fd, msg, flags) })
+}
+
+/// `recvmsg(2)` with `MSG_CMSG_CLOEXEC` (passed descriptors are close-on-exec from the start,
+/// as the SQE asks too), and with `MSG_DONTWAIT` when it must not block. Returns a CQE-style
+/// result.
+///
+/// # Safety
+///
+/// `msg` and what it points to are valid for the call, its buffers for writes.
+pub(super) unsafe fn recvmsg_now(fd: RawFd, msg: *mut libc::msghdr, nowait: bool) -> i32 {
+    let flags = libc::MSG_CMSG_CLOEXEC | if nowait { libc::MSG_DONTWAIT } else { 0 };
+    // SAFETY: the caller guarantees `msg` and its buffers are valid.
+    cqe_result(unsafe { libc::recvmsg(fd, msg, flags) })
 }
 
 impl Drop for Parts {
@@ -149,11 +216,17 @@ pub fn sendmsg<B: IoBuf>(
 }
 
 impl<B: IoBuf> Describe for SendMsg<B> {
+    fn opcode(&self) -> u8 {
+        opcode::SendMsg::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         self.parts.send_entry(self.fd)
     }
     fn syscall(&mut self) -> Syscall {
         self.parts.send_syscall(self.fd)
+    }
+    fn limit(&mut self, max: usize) -> bool {
+        self.parts.limit(self.fd, max)
     }
 }
 
@@ -169,7 +242,7 @@ pub struct SendMsgVectored<B> {
     fd: RawFd,
     bufs: Vec<B>,
     /// Owned until the completion: the kernel reads the iovecs through the header.
-    _iovecs: Vec<libc::iovec>,
+    iovecs: Vec<libc::iovec>,
     parts: Box<Parts>,
 }
 
@@ -206,17 +279,23 @@ pub fn sendmsg_vectored<B: IoBuf>(fd: RawFd, bufs: Vec<B>) -> Op<SendMsgVectored
     Op::new(SendMsgVectored {
         fd,
         bufs,
-        _iovecs: iovecs,
+        iovecs,
         parts,
     })
 }
 
 impl<B: IoBuf> Describe for SendMsgVectored<B> {
+    fn opcode(&self) -> u8 {
+        opcode::SendMsg::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         self.parts.send_entry(self.fd)
     }
     fn syscall(&mut self) -> Syscall {
         self.parts.send_syscall(self.fd)
+    }
+    fn limit(&mut self, max: usize) -> bool {
+        limit_msg(&mut self.parts.msg, self.fd, &mut self.iovecs, max)
     }
 }
 
@@ -305,16 +384,24 @@ pub fn fds_space(fds: usize) -> usize {
 }
 
 impl<B: IoBufMut> Describe for RecvMsg<B> {
+    fn opcode(&self) -> u8 {
+        opcode::RecvMsg::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::RecvMsg::new(Fd(self.fd), &raw mut self.parts.msg)
             .flags(libc::MSG_CMSG_CLOEXEC as u32)
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::RecvMsg {
+        let call = MsgCall {
             fd: self.fd,
             msg: &raw mut self.parts.msg,
-        }
+            send: false,
+        };
+        Syscall::on_readable(self.fd, call)
+    }
+    fn limit(&mut self, max: usize) -> bool {
+        self.parts.limit(self.fd, max)
     }
 }
 

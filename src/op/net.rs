@@ -13,9 +13,10 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use io_uring::{opcode, squeue, types::Fd};
 use socket2::{SockAddr, SockAddrStorage};
 
+use super::readiness::{cqe_result, limit_len, spare_within};
 use super::{Op, filled, sealed::OperationImpl, to_result};
-use crate::buf::{self, IoBuf, IoBufMut};
-use crate::driver::{Completion, Describe, Syscall};
+use crate::buf::{IoBuf, IoBufMut};
+use crate::driver::{Completion, Describe, Mode, Perform, Performed, Syscall};
 
 /// Storage the kernel writes the peer's address into.
 struct AddrOut {
@@ -56,6 +57,9 @@ pub fn accept(fd: RawFd) -> Op<Accept> {
 }
 
 impl Describe for Accept {
+    fn opcode(&self) -> u8 {
+        opcode::Accept::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::Accept::new(
             Fd(self.fd),
@@ -66,11 +70,30 @@ impl Describe for Accept {
         .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Accept {
+        let call = AcceptCall {
             fd: self.fd,
             addr: (&raw mut self.addr.storage).cast(),
             len: &raw mut self.addr.len,
-        }
+        };
+        Syscall::on_readable(self.fd, call)
+    }
+}
+
+/// `accept4(fd, addr, len, SOCK_CLOEXEC)`, once the listener is readable; the result is the
+/// new fd. Null `addr` and `len` leave the peer's address out (multishot accept).
+#[derive(Clone, Copy)]
+pub(super) struct AcceptCall {
+    pub(super) fd: RawFd,
+    pub(super) addr: *mut libc::sockaddr,
+    pub(super) len: *mut libc::socklen_t,
+}
+
+impl Perform for AcceptCall {
+    unsafe fn perform(&self, _mode: Mode) -> Performed {
+        // SAFETY: `addr`/`len` point to the op's boxed sockaddr storage and its length, or
+        // are both null (the caller's contract).
+        let fd = unsafe { libc::accept4(self.fd, self.addr, self.len, libc::SOCK_CLOEXEC) };
+        Performed::plain(cqe_result(fd as isize))
     }
 }
 
@@ -114,15 +137,45 @@ pub fn connect(fd: RawFd, addr: impl Into<SockAddr>) -> Op<Connect> {
 }
 
 impl Describe for Connect {
+    fn opcode(&self) -> u8 {
+        opcode::Connect::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::Connect::new(Fd(self.fd), self.addr.as_ptr().cast(), self.addr.len()).build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Connect {
+        let call = ConnectCall {
             fd: self.fd,
             addr: self.addr.as_ptr().cast(),
             len: self.addr.len(),
+        };
+        Syscall::on_writable(self.fd, call)
+    }
+}
+
+/// `connect(fd, addr, len)`, retried after writability until it settles.
+#[derive(Clone, Copy)]
+struct ConnectCall {
+    fd: RawFd,
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+}
+
+impl Perform for ConnectCall {
+    unsafe fn perform(&self, _mode: Mode) -> Performed {
+        // SAFETY: `addr` points to the op's boxed sockaddr of `len` bytes.
+        let r = unsafe { libc::connect(self.fd, self.addr, self.len) };
+        if r == 0 {
+            return Performed::plain(0);
         }
+        // A non-blocking connect settles over several calls: in progress (wait for
+        // writability), then connected (EISCONN) or the connection's error.
+        Performed::plain(match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EISCONN) => 0,
+            Some(libc::EINPROGRESS) | Some(libc::EALREADY) => -libc::EAGAIN,
+            Some(e) => -e,
+            None => -libc::EIO,
+        })
     }
 }
 
@@ -137,6 +190,8 @@ impl OperationImpl for Connect {
 pub struct Send<B> {
     fd: RawFd,
     buf: B,
+    /// Most bytes to send (see [`Describe::limit`]).
+    max: usize,
 }
 
 /// Sends the initialised bytes of `buf` on socket `fd` (`MSG_NOSIGNAL`: a closed peer gives
@@ -153,23 +208,99 @@ pub struct Send<B> {
 /// # });
 /// ```
 pub fn send<B: IoBuf>(fd: RawFd, buf: B) -> Op<Send<B>> {
-    Op::new(Send { fd, buf })
+    Op::new(Send {
+        fd,
+        buf,
+        max: usize::MAX,
+    })
+}
+
+impl<B: IoBuf> Send<B> {
+    /// The bytes to send, within the limit.
+    fn len(&self) -> usize {
+        self.buf.bytes_init().min(self.max)
+    }
 }
 
 impl<B: IoBuf> Describe for Send<B> {
+    fn opcode(&self) -> u8 {
+        opcode::Send::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
+        let len = self.len().min(u32::MAX as usize) as u32;
         opcode::Send::new(Fd(self.fd), self.buf.stable_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Send {
+        let call = SendRecvCall {
             fd: self.fd,
-            buf: self.buf.stable_ptr(),
-            len: self.buf.bytes_init(),
+            buf: self.buf.stable_ptr() as *mut u8,
+            len: self.len(),
+            send: true,
+        };
+        call.syscall()
+    }
+    fn limit(&mut self, max: usize) -> bool {
+        limit_len(self.fd, self.len(), max, &mut self.max)
+    }
+}
+
+/// `send(fd, buf, len, MSG_NOSIGNAL)` or `recv(fd, buf, len, 0)`, once the socket is ready.
+#[derive(Clone, Copy)]
+struct SendRecvCall {
+    fd: RawFd,
+    buf: *mut u8,
+    len: usize,
+    send: bool,
+}
+
+impl SendRecvCall {
+    fn syscall(self) -> Syscall {
+        if self.send {
+            Syscall::on_writable(self.fd, self)
+        } else {
+            Syscall::on_readable(self.fd, self)
         }
     }
+}
+
+impl Perform for SendRecvCall {
+    unsafe fn perform(&self, mode: Mode) -> Performed {
+        let (fd, buf, len, nowait) = (self.fd, self.buf, self.len, mode.nowait());
+        // SAFETY: `buf` is the op's buffer (a send's data, a receive's spare capacity), valid
+        // for `len` bytes (the caller's contract).
+        Performed::plain(unsafe {
+            if self.send {
+                send_now(fd, buf, len, nowait)
+            } else {
+                recv_now(fd, buf, len, nowait)
+            }
+        })
+    }
+}
+
+/// `send(2)` with `MSG_NOSIGNAL` (a closed peer is `EPIPE`, never `SIGPIPE`), and with
+/// `MSG_DONTWAIT` when it must not block. Returns a CQE-style result.
+///
+/// # Safety
+///
+/// `buf` is valid for reads of `len` bytes.
+pub(super) unsafe fn send_now(fd: RawFd, buf: *const u8, len: usize, nowait: bool) -> i32 {
+    let flags = libc::MSG_NOSIGNAL | if nowait { libc::MSG_DONTWAIT } else { 0 };
+    // SAFETY: the caller guarantees `buf` is valid for reads of `len` bytes.
+    cqe_result(unsafe { libc::send(fd, buf.cast(), len, flags) })
+}
+
+/// `recv(2)`, with `MSG_DONTWAIT` when it must not block. Returns a CQE-style result.
+///
+/// # Safety
+///
+/// `buf` is valid for writes of `len` bytes.
+pub(super) unsafe fn recv_now(fd: RawFd, buf: *mut u8, len: usize, nowait: bool) -> i32 {
+    let flags = if nowait { libc::MSG_DONTWAIT } else { 0 };
+    // SAFETY: the caller guarantees `buf` is valid for writes of `len` bytes.
+    cqe_result(unsafe { libc::recv(fd, buf.cast(), len, flags) })
 }
 
 impl<B: IoBuf> OperationImpl for Send<B> {
@@ -183,27 +314,49 @@ impl<B: IoBuf> OperationImpl for Send<B> {
 pub struct Recv<B> {
     fd: RawFd,
     buf: B,
+    /// Most bytes to receive (see [`Describe::limit`]).
+    max: usize,
 }
 
 /// Receives into the spare capacity of `buf` from socket `fd`; 0 means the peer closed.
 ///
 /// See [`send`] for an example.
 pub fn recv<B: IoBufMut>(fd: RawFd, buf: B) -> Op<Recv<B>> {
-    Op::new(Recv { fd, buf })
+    Op::new(Recv {
+        fd,
+        buf,
+        max: usize::MAX,
+    })
+}
+
+impl<B: IoBufMut> Recv<B> {
+    /// The spare capacity to receive into, within the limit.
+    fn target(&mut self) -> (*mut u8, usize) {
+        spare_within(&mut self.buf, self.max)
+    }
 }
 
 impl<B: IoBufMut> Describe for Recv<B> {
+    fn opcode(&self) -> u8 {
+        opcode::Recv::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
-        let (ptr, len) = buf::spare(&mut self.buf);
+        let (ptr, len) = self.target();
         opcode::Recv::new(Fd(self.fd), ptr, len as u32).build()
     }
     fn syscall(&mut self) -> Syscall {
-        let (buf, len) = buf::spare(&mut self.buf);
-        Syscall::Recv {
+        let (buf, len) = self.target();
+        let call = SendRecvCall {
             fd: self.fd,
             buf,
             len,
-        }
+            send: false,
+        };
+        call.syscall()
+    }
+    fn limit(&mut self, max: usize) -> bool {
+        let len = self.target().1;
+        limit_len(self.fd, len, max, &mut self.max)
     }
 }
 

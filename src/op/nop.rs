@@ -5,10 +5,10 @@ use std::io;
 use io_uring::{opcode, squeue};
 
 use super::{Op, sealed::OperationImpl, to_result};
-use crate::driver::{Completion, Describe, Syscall};
+use crate::driver::{Completion, Describe, Mode, Perform, Performed, Syscall};
 
 /// The no-op operation; see [`nop`].
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Nop;
 
 /// An operation that does nothing: it measures the cost of one submit/complete round trip.
@@ -23,11 +23,21 @@ pub fn nop() -> Op<Nop> {
 }
 
 impl Describe for Nop {
+    fn opcode(&self) -> u8 {
+        opcode::Nop::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::Nop::new().build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Nop
+        Syscall::at_once(-1, Nop)
+    }
+}
+
+impl Perform for Nop {
+    /// Completes at once with 0.
+    unsafe fn perform(&self, _mode: Mode) -> Performed {
+        Performed::plain(0)
     }
 }
 

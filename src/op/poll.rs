@@ -8,9 +8,10 @@ use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types::Fd};
 
+use super::readiness::cqe_result;
 use super::stream::{OpStream, sealed::MultishotImpl};
 use super::{Op, sealed::OperationImpl, to_result};
-use crate::driver::{Completion, Describe, Syscall};
+use crate::driver::{Completion, Describe, Mode, Perform, Performed, Syscall};
 
 /// Readiness to wait for, or that was seen.
 ///
@@ -85,14 +86,53 @@ pub fn poll_add(fd: RawFd, interest: Interest) -> Op<PollAdd> {
 }
 
 impl Describe for PollAdd {
+    fn opcode(&self) -> u8 {
+        opcode::PollAdd::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::PollAdd::new(Fd(self.fd), self.interest.0 as u16 as u32).build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Poll {
+        PollCall::new(self.fd, self.interest.0).syscall()
+    }
+}
+
+/// `poll(2)` of `fd` for `events` once the fd is ready that way; the result is the revents
+/// mask. Not ready (a zero-timeout poll said nothing): `-EAGAIN`.
+#[derive(Clone, Copy)]
+pub(super) struct PollCall {
+    fd: RawFd,
+    events: i16,
+}
+
+impl PollCall {
+    pub(super) fn new(fd: RawFd, events: i16) -> PollCall {
+        PollCall { fd, events }
+    }
+
+    /// The readiness half of a poll: wait for the directions asked, then poll.
+    pub(super) fn syscall(self) -> Syscall {
+        let read = self.events & libc::POLLIN != 0;
+        let write = self.events & libc::POLLOUT != 0;
+        Syscall::on_ready(self.fd, read, write, self)
+    }
+}
+
+impl Perform for PollCall {
+    unsafe fn perform(&self, mode: Mode) -> Performed {
+        let mut pfd = libc::pollfd {
             fd: self.fd,
-            events: self.interest.0,
-        }
+            events: self.events,
+            revents: 0,
+        };
+        let timeout = if mode.nowait() { 0 } else { -1 };
+        // SAFETY: `pfd` is a valid pollfd on our stack.
+        let n = unsafe { libc::poll(&mut pfd, 1, timeout) };
+        Performed::plain(match n {
+            0 => -libc::EAGAIN,
+            n if n > 0 => i32::from(pfd.revents),
+            n => cqe_result(n as isize),
+        })
     }
 }
 
@@ -133,16 +173,17 @@ pub fn poll_multishot(fd: RawFd, interest: Interest) -> OpStream<PollMultishot> 
 }
 
 impl Describe for PollMultishot {
+    fn opcode(&self) -> u8 {
+        opcode::PollAdd::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::PollAdd::new(Fd(self.fd), self.interest.0 as u16 as u32)
             .multi(true)
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Poll {
-            fd: self.fd,
-            events: self.interest.0,
-        }
+        // Reports once per readiness edge (not `draining`).
+        PollCall::new(self.fd, self.interest.0).syscall()
     }
     fn multishot(&self) -> bool {
         true

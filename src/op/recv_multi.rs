@@ -2,9 +2,9 @@
 //! in a buffer the kernel picked from a [`BufRing`] when the data arrived.
 //!
 //! io_uring: `IORING_OP_RECV` with `IORING_RECV_MULTISHOT` and `IOSQE_BUFFER_SELECT`; each CQE
-//! carries `IORING_CQE_F_BUFFER` and the buffer id. epoll: [`Syscall::RecvSelect`] queued on
-//! the fd: on each readiness report the backend takes a buffer from the ring's user-space pool
-//! and receives into it until `EAGAIN`.
+//! carries `IORING_CQE_F_BUFFER` and the buffer id. epoll: a [`RecvSelect`] call queued on
+//! the fd: on each readiness report it takes a buffer from the ring's user-space pool and
+//! receives into it, repeated until `EAGAIN`.
 //!
 //! The stream ends at end of file (a completion of 0), on an error, or with `ENOBUFS` when no
 //! buffer was free — the data then stays in the socket for the next receive.
@@ -14,17 +14,20 @@ use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types::Fd};
 
+use super::net::recv_now;
 use super::sealed::OperationImpl;
 use super::stream::{OpStream, sealed::MultishotImpl};
 use super::to_result;
 use crate::buf::{BufRing, RingBuf};
-use crate::driver::{BUFFER_SHIFT, Completion, Describe, F_BUFFER, Syscall};
+use crate::driver::{
+    BUFFER_SHIFT, BufferSource, Completion, Describe, F_BUFFER, Mode, Perform, Performed, Syscall,
+};
 
 /// The multishot receive op; see [`recv_multishot`].
 pub struct RecvMulti {
     fd: RawFd,
     ring: BufRing,
-    /// `fd` is a stream socket (see `Syscall::RecvSelect`).
+    /// `fd` is a stream socket (see [`RecvSelect`]).
     stream: bool,
 }
 
@@ -79,6 +82,9 @@ impl RecvMulti {
 }
 
 impl Describe for RecvMulti {
+    fn opcode(&self) -> u8 {
+        opcode::RecvMulti::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         match self.ring.group() {
             Some(bgid) => opcode::RecvMulti::new(Fd(self.fd), bgid).build(),
@@ -88,17 +94,55 @@ impl Describe for RecvMulti {
         }
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::RecvSelect {
+        let call = RecvSelect {
             fd: self.fd,
             source: self.ring.source(),
             stream: self.stream,
-        }
+        };
+        // Receives until EAGAIN on each report; end of file ends the stream.
+        Syscall::on_readable(self.fd, call)
+            .draining()
+            .ending_at_eof()
     }
     fn multishot(&self) -> bool {
         true
     }
     fn buf_group(&self) -> Option<u16> {
         self.ring.group()
+    }
+}
+
+/// `recv(fd, ...)` into a buffer `source` picks, as io_uring's buffer select does: the
+/// completion's flags carry `IORING_CQE_F_BUFFER` and the buffer id. No buffer free:
+/// `-ENOBUFS`. Nothing received: the buffer goes back to `source`.
+#[derive(Clone, Copy)]
+struct RecvSelect {
+    fd: RawFd,
+    /// The ring's buffers, alive as long as the op (which holds the ring).
+    source: *const (dyn BufferSource + 'static),
+    /// A stream socket: a receive that fills less than its buffer has drained the socket
+    /// (datagram sockets return one datagram at a time, however many wait).
+    stream: bool,
+}
+
+impl Perform for RecvSelect {
+    unsafe fn perform(&self, mode: Mode) -> Performed {
+        // SAFETY: the op holds the ring, so the source outlives the op (the caller's contract).
+        let source = unsafe { &*self.source };
+        let Some((bid, buf, len)) = source.take() else {
+            return Performed::plain(-libc::ENOBUFS);
+        };
+        // SAFETY: the source lent `buf` for `len` bytes until it is given back or recycled.
+        let result = unsafe { recv_now(self.fd, buf, len, mode.nowait()) };
+        if result <= 0 {
+            source.give_back(bid);
+            return Performed::plain(result);
+        }
+        Performed {
+            result,
+            flags: F_BUFFER | (u32::from(bid) << BUFFER_SHIFT),
+            drained: self.stream && (result as usize) < len,
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use std::task::Poll;
 
 use io_uring::{opcode, squeue, types::Fd};
 
+use super::close::CloseCall;
 use super::{Op, sealed::OperationImpl};
 use crate::driver::{Completion, Describe, Syscall};
 
@@ -19,13 +20,16 @@ use crate::driver::{Completion, Describe, Syscall};
 struct FailingLinkHead;
 
 impl Describe for FailingLinkHead {
+    fn opcode(&self) -> u8 {
+        opcode::Close::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::Close::new(Fd(-1))
             .build()
             .flags(squeue::Flags::IO_LINK)
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Close { fd: -1 }
+        CloseCall(-1).syscall()
     }
 }
 

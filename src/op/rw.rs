@@ -4,15 +4,17 @@
 //! epoll: `preadv2`/`pwritev2` with `RWF_NOWAIT` when the fd is ready; the blocking pool for
 //! fds epoll cannot poll. Where the kernel refuses `RWF_NOWAIT` on a pollable fd (pipes and
 //! sockets on Linux 6.1), `recv`/`send` with `MSG_DONTWAIT` on a socket, else a read or write
-//! guarded by `O_NONBLOCK` or a zero-timeout `poll(2)` (a write then capped at `PIPE_BUF`).
+//! guarded by `O_NONBLOCK` or a zero-timeout `poll(2)` (a write then capped at `PIPE_BUF`):
+//! the [`RwCall`] this file shares with the vectored ops.
 
 use std::io;
 use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types::Fd};
 
+use super::readiness::{RwCall, limit_len, spare_within};
 use super::{Op, filled, sealed::OperationImpl, to_result};
-use crate::buf::{self, IoBuf, IoBufMut};
+use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::{Completion, Describe, Syscall};
 
 /// "Use the file position", as io_uring spells it.
@@ -31,6 +33,8 @@ pub struct Read<B> {
     fd: RawFd,
     buf: B,
     offset: u64,
+    /// Most bytes to transfer (see [`Describe::limit`]).
+    max: usize,
 }
 
 /// Reads from `fd` at its current position into the spare capacity of `buf`.
@@ -62,24 +66,38 @@ pub fn read<B: IoBufMut>(fd: RawFd, buf: B) -> Op<Read<B>> {
 /// # });
 /// ```
 pub fn read_at<B: IoBufMut>(fd: RawFd, buf: B, offset: u64) -> Op<Read<B>> {
-    Op::new(Read { fd, buf, offset })
+    Op::new(Read {
+        fd,
+        buf,
+        offset,
+        max: usize::MAX,
+    })
+}
+
+impl<B: IoBufMut> Read<B> {
+    /// The spare capacity to read into, within the limit.
+    fn target(&mut self) -> (*mut u8, usize) {
+        spare_within(&mut self.buf, self.max)
+    }
 }
 
 impl<B: IoBufMut> Describe for Read<B> {
+    fn opcode(&self) -> u8 {
+        opcode::Read::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
-        let (ptr, len) = buf::spare(&mut self.buf);
+        let (ptr, len) = self.target();
         opcode::Read::new(Fd(self.fd), ptr, len as u32)
             .offset(self.offset)
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        let (buf, len) = buf::spare(&mut self.buf);
-        Syscall::Read {
-            fd: self.fd,
-            buf,
-            len,
-            offset: syscall_offset(self.offset),
-        }
+        let (ptr, len) = self.target();
+        RwCall::buffer(self.fd, ptr, len, syscall_offset(self.offset), false).syscall()
+    }
+    fn limit(&mut self, max: usize) -> bool {
+        let len = self.target().1;
+        limit_len(self.fd, len, max, &mut self.max)
     }
 }
 
@@ -95,6 +113,8 @@ pub struct Write<B> {
     fd: RawFd,
     buf: B,
     offset: u64,
+    /// Most bytes to transfer (see [`Describe::limit`]).
+    max: usize,
 }
 
 /// Writes the initialised bytes of `buf` to `fd` at its current position. Like `write(2)`,
@@ -126,23 +146,37 @@ pub fn write<B: IoBuf>(fd: RawFd, buf: B) -> Op<Write<B>> {
 /// # });
 /// ```
 pub fn write_at<B: IoBuf>(fd: RawFd, buf: B, offset: u64) -> Op<Write<B>> {
-    Op::new(Write { fd, buf, offset })
+    Op::new(Write {
+        fd,
+        buf,
+        offset,
+        max: usize::MAX,
+    })
+}
+
+impl<B: IoBuf> Write<B> {
+    /// The bytes to write, within the limit.
+    fn len(&self) -> usize {
+        self.buf.bytes_init().min(self.max)
+    }
 }
 
 impl<B: IoBuf> Describe for Write<B> {
+    fn opcode(&self) -> u8 {
+        opcode::Write::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_init().min(u32::MAX as usize) as u32;
+        let len = self.len().min(u32::MAX as usize) as u32;
         opcode::Write::new(Fd(self.fd), self.buf.stable_ptr(), len)
             .offset(self.offset)
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Write {
-            fd: self.fd,
-            buf: self.buf.stable_ptr(),
-            len: self.buf.bytes_init(),
-            offset: syscall_offset(self.offset),
-        }
+        let (ptr, len) = (self.buf.stable_ptr(), self.len());
+        RwCall::buffer(self.fd, ptr, len, syscall_offset(self.offset), true).syscall()
+    }
+    fn limit(&mut self, max: usize) -> bool {
+        limit_len(self.fd, self.len(), max, &mut self.max)
     }
 }
 

@@ -10,6 +10,7 @@ use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types::Fd};
 
+use super::readiness::{RwCall, limit_iovecs};
 use super::rw::{POSITION_CURRENT, syscall_offset as offset_for_syscall};
 use super::{Op, sealed::OperationImpl, to_result};
 use crate::buf::{IoBuf, IoBufMut};
@@ -76,18 +77,37 @@ pub fn readv_at<B: IoBufMut>(fd: RawFd, mut bufs: Vec<B>, offset: u64) -> Op<Rea
 }
 
 impl<B: IoBufMut> Describe for ReadVectored<B> {
+    fn opcode(&self) -> u8 {
+        opcode::Readv::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::Readv::new(Fd(self.fd), self.iovecs.as_ptr(), self.iovecs.len() as u32)
             .offset(self.offset)
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Readv {
-            fd: self.fd,
-            iov: self.iovecs.as_ptr(),
-            count: self.iovecs.len(),
-            offset: offset_for_syscall(self.offset),
+        vectored_call(self.fd, &self.iovecs, self.offset, false)
+    }
+    fn limit(&mut self, max: usize) -> bool {
+        limit_vectored(self.fd, &mut self.iovecs, max)
+    }
+}
+
+/// The readiness half of a vectored read or write.
+fn vectored_call(fd: RawFd, iovecs: &[libc::iovec], offset: u64, write: bool) -> Syscall {
+    let offset = offset_for_syscall(offset);
+    RwCall::iovecs(fd, iovecs.as_ptr(), iovecs.len(), offset, write).syscall()
+}
+
+/// Caps a vectored transfer at `max` bytes (see [`Describe::limit`]): the iovecs past it are
+/// left out (a read's buffers then receive nothing beyond).
+fn limit_vectored(fd: RawFd, iovecs: &mut Vec<libc::iovec>, max: usize) -> bool {
+    match limit_iovecs(fd, iovecs, max) {
+        Some(keep) => {
+            iovecs.truncate(keep);
+            true
         }
+        None => false,
     }
 }
 
@@ -162,18 +182,19 @@ pub fn writev_at<B: IoBuf>(fd: RawFd, bufs: Vec<B>, offset: u64) -> Op<WriteVect
 }
 
 impl<B: IoBuf> Describe for WriteVectored<B> {
+    fn opcode(&self) -> u8 {
+        opcode::Writev::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         opcode::Writev::new(Fd(self.fd), self.iovecs.as_ptr(), self.iovecs.len() as u32)
             .offset(self.offset)
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Writev {
-            fd: self.fd,
-            iov: self.iovecs.as_ptr(),
-            count: self.iovecs.len(),
-            offset: offset_for_syscall(self.offset),
-        }
+        vectored_call(self.fd, &self.iovecs, self.offset, true)
+    }
+    fn limit(&mut self, max: usize) -> bool {
+        limit_vectored(self.fd, &mut self.iovecs, max)
     }
 }
 

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use io_uring::{opcode, squeue};
 
+use super::poll::PollCall;
 use super::{Interest, Op, poll_add, sealed::OperationImpl, to_result};
 use crate::driver::{Completion, Describe, Syscall};
 
@@ -158,6 +159,9 @@ impl WaitId {
 }
 
 impl Describe for WaitId {
+    fn opcode(&self) -> u8 {
+        opcode::WaitId::CODE
+    }
     fn uring_entry(&mut self) -> squeue::Entry {
         let info: *mut libc::siginfo_t = &mut *self.info;
         let options = libc::WEXITED | libc::WNOWAIT;
@@ -166,10 +170,7 @@ impl Describe for WaitId {
             .build()
     }
     fn syscall(&mut self) -> Syscall {
-        Syscall::Poll {
-            fd: self.pidfd,
-            events: libc::POLLIN,
-        }
+        PollCall::new(self.pidfd, libc::POLLIN).syscall()
     }
 }
 

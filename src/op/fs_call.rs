@@ -1,17 +1,22 @@
-//! The epoll half of the filesystem ops: calls no fd readiness can announce.
+//! The readiness half of the filesystem ops (`fs.rs`, `file.rs`): calls no fd readiness can
+//! announce.
 //!
 //! Opening, stat-ing, syncing and renaming may block on the disk, and epoll cannot poll them
-//! (nor regular files at all), so the epoll backend hands every [`FsCall`] to the blocking
-//! pool; it never runs on the loop thread. Paths are raw pointers to NUL-terminated strings
-//! that the op owns until its completion.
+//! (nor regular files at all), so every [`FsCall`] runs on the blocking pool
+//! ([`Syscall::on_pool`]), never on the loop thread; so does the op on an io_uring kernel
+//! without its opcode. Paths are raw pointers to NUL-terminated strings that the op owns
+//! until its completion.
 
 use std::os::fd::RawFd;
 
 use libc::c_char;
 
+use super::readiness::cqe_result;
+use crate::driver::{Mode, Perform, Performed, Syscall};
+
 /// A filesystem syscall with raw arguments, as its SQE would carry them.
 #[derive(Clone, Copy, Debug)]
-pub enum FsCall {
+pub(crate) enum FsCall {
     /// `openat(dirfd, path, flags | O_CLOEXEC, mode)`; the result is the new fd.
     OpenAt {
         dirfd: RawFd,
@@ -83,13 +88,17 @@ pub enum FsCall {
 }
 
 impl FsCall {
-    /// Performs the call (blocking) and returns the result or a negated errno, like a CQE.
-    ///
-    /// # Safety
-    ///
-    /// Every path must point to a NUL-terminated string and a statx buffer must be valid for
-    /// writes, as when the op was built; the op table keeps them alive until completion.
-    pub unsafe fn perform(&self) -> i32 {
+    /// The op's readiness half: the call, on the blocking pool.
+    pub(crate) fn syscall(self) -> Syscall {
+        Syscall::on_pool(self)
+    }
+}
+
+impl Perform for FsCall {
+    /// Performs the call, blocking whatever the mode (it is only ever performed on the pool).
+    /// Every path points to a NUL-terminated string and a statx buffer is valid for writes,
+    /// as when the op was built (the caller's contract).
+    unsafe fn perform(&self, _mode: Mode) -> Performed {
         // SAFETY: the caller guarantees every path is NUL-terminated and every buffer valid.
         let ret: libc::c_long = unsafe {
             match *self {
@@ -163,12 +172,6 @@ impl FsCall {
                 } => libc::symlinkat(target, new_dirfd, link).into(),
             }
         };
-        if ret < 0 {
-            -std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO)
-        } else {
-            ret.min(i32::MAX as libc::c_long) as i32
-        }
+        Performed::plain(cqe_result(ret as isize))
     }
 }
