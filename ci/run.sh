@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole CI: formatting, lints, docs, the test suite on both backends, the suite over the
 # fault injector with three seeds, the suite under AddressSanitizer, the syscall-free unit tests
-# under miri, the suite on Linux 6.1 under QEMU, and a quick benchmark smoke run.
+# under miri, the suite on Linux 6.1 under QEMU, and smoke runs of the micro-benchmarks and of
+# the comparison benchmark.
 # Runs on a fresh 2-core machine with only the Rust toolchain (the nightly steps skip
 # themselves when nightly is missing).
 set -euo pipefail
@@ -43,6 +44,9 @@ ci/miri.sh
 
 step "the test binaries under Debian 12's Linux 6.1 in QEMU (the real old-kernel fallbacks)"
 ci/old-kernel.sh
+
+step "micro-benchmarks (benches/) built, each run once"
+cargo bench -- --test
 
 step "benchmark smoke run"
 cargo run --release --example compare -- --quick
