@@ -4,11 +4,11 @@ use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::task::Waker;
 
-use crate::driver::{self, BufferSource, buf_ring::KernelBufRing};
+use crate::driver::{self, BufferSource, DriverCell, buf_ring::KernelBufRing};
 
 thread_local! {
     /// The loop's shared ring for transports, with the id of the driver it belongs to.
@@ -126,6 +126,7 @@ impl BufRingBuilder {
             (kernel.map_or(Mode::Pool, Mode::Kernel), is_uring)
         };
         let shared = Rc::new(Shared {
+            driver: Rc::downgrade(&driver),
             buf_size: self.buf_size,
             max: entries,
             single_shot: matches!(mode, Mode::Pool) && is_uring,
@@ -376,6 +377,9 @@ enum Mode {
 }
 
 struct Shared {
+    /// The driver the ring is registered with (kernel mode), unregistered from it when the
+    /// ring goes; a driver already gone took the registration with it.
+    driver: Weak<DriverCell>,
     buf_size: usize,
     max: u16,
     mode: Mode,
@@ -472,8 +476,10 @@ impl BufferSource for Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        if let Mode::Kernel(ring) = &self.mode {
-            driver::buf_ring::retire(ring);
+        if let Mode::Kernel(ring) = &self.mode
+            && let Some(driver) = self.driver.upgrade()
+        {
+            driver.unregister_buf_ring(ring.bgid);
         }
     }
 }
@@ -602,3 +608,7 @@ unsafe impl super::IoBufMut for PooledBuf {
 #[cfg(test)]
 #[path = "ring_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "loop_ring_tests.rs"]
+mod loop_ring_tests;

@@ -143,7 +143,7 @@ pub fn current() -> Option<DriverRef> {
 
 /// Installs `driver` as this thread's current driver, returning the previous one.
 pub fn set_current(driver: Option<DriverRef>) -> Option<DriverRef> {
-    let id = driver.as_ref().map_or(0, |d| d.borrow().id);
+    let id = driver.as_ref().map_or(0, |d| d.borrow().id());
     CURRENT_ID.with(|c| c.set(id));
     CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), driver))
 }
@@ -198,8 +198,7 @@ impl Driver {
                     let unparker = Arc::new(Unparker::new(false)?);
                     report.backend = BackendKind::IoUring;
                     report.features = features;
-                    let mut uring =
-                        Box::new(uring::Uring::new(ring, &unparker, id, config.coalesce()));
+                    let mut uring = Box::new(uring::Uring::new(ring, &unparker, config.coalesce()));
                     if report.features.contains(&("recv_multishot", false)) {
                         uring.set_no_recv_multishot();
                     }
