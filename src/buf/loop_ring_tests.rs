@@ -1,8 +1,10 @@
-//! Unit tests of the rings a loop owns: a kernel ring is unregistered from the driver it was
-//! registered with, whichever loop (if any) is entered when its last owner goes, and once that
-//! driver is free.
+//! Unit tests of the rings a loop owns: the shared receive ring is kept per loop, and a kernel
+//! ring is unregistered from the driver it was registered with, whichever loop (if any) is
+//! entered when its last owner goes, and once that driver is free.
 
-use super::{BufRing, Mode};
+use std::rc::Rc;
+
+use super::{BufRing, Mode, loop_ring};
 use crate::driver;
 use crate::{Backend, Runtime};
 
@@ -27,6 +29,27 @@ fn kernel_ring() -> (BufRing, u16) {
     };
     let bgid = k.bgid;
     (ring, bgid)
+}
+
+/// Two runtimes on one thread taking turns each keep their own shared receive ring: a loop
+/// asking again gets the ring it made, not a new one, and never the other loop's.
+#[test]
+fn each_loop_keeps_its_own_receive_ring() {
+    for backend in [Backend::IoUring, Backend::Epoll] {
+        let a = runtime(backend);
+        let b = runtime(backend);
+        let a_ring = a.block_on(async { loop_ring() }).expect("A's ring");
+        let b_ring = b.block_on(async { loop_ring() }).expect("B's ring");
+        let a_again = a.block_on(async { loop_ring() }).expect("A's ring again");
+        assert!(Rc::ptr_eq(&a_ring.shared, &a_again.shared), "{backend:?}");
+        assert!(!Rc::ptr_eq(&a_ring.shared, &b_ring.shared), "{backend:?}");
+        // A kernel ring names its group on its own loop only.
+        assert_eq!(
+            a.block_on(async { a_ring.group().is_some() }),
+            a_ring.is_kernel()
+        );
+        assert_eq!(b.block_on(async { a_ring.group() }), None);
+    }
 }
 
 /// A kernel ring whose last owner goes while another loop is entered, or none is, is
