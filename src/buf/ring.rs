@@ -4,27 +4,25 @@ use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::task::Waker;
 
-use crate::driver::{self, BufferSource, buf_ring::KernelBufRing};
-
-thread_local! {
-    /// The loop's shared ring for transports, with the id of the driver it belongs to.
-    static LOOP_RING: RefCell<Option<(u64, BufRing)>> = const { RefCell::new(None) };
-}
+use crate::driver::{self, BufferSource, DriverCell, buf_ring::KernelBufRing, context};
 
 /// The current loop's shared receive ring (16 KiB buffers, growing up to 4096 of them), made
-/// on first use: transports receive into it, so an idle connection holds no buffer.
+/// on first use and kept in the loop's context until the runtime goes: transports receive into
+/// it, so an idle connection holds no buffer.
 pub(crate) fn loop_ring() -> io::Result<BufRing> {
-    let id = driver::current_id();
-    if let Some(ring) = LOOP_RING.with(|r| {
-        r.borrow()
+    let kept = context::with_loop(|core| {
+        core.loop_ring()
+            .borrow()
             .as_ref()
-            .filter(|(owner, _)| *owner == id)
-            .map(|(_, ring)| ring.clone())
-    }) {
+            .and_then(|ring| ring.downcast_ref::<BufRing>())
+            .cloned()
+    })
+    .flatten();
+    if let Some(ring) = kept {
         return Ok(ring);
     }
     let ring = BufRing::builder()
@@ -32,24 +30,14 @@ pub(crate) fn loop_ring() -> io::Result<BufRing> {
         .initial(16)
         .max(4096)
         .build()?;
-    // A ring of an earlier runtime on this thread is dropped here (its registration went
-    // with that runtime's ring).
-    let old = LOOP_RING.with(|r| r.borrow_mut().replace((id, ring.clone())));
-    drop(old);
+    // `build` succeeded, so a loop is entered.
+    context::with_loop(|core| *core.loop_ring().borrow_mut() = Some(Box::new(ring.clone())));
     Ok(ring)
 }
 
 /// Drops the current loop's shared ring, if it has one (the runtime is going away).
 pub(crate) fn drop_loop_ring() {
-    let id = driver::current_id();
-    let mine = LOOP_RING.with(|r| {
-        let mut r = r.borrow_mut();
-        if r.as_ref().is_some_and(|(owner, _)| *owner == id) {
-            r.take()
-        } else {
-            None
-        }
-    });
+    let mine = context::with_loop(|core| core.loop_ring().borrow_mut().take()).flatten();
     drop(mine);
 }
 
@@ -126,6 +114,7 @@ impl BufRingBuilder {
             (kernel.map_or(Mode::Pool, Mode::Kernel), is_uring)
         };
         let shared = Rc::new(Shared {
+            driver: Rc::downgrade(&driver),
             buf_size: self.buf_size,
             max: entries,
             single_shot: matches!(mode, Mode::Pool) && is_uring,
@@ -376,6 +365,9 @@ enum Mode {
 }
 
 struct Shared {
+    /// The driver the ring is registered with (kernel mode), unregistered from it when the
+    /// ring goes; a driver already gone took the registration with it.
+    driver: Weak<DriverCell>,
     buf_size: usize,
     max: u16,
     mode: Mode,
@@ -472,8 +464,10 @@ impl BufferSource for Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        if let Mode::Kernel(ring) = &self.mode {
-            driver::buf_ring::retire(ring);
+        if let Mode::Kernel(ring) = &self.mode
+            && let Some(driver) = self.driver.upgrade()
+        {
+            driver.unregister_buf_ring(ring.bgid);
         }
     }
 }
@@ -602,3 +596,7 @@ unsafe impl super::IoBufMut for PooledBuf {
 #[cfg(test)]
 #[path = "ring_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "loop_ring_tests.rs"]
+mod loop_ring_tests;

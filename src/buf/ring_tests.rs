@@ -3,7 +3,7 @@
 //! under miri (`ci/miri.sh`), which checks the lending of raw buffer pointers.
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Wake, Waker};
@@ -15,6 +15,7 @@ use crate::driver::BufferSource;
 /// A user-space pool ring of `initial` buffers of `buf_size` bytes, growing up to `max`.
 fn pool(buf_size: usize, initial: u16, max: u16) -> BufRing {
     let shared = Rc::new(Shared {
+        driver: Weak::new(),
         buf_size,
         max,
         mode: Mode::Pool,

@@ -16,10 +16,11 @@
 //! completions nobody has taken yet are not mistaken for buffers still in the ring.
 //!
 //! A `BufRing` can be dropped while the driver is busy (its last reference held by an orphaned
-//! op that completes inside `park`), so retiring goes through a thread-local list that the
-//! driver drains before each park.
+//! op that completes inside `park`), so its unregistration goes through the driver's queue of
+//! deferred work ([`DriverCell::unregister_buf_ring`](super::DriverCell::unregister_buf_ring)),
+//! which runs as soon as the driver is free.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::io;
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -113,40 +114,4 @@ impl Drop for Region {
         // region only after unregistering it, or when the io_uring itself is closed.
         unsafe { libc::munmap(self.ptr.as_ptr(), self.bytes) };
     }
-}
-
-thread_local! {
-    /// Rings whose owner went away while their driver was borrowed: `(driver id, group id)`,
-    /// unregistered at that driver's next park.
-    static RETIRED: RefCell<Vec<(u64, u16)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Unregisters `ring` now if its driver is current and free, else at that driver's next park.
-/// If its driver is gone, so is the registration (closing the ring dropped it).
-pub fn retire(ring: &KernelBufRing) {
-    if let Some(driver) = super::current() {
-        match driver.try_borrow_mut() {
-            Ok(mut d) if d.id() == ring.driver_id => d.unregister_buf_ring(ring.bgid),
-            Ok(_) => {}
-            Err(_) => RETIRED.with(|r| r.borrow_mut().push((ring.driver_id, ring.bgid))),
-        }
-    }
-}
-
-/// Group ids of driver `driver_id` retired while it was busy.
-pub fn take_retired(driver_id: u64) -> Vec<u16> {
-    RETIRED.with(|r| {
-        let mut r = r.borrow_mut();
-        if r.is_empty() {
-            return Vec::new();
-        }
-        let mut mine = Vec::new();
-        r.retain(|&(id, bgid)| {
-            if id == driver_id {
-                mine.push(bgid);
-            }
-            id != driver_id
-        });
-        mine
-    })
 }

@@ -7,7 +7,12 @@
 //! work instead, and the queue is drained the moment the mutable borrow that blocked them ends
 //! ([`DriverMut`]'s drop), so an op orphaned from inside the driver is cancelled and its slot
 //! freed exactly as if it had been dropped anywhere else. A socket closed or opened from
-//! such code likewise queues the unpin or pin of its descriptor.
+//! such code likewise queues the unpin or pin of its descriptor, and a buffer ring whose last
+//! owner goes away there queues its unregistration.
+//!
+//! This queue is the one place such work waits: it belongs to this driver, so a request
+//! reaches the right driver whichever loop is entered on the thread when it is made (a
+//! buffer ring of runtime A dropped while runtime B runs goes to A's queue, or to A at once).
 //!
 //! # Order
 //!
@@ -38,6 +43,8 @@ enum Deferred {
     PinFd(RawFd),
     /// A pinned descriptor is being closed (see [`Driver::unpin_fd`]).
     UnpinFd(RawFd),
+    /// A provided-buffer ring lost its last owner (see [`Driver::unregister_buf_ring`]).
+    UnregisterBufRing(u16),
 }
 
 /// A driver and the work that waits for it to be free.
@@ -136,6 +143,16 @@ impl DriverCell {
         }
     }
 
+    /// Unregisters buffer ring `bgid` (see [`Driver::unregister_buf_ring`]) once nothing may
+    /// select from it any more: now if the driver is free, else as soon as the borrow that
+    /// holds it ends (an orphaned op released inside `park` may hold a ring's last owner).
+    pub fn unregister_buf_ring(&self, bgid: u16) {
+        match self.try_borrow_mut() {
+            Ok(mut d) => d.unregister_buf_ring(bgid),
+            Err(_) => self.defer(Deferred::UnregisterBufRing(bgid)),
+        }
+    }
+
     /// Cancels every op and waits for their completions (see [`Driver::shutdown`]), after
     /// the work deferred so far.
     pub fn shutdown(&self) {
@@ -170,6 +187,7 @@ impl DriverCell {
                         let _ = d.pin_fd(fd);
                     }
                     Deferred::UnpinFd(fd) => d.unpin_fd(fd),
+                    Deferred::UnregisterBufRing(bgid) => d.unregister_buf_ring(bgid),
                 }
             }
         }

@@ -46,6 +46,7 @@
 pub(crate) mod buf_ring;
 mod cell;
 mod coalesce;
+pub(crate) mod context;
 mod epoll;
 mod failed;
 mod faults;
@@ -59,7 +60,6 @@ mod token;
 mod uring;
 mod wake;
 
-use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -142,29 +142,7 @@ static NEXT_DRIVER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 /// Shared handle to the current thread's driver.
 pub type DriverRef = Rc<DriverCell>;
 
-thread_local! {
-    static CURRENT: RefCell<Option<DriverRef>> = const { RefCell::new(None) };
-    /// The current driver's id (0: none), readable while the driver is borrowed.
-    static CURRENT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// The id of this thread's current driver (0 when there is none).
-pub fn current_id() -> u64 {
-    CURRENT_ID.with(|c| c.get())
-}
-
-/// The driver of the runtime running on this thread.
-#[inline]
-pub fn current() -> Option<DriverRef> {
-    CURRENT.with(|c| c.borrow().clone())
-}
-
-/// Installs `driver` as this thread's current driver, returning the previous one.
-pub fn set_current(driver: Option<DriverRef>) -> Option<DriverRef> {
-    let id = driver.as_ref().map_or(0, |d| d.borrow().id);
-    CURRENT_ID.with(|c| c.set(id));
-    CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), driver))
-}
+pub use context::{current, current_id};
 
 /// Settings for building a driver.
 pub struct Config {
@@ -237,8 +215,7 @@ impl Driver {
                     let unparker = Arc::new(Unparker::new(false)?);
                     report.backend = BackendKind::IoUring;
                     report.features = features;
-                    let mut uring =
-                        Box::new(uring::Uring::new(ring, &unparker, id, config.coalesce()));
+                    let mut uring = Box::new(uring::Uring::new(ring, &unparker, config.coalesce()));
                     if report.features.contains(&("recv_multishot", false)) {
                         uring.set_no_recv_multishot();
                     }

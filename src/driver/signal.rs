@@ -22,9 +22,28 @@ use std::sync::atomic::{AtomicI32, Ordering};
 /// Highest signal number Linux knows (`_NSIG - 1`).
 pub const MAX_SIGNAL: i32 = 64;
 
+/// Slots of a table indexed by signal number (0 unused).
+pub const SIGNAL_SLOTS: usize = MAX_SIGNAL as usize + 1;
+
 /// Per signal: the thread id that [`forward`] sends it to (0: none).
-static FORWARD_TO: [AtomicI32; MAX_SIGNAL as usize + 1] =
-    [const { AtomicI32::new(0) }; MAX_SIGNAL as usize + 1];
+static FORWARD_TO: [AtomicI32; SIGNAL_SLOTS] = [const { AtomicI32::new(0) }; SIGNAL_SLOTS];
+
+/// How one thread listens for one signal: the registrations on the thread, and whether the
+/// signal was blocked before the first of them blocked it. Kept per thread in the loop
+/// context (`driver::context`), because the mask it describes is per thread; counted by
+/// `crate::signal`'s registry.
+#[derive(Clone, Copy)]
+pub struct ThreadListeners {
+    pub count: usize,
+    pub was_blocked: bool,
+}
+
+impl ThreadListeners {
+    pub const NONE: ThreadListeners = ThreadListeners {
+        count: 0,
+        was_blocked: false,
+    };
+}
 
 /// The process disposition of a signal, saved to be put back later.
 pub struct SavedAction(libc::sigaction);

@@ -69,8 +69,6 @@ pub struct Uring {
     /// `IORING_REGISTER_PBUF_RING` failed once (old kernel), or the kernel has no multishot
     /// receive to consume a kernel ring (before 6.0): serve buffers from user space.
     buf_ring_unsupported: bool,
-    /// The owning driver's id: retired rings of other drivers are not ours to unregister.
-    driver_id: u64,
     /// How many completions a blocking wait asks for (always one without
     /// `IORING_FEAT_MIN_TIMEOUT`).
     coalesce: Coalesce,
@@ -89,7 +87,7 @@ enum Wait {
 }
 
 impl Uring {
-    pub fn new(ring: IoUring, unparker: &Unparker, driver_id: u64, coalesce: Coalesce) -> Self {
+    pub fn new(ring: IoUring, unparker: &Unparker, coalesce: Coalesce) -> Self {
         let coalesce = if ring.params().is_feature_min_timeout() {
             coalesce
         } else {
@@ -109,7 +107,6 @@ impl Uring {
             buffer_ops: HashMap::new(),
             pbuf_status: None,
             buf_ring_unsupported: false,
-            driver_id,
             coalesce,
             observe_wait: false,
             injected: None,
@@ -369,9 +366,6 @@ impl Uring {
     /// Submits everything queued and collects completions, sleeping up to `timeout`
     /// (None = until something completes) when the loop has nothing else to do.
     pub fn park(&mut self, table: &mut OpTable, timeout: Option<Duration>) -> io::Result<()> {
-        for bgid in super::buf_ring::take_retired(self.driver_id) {
-            self.unregister_buf_ring(bgid);
-        }
         self.arm_wake(table);
         self.flush(table)?;
         let queued = self.ring.submission().len();
@@ -527,10 +521,6 @@ impl Uring {
     /// Cancels every op the kernel owns and waits up to `grace` for their completions, so their
     /// resources are released exactly once; what does not finish in time is leaked, never freed.
     pub fn shutdown(&mut self, table: &mut OpTable, grace: Duration) {
-        // Rings retired while the driver was busy: unregistered with it; forget them after.
-        for bgid in super::buf_ring::take_retired(self.driver_id) {
-            self.unregister_buf_ring(bgid);
-        }
         let cancel_all = opcode::AsyncCancel2::new(CancelBuilder::any())
             .build()
             .user_data(CompletionToken::IGNORED);
@@ -557,9 +547,6 @@ impl Uring {
             }
         }
         table.leak_remaining();
-        // Rings whose last owner went away during the drain: the ring closes with the
-        // driver, and with it their registrations.
-        drop(super::buf_ring::take_retired(self.driver_id));
         if self.wake_in_flight {
             // The kernel may still write here: leak rather than free.
             std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));

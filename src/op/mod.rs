@@ -59,7 +59,6 @@ mod rwv;
 mod stream;
 pub(crate) mod waitid;
 
-use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -122,10 +121,6 @@ pub(crate) mod sealed {
 /// Ops a task may start in one poll before it must yield.
 const COOP_BUDGET: u32 = 128;
 
-thread_local! {
-    static BUDGET: Cell<u32> = const { Cell::new(COOP_BUDGET) };
-}
-
 /// Gives the task about to be polled a fresh budget (called by the loop before each poll).
 ///
 /// On epoll, an op on a ready fd completes inside its first poll; without a budget a task
@@ -135,17 +130,23 @@ thread_local! {
 /// it to the next `park` instead of performing it inside this poll, so the task returns
 /// `Pending`. A deferred op that is then dropped never ran: nothing is lost. On io_uring no op
 /// completes at submission, so the budget changes nothing there.
+///
+/// The count is per thread (the loop context's `Thread`): one poll runs at a time on a thread.
+#[inline]
 pub(crate) fn reset_budget() {
-    BUDGET.set(COOP_BUDGET);
+    driver::context::with_thread(|t| t.ops_this_poll.set(0));
 }
 
+#[inline]
 fn take_budget() -> bool {
-    let left = BUDGET.get();
-    if left == 0 {
-        return false;
-    }
-    BUDGET.set(left - 1);
-    true
+    driver::context::with_thread(|t| {
+        let started = t.ops_this_poll.get();
+        if started >= COOP_BUDGET {
+            return false;
+        }
+        t.ops_this_poll.set(started + 1);
+        true
+    })
 }
 
 /// An operation ringloop can hand to a backend. Implemented by the types in this module.

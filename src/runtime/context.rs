@@ -4,6 +4,13 @@
 //! `call_soon` callback is queued as a tiny task, so callbacks and tasks keep one order), the
 //! timers, the registry of parked tasks, and the driver. Only the loop thread touches it;
 //! other threads reach the loop through [`Shared`]: the remote queue and the driver's unparker.
+//!
+//! It is the runtime's half of the loop context (`driver::context`): the driver layer holds
+//! the crate's one thread-local, which points to the loop entered on the thread — its bottom
+//! half ([`LoopCore`]: the driver, the shared receive ring) and this half, which the driver
+//! keeps as `dyn Any` (it may not name a type of a layer above it) and [`with`] asks for as a
+//! `LoopContext`.
+//! [`enter`] enters a loop for `block_on` and for the runtime's drop.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -13,10 +20,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
-use super::task::{CANCELLING, CURRENT_TASK, JoinHandle, TaskMeta};
+use super::task::{self, JoinHandle, TaskMeta};
 use super::timer::Timers;
 use crate::blocking::Pool;
-use crate::driver::{self, DriverRef, Unparker};
+use crate::driver::context::{self as driver_context, LoopCore};
+use crate::driver::{DriverRef, Unparker};
 
 /// A task ready to run.
 pub type Runnable = async_task::Runnable<TaskMeta>;
@@ -73,7 +81,8 @@ impl Shared {
 
 /// The loop thread's view of a runtime.
 pub struct LoopContext {
-    pub driver: DriverRef,
+    /// The bottom half: the driver, and what the layers below the runtime keep per loop.
+    pub core: Rc<LoopCore>,
     pub ready: RefCell<VecDeque<Runnable>>,
     pub timers: RefCell<Timers>,
     /// Wakers of the tasks that have parked at least once and are not finished, so
@@ -91,51 +100,47 @@ pub struct LoopContext {
     pub signal_handlers: RefCell<HashMap<i32, Box<dyn std::any::Any>>>,
 }
 
-thread_local! {
-    static CONTEXT: RefCell<Option<Rc<LoopContext>>> = const { RefCell::new(None) };
-}
-
-/// Runs `f` with the loop running on this thread, if any.
+/// Runs `f` with the loop entered on this thread, if any.
 #[inline]
-pub fn with<R>(f: impl FnOnce(&Rc<LoopContext>) -> R) -> Option<R> {
-    CONTEXT
-        .try_with(|c| c.borrow().as_ref().map(f))
-        .ok()
-        .flatten()
+pub fn with<R>(f: impl FnOnce(&LoopContext) -> R) -> Option<R> {
+    driver_context::with_upper(f)
 }
 
-/// The loop running on this thread; panics with `what` when there is none.
+/// The loop entered on this thread, if any.
+pub fn current() -> Option<Rc<LoopContext>> {
+    driver_context::upper()
+}
+
+/// The loop entered on this thread; panics with `what` when there is none.
 pub fn expect(what: &str) -> Rc<LoopContext> {
-    with(Rc::clone).unwrap_or_else(|| {
-        panic!(
-            "{what} must be called from a ringloop loop thread (inside block_on / ringloop::run)"
-        )
-    })
+    current().unwrap_or_else(|| outside_a_loop(what))
 }
 
-/// Makes a loop current on this thread for its lifetime; restores the previous one after.
-pub struct Enter {
-    prev: Option<Rc<LoopContext>>,
-    prev_driver: Option<DriverRef>,
+/// Runs `f` with the loop entered on this thread; panics with `what` when there is none.
+#[inline]
+pub fn with_expect<R>(what: &str, f: impl FnOnce(&LoopContext) -> R) -> R {
+    with(f).unwrap_or_else(|| outside_a_loop(what))
 }
 
-impl Enter {
-    pub fn new(cx: &Rc<LoopContext>) -> Enter {
-        let prev = CONTEXT.with(|c| c.borrow_mut().replace(cx.clone()));
-        let prev_driver = driver::set_current(Some(cx.driver.clone()));
-        Enter { prev, prev_driver }
-    }
+#[cold]
+fn outside_a_loop(what: &str) -> ! {
+    panic!("{what} must be called from a ringloop loop thread (inside block_on / ringloop::run)")
 }
 
-impl Drop for Enter {
-    fn drop(&mut self) {
-        let prev = self.prev.take();
-        let _ = CONTEXT.try_with(|c| *c.borrow_mut() = prev);
-        driver::set_current(self.prev_driver.take());
-    }
+/// Enters `cx` on this thread for the guard's life; the guard's drop restores the loop
+/// entered before (and the poll state of the task that was running, if any): see
+/// `driver::context::Enter`.
+pub fn enter(cx: &Rc<LoopContext>) -> driver_context::Enter {
+    driver_context::Enter::new(&cx.core, cx.clone())
 }
 
 impl LoopContext {
+    /// The loop's driver.
+    #[inline]
+    pub fn driver(&self) -> &DriverRef {
+        self.core.driver()
+    }
+
     /// Whether this context belongs to the loop `shared` describes.
     #[inline]
     pub fn is(&self, shared: &Arc<Shared>) -> bool {
@@ -164,13 +169,13 @@ impl LoopContext {
             };
             crate::op::reset_budget();
             let meta = runnable.metadata();
-            CURRENT_TASK.set(meta.id());
+            task::set_current_task(meta.id());
             if self.shutting_down.get() || meta.is_cancelled() {
                 // The task drops its future (its ops are cancelled in the kernel) and
                 // completes with a cancellation error; a callback is skipped.
-                CANCELLING.set(true);
+                task::set_cancelling(true);
                 runnable.run();
-                CANCELLING.set(false);
+                task::set_cancelling(false);
             } else {
                 runnable.run();
             }

@@ -346,7 +346,7 @@ impl Handle {
     /// When called from a thread other than the loop's.
     pub fn inflight_ops(&self) -> usize {
         self.local("Handle::inflight_ops")
-            .driver
+            .driver()
             .borrow()
             .inflight()
     }

@@ -30,14 +30,15 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use crate::blocking::Pool;
+use crate::driver::context::LoopCore;
 use crate::driver::{self, Backend, BackendReport, Driver};
 pub(crate) use context::LoopContext;
-use context::{Enter, Shared};
+use context::Shared;
 pub use future::{Cancelled, InvalidStateError, LoopFuture};
 pub use handle::{CallbackHandle, Handle, TimerHandle};
 pub use task::{JoinError, JoinHandle, spawn, spawn_blocking, yield_now};
 
-pub(crate) use context::with as with_context;
+pub(crate) use context::{current as current_context, with as with_context};
 
 /// Most ready entries run in one loop tick before I/O is looked at again.
 pub const BUDGET: usize = 256;
@@ -236,7 +237,7 @@ impl Builder {
             pool,
         });
         let cx = Rc::new(LoopContext {
-            driver: Rc::new(driver::DriverCell::new(driver)),
+            core: Rc::new(LoopCore::new(Rc::new(driver::DriverCell::new(driver)))),
             ready: RefCell::new(VecDeque::with_capacity(256)),
             timers: RefCell::new(timer::Timers::default()),
             tasks: RefCell::new(Default::default()),
@@ -326,7 +327,7 @@ impl Runtime {
     /// assert_eq!(rt.inflight_ops(), 0);
     /// ```
     pub fn inflight_ops(&self) -> usize {
-        self.cx.driver.borrow().inflight()
+        self.cx.driver().borrow().inflight()
     }
 
     /// Threads of the blocking pool alive now, running a job or idle (they exit after
@@ -342,7 +343,7 @@ impl Runtime {
 
     /// What the runtime has asked of the kernel so far.
     pub fn stats(&self) -> Stats {
-        let d = self.cx.driver.borrow();
+        let d = self.cx.driver().borrow();
         Stats {
             kernel_enters: d.kernel_enters(),
             ops_submitted: d.ops_submitted(),
@@ -403,13 +404,13 @@ impl Runtime {
             "block_on called from inside a ringloop loop; spawn the future instead"
         );
         let failure = || -> io::Result<()> {
-            match self.cx.driver.borrow().failure() {
+            match self.cx.driver().borrow().failure() {
                 Some(f) if stop_on_failure => Err(f.to_io_error()),
                 _ => Ok(()),
             }
         };
         failure()?;
-        let _enter = Enter::new(&self.cx);
+        let _enter = context::enter(&self.cx);
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
             shared: self.cx.shared.clone(),
@@ -468,7 +469,7 @@ impl LoopContext {
         };
         // A failure is kept by the driver, which runs on without its backend; `try_block_on`
         // reads it from there.
-        let _ = self.driver.borrow_mut().park(timeout);
+        let _ = self.driver().borrow_mut().park(timeout);
         if self.shared.unparker.take_notification() {
             self.drain_remote();
         }
@@ -487,7 +488,7 @@ impl Drop for Runtime {
                 "ringloop: this runtime injected faults; replay with RINGLOOP_FAULT_SEED={seed}"
             );
         }
-        let _enter = Enter::new(&self.cx);
+        let _enter = context::enter(&self.cx);
         let watchers = std::mem::take(&mut *self.cx.watchers.borrow_mut());
         drop(watchers);
         let signal_handlers = std::mem::take(&mut *self.cx.signal_handlers.borrow_mut());
@@ -498,7 +499,7 @@ impl Drop for Runtime {
         // The loop's shared receive ring goes with the loop (receives still in flight keep
         // their share until the driver's shutdown has drained them).
         crate::buf::drop_loop_ring();
-        self.cx.driver.shutdown();
+        self.cx.driver().shutdown();
         self.cx.shutdown_tasks();
         self.cx.shared.pool.shutdown(self.blocking_shutdown_timeout);
     }

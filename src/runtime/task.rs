@@ -8,7 +8,7 @@
 //! # Cancellation
 //!
 //! [`JoinHandle::cancel`] sets the flag and wakes the task through the registry. When the loop
-//! next runs a task whose flag is set, it marks the run as a cancelling one ([`CANCELLING`]);
+//! next runs a task whose flag is set, it marks the run as a cancelling one ([`cancelling`]);
 //! the task's [`TaskFuture`] then drops the user's future — dropping its ops, which queues
 //! their cancellation in the kernel — and completes with [`JoinError`]. A task therefore
 //! always produces an output: the loop never drops a runnable without running it (runtime
@@ -16,7 +16,6 @@
 //! single pointer.
 
 use std::any::Any;
-use std::cell::Cell;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -26,6 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use super::context::{self, Callback, LoopContext, Remote, Runnable, Shared};
+use crate::driver::context::with_thread;
 
 /// Per-task data kept in the task's allocation.
 pub struct TaskMeta {
@@ -58,11 +58,28 @@ impl TaskMeta {
     }
 }
 
-thread_local! {
-    /// True while the loop runs a task whose cancellation was requested.
-    pub(crate) static CANCELLING: Cell<bool> = const { Cell::new(false) };
-    /// Id of the task the loop is running.
-    pub(crate) static CURRENT_TASK: Cell<u64> = const { Cell::new(0) };
+/// Whether the task being run must drop its future: its cancellation was requested, or the
+/// runtime is shutting down. Per thread (the loop context's `Thread`): a blocking-pool thread
+/// sets it for a job too.
+#[inline]
+pub(crate) fn cancelling() -> bool {
+    with_thread(|t| t.cancelling.get())
+}
+
+#[inline]
+pub(crate) fn set_cancelling(on: bool) {
+    with_thread(|t| t.cancelling.set(on));
+}
+
+/// The id of the task the loop is running (0: none).
+#[inline]
+fn current_task() -> u64 {
+    with_thread(|t| t.task_id.get())
+}
+
+#[inline]
+pub(crate) fn set_current_task(id: u64) {
+    with_thread(|t| t.task_id.set(id));
 }
 
 type Panic = Box<dyn Any + Send + 'static>;
@@ -253,7 +270,7 @@ impl<F: Future> Future for TaskFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if CANCELLING.get() {
+        if cancelling() {
             // Dropping the future drops its ops: their cancellation goes to the kernel.
             this.future.set(None);
             return Poll::Ready(Err(JoinError::cancelled()));
@@ -264,7 +281,7 @@ impl<F: Future> Future for TaskFuture<F> {
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => {
                 if this.registration.id == 0 {
-                    let id = CURRENT_TASK.get();
+                    let id = current_task();
                     context::with(|lp| lp.tasks.borrow_mut().insert(id, cx.waker().clone()));
                     this.registration.id = id;
                 }
@@ -320,7 +337,7 @@ impl LoopContext {
             .metadata(TaskMeta::new(0, self.shared.clone()))
             .spawn_local(
                 move |_| async move {
-                    if !CANCELLING.get() && !cb.cancelled.load(Ordering::Acquire) {
+                    if !cancelling() && !cb.cancelled.load(Ordering::Acquire) {
                         let _ = catch_unwind(AssertUnwindSafe(cb.f));
                     }
                 },
@@ -341,7 +358,7 @@ impl LoopContext {
             .spawn(
                 move |_| async move {
                     // A job cancelled before the pool reached it never runs.
-                    if CANCELLING.get() {
+                    if cancelling() {
                         return Err(JoinError::cancelled());
                     }
                     catch_unwind(AssertUnwindSafe(f)).map_err(|panic| JoinError {
@@ -350,9 +367,9 @@ impl LoopContext {
                 },
                 move |runnable: Runnable| {
                     pool.execute(Box::new(move || {
-                        CANCELLING.set(runnable.metadata().is_cancelled());
+                        set_cancelling(runnable.metadata().is_cancelled());
                         runnable.run();
-                        CANCELLING.set(false);
+                        set_cancelling(false);
                     }));
                 },
             );
@@ -382,7 +399,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    context::expect("ringloop::spawn").spawn(fut)
+    context::with_expect("ringloop::spawn", |cx| cx.spawn(fut))
 }
 
 /// Runs blocking `f` on the runtime's blocking pool (asyncio's `run_in_executor`); the result
@@ -403,7 +420,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    context::expect("ringloop::spawn_blocking").spawn_blocking(f)
+    context::with_expect("ringloop::spawn_blocking", |cx| cx.spawn_blocking(f))
 }
 
 /// Yields to the loop once: other ready tasks, callbacks and I/O get their turn first.

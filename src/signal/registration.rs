@@ -1,20 +1,21 @@
 //! Who listens for which signal: per-thread and process-wide reference counts.
 //!
-//! * **Per thread** (thread-local): the first registration of a signal on a thread blocks it
-//!   there (`pthread_sigmask`) and remembers whether it was blocked before; the last one puts
-//!   the mask back as it was.
+//! * **Per thread** (in the thread's loop context, as the mask itself is per thread, whichever
+//!   loop asked): the first registration of a signal on a thread blocks it there
+//!   (`pthread_sigmask`) and remembers whether it was blocked before; the last one puts the
+//!   mask back as it was.
 //! * **Per process** (a mutex): the threads listening for each signal, and the disposition to
 //!   restore. The first listener installs the forwarding handler (see `driver::signal`); the
 //!   last one discards what is still pending (nobody will read it) and restores the previous
 //!   disposition before unblocking.
 
-use std::cell::RefCell;
 use std::io;
 use std::sync::Mutex;
 
+use crate::driver::context;
 use crate::driver::signal as sys;
 
-const SLOTS: usize = sys::MAX_SIGNAL as usize + 1;
+const SLOTS: usize = sys::SIGNAL_SLOTS;
 
 #[derive(Default)]
 struct ProcessEntry {
@@ -24,16 +25,6 @@ struct ProcessEntry {
 }
 
 static PROCESS: Mutex<Vec<ProcessEntry>> = Mutex::new(Vec::new());
-
-#[derive(Clone, Copy, Default)]
-struct ThreadEntry {
-    count: usize,
-    was_blocked: bool,
-}
-
-thread_local! {
-    static THREAD: RefCell<[ThreadEntry; SLOTS]> = RefCell::new([ThreadEntry::default(); SLOTS]);
-}
 
 /// Checks that `sig` is a signal a program may listen for.
 pub fn validate(sig: i32) -> io::Result<()> {
@@ -109,8 +100,8 @@ fn acquire(sig: i32) -> io::Result<()> {
     let tid = sys::thread_id();
     let mut table = lock();
     let entry = &mut table[slot];
-    THREAD.with(|t| -> io::Result<()> {
-        let mut t = t.borrow_mut();
+    context::with_thread(|t| -> io::Result<()> {
+        let mut t = t.signals.borrow_mut();
         if t[slot].count == 0 {
             t[slot].was_blocked = sys::block(sig)?;
         }
@@ -139,23 +130,17 @@ fn acquire(sig: i32) -> io::Result<()> {
 /// before. Returns whether the thread stopped listening.
 fn release_thread(sig: i32) -> bool {
     let slot = sig as usize;
-    // try_with: a listener dropped while the thread's locals are torn down just unblocks.
-    THREAD
-        .try_with(|t| {
-            let mut t = t.borrow_mut();
-            t[slot].count = t[slot].count.saturating_sub(1);
-            if t[slot].count > 0 {
-                return false;
-            }
-            if !t[slot].was_blocked {
-                let _ = sys::unblock(sig);
-            }
-            true
-        })
-        .unwrap_or_else(|_| {
+    context::with_thread(|t| {
+        let mut t = t.signals.borrow_mut();
+        t[slot].count = t[slot].count.saturating_sub(1);
+        if t[slot].count > 0 {
+            return false;
+        }
+        if !t[slot].was_blocked {
             let _ = sys::unblock(sig);
-            true
-        })
+        }
+        true
+    })
 }
 
 fn release(sig: i32) {
@@ -171,12 +156,10 @@ fn release(sig: i32) {
     }
     sys::forward_to(sig, entry.threads.last().map_or(0, |(t, _)| *t));
     let last_in_process = entry.threads.is_empty();
-    let (thread_count, was_blocked) = THREAD
-        .try_with(|t| {
-            let t = t.borrow();
-            (t[slot].count, t[slot].was_blocked)
-        })
-        .unwrap_or((1, false));
+    let (thread_count, was_blocked) = context::with_thread(|t| {
+        let t = t.signals.borrow();
+        (t[slot].count, t[slot].was_blocked)
+    });
     if last_in_process && thread_count == 1 && !was_blocked {
         // Still blocked here: what is pending now was never read and would hit the restored
         // disposition the moment the signal is unblocked.

@@ -20,7 +20,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::runtime::{LoopContext, timer::TimerKey, with_context};
+use crate::runtime::{LoopContext, current_context, timer::TimerKey};
 
 /// Future returned by [`sleep`] and [`sleep_until`].
 #[must_use = "a sleep does nothing until awaited"]
@@ -99,14 +99,13 @@ impl Future for Sleep {
                     return Poll::Ready(());
                 }
                 let deadline = self.deadline;
-                let registered = with_context(|lp| {
-                    let key = lp
-                        .timers
-                        .borrow_mut()
-                        .insert_waker(deadline, cx.waker().clone());
-                    (lp.clone(), key)
-                })
-                .expect("ringloop::time::sleep polled outside a ringloop runtime");
+                let lp = current_context()
+                    .expect("ringloop::time::sleep polled outside a ringloop runtime");
+                let key = lp
+                    .timers
+                    .borrow_mut()
+                    .insert_waker(deadline, cx.waker().clone());
+                let registered = (lp, key);
                 self.registered = Some(registered);
                 Poll::Pending
             }
