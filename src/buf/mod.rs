@@ -31,7 +31,7 @@ mod ring;
 use std::ops::{Bound, RangeBounds};
 
 pub use ring::{BufRing, BufRingBuilder, RingBuf};
-pub(crate) use ring::{PooledBuf, drop_loop_ring, loop_ring};
+pub(crate) use ring::{PooledBuf, drop_loop_ring, is_loop_ring, loop_ring};
 
 /// A buffer whose bytes the kernel may read for the duration of an operation.
 ///

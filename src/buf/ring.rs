@@ -35,6 +35,19 @@ pub(crate) fn loop_ring() -> io::Result<BufRing> {
     Ok(ring)
 }
 
+/// Whether `ring` is the current loop's shared ring, which every transport and stream of the
+/// loop receives into (so another socket may take its last buffer at any time).
+pub(crate) fn is_loop_ring(ring: &BufRing) -> bool {
+    context::with_loop(|core| {
+        core.loop_ring()
+            .borrow()
+            .as_ref()
+            .and_then(|kept| kept.downcast_ref::<BufRing>())
+            .is_some_and(|kept| Rc::ptr_eq(&kept.shared, &ring.shared))
+    })
+    .unwrap_or(false)
+}
+
 /// Drops the current loop's shared ring, if it has one (the runtime is going away).
 pub(crate) fn drop_loop_ring() {
     let mine = context::with_loop(|core| core.loop_ring().borrow_mut().take()).flatten();

@@ -173,7 +173,7 @@ impl Proactor for Faults {
         deadline: Option<Duration>,
         defer: bool,
     ) {
-        if op.shares_buffers() && self.rng.one_in(NO_BUFFERS) {
+        if self.rng.one_in(NO_BUFFERS) && op.multishot() && op.shares_buffers() {
             self.injected += 1;
             self.held.push((token, -libc::ENOBUFS, 0));
             return;

@@ -110,6 +110,9 @@ impl Describe for RecvMulti {
     fn buf_group(&self) -> Option<u16> {
         self.ring.group()
     }
+    fn shares_buffers(&self) -> bool {
+        crate::buf::is_loop_ring(&self.ring)
+    }
 }
 
 /// `recv(fd, ...)` into a buffer `source` picks, as io_uring's buffer select does: the
