@@ -2,26 +2,29 @@
 //!
 //! # The backend contract
 //!
-//! Both backends take the same requests from the op layer and post results to the same
-//! [`OpTable`]:
+//! A backend implements [`Proactor`] (`proactor.rs`, which states what every backend
+//! guarantees); the driver holds it as a `Box<dyn Proactor>` and never asks which one it is:
 //!
-//! * `submit(token, op, deadline, defer)` — start an op. io_uring queues its SQE (plus a
-//!   linked timeout when there is a deadline) in the tick's local queue; epoll tries its
-//!   [`Syscall`] at once (unless `defer`: the task's budget is spent), parks it on its fd's
-//!   queue until ready, or hands it to the blocking pool when the fd cannot be polled. An op
-//!   whose opcode the backend cannot run goes to the blocking pool instead (see below).
-//! * `cancel(token)` — an op whose SQE is still in the local queue is removed from it (it
-//!   never reaches the kernel); otherwise io_uring queues `IORING_OP_ASYNC_CANCEL`. epoll
+//! * `submit(table, token, op, deadline, defer)` — start an op. io_uring (`uring.rs`) queues
+//!   its SQE (plus a linked timeout when there is a deadline) in the tick's local queue; epoll
+//!   (`epoll.rs`) tries its [`Syscall`] at once (unless `defer`: the task's budget is spent),
+//!   parks it on its fd's queue until ready, or hands it to the blocking pool when the fd
+//!   cannot be polled. An op whose opcode the backend cannot run goes to the blocking pool
+//!   instead, before any backend sees it (see below).
+//! * `cancel(table, token)` — an op whose SQE is still in the local queue is removed from it
+//!   (it never reaches the kernel); otherwise io_uring queues `IORING_OP_ASYNC_CANCEL`. epoll
 //!   completes a waiting op with `ECANCELED` at once. Either way the op's own completion is
 //!   what frees its slot.
-//! * `park(timeout)` — flush submissions and collect completions, sleeping up to `timeout`
-//!   when asked; a wake-up from another thread ([`Unparker`]) ends the sleep.
+//! * `park(table, timeout)` — flush submissions and collect completions, sleeping up to
+//!   `timeout` when asked; a wake-up from another thread ([`Unparker`]) ends the sleep.
 //!   Transient errors are retried inside the backend; a wait that fails for good leaves the
 //!   driver running without its backend (see `failed.rs`), never panicking.
-//! * `shutdown()` — cancel everything and wait for the completions, so that no buffer is
-//!   freed while the kernel may still use it.
+//! * `shutdown(table, grace)` — cancel everything and wait for the completions, so that no
+//!   buffer is freed while the kernel may still use it.
 //!
-//! Completions are written into the [`OpTable`], which wakes the parked task.
+//! Completions are written into the [`OpTable`], which wakes the parked task. The fault
+//! injector (`faults.rs`) is a third backend: it wraps either real one and perturbs it only in
+//! ways the kernel may (`RINGLOOP_FAULT_SEED`, `RINGLOOP_BACKEND=faults[+epoll]`).
 //!
 //! # What an op gives the driver
 //!
