@@ -317,10 +317,10 @@ impl Runtime {
         Handle::from_shared(self.cx.shared.clone())
     }
 
-    /// Ops the backend owns right now, orphans waiting for their cancel included, and the
-    /// blocking-pool jobs that stand in for an opcode the ring lacks (until each has let go of
-    /// its op's buffers and descriptor). A dropped runtime waits for all of them, up to
-    /// [`Builder::io_shutdown_timeout`].
+    /// Ops in flight right now: every op the loop has submitted and not yet seen complete,
+    /// orphans waiting for their cancel included (an op run on the blocking pool because the
+    /// ring lacks its opcode counts like any other). A dropped runtime waits for all of them,
+    /// up to [`Builder::io_shutdown_timeout`].
     ///
     /// ```
     /// let rt = ringloop::Runtime::builder().build().unwrap();
