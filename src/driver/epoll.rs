@@ -27,9 +27,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::Describe;
 use super::pool_calls::PoolCalls;
-use super::proactor::{Inject, Proactor};
+use super::proactor::{Half, Inject, Proactor, Submission, Work};
 use super::select::BackendKind;
 use super::syscall::{Direction, Mode, NoWaitFallback, Performed, Syscall, Wait};
 use super::token::{CompletionToken, F_MORE, OpTable};
@@ -212,19 +211,20 @@ impl Epoll {
     /// Starts an op. With `defer` (the task's cooperative budget is spent) the op is not tried
     /// at once: it waits for the next `park`, which tries it, so a task of back-to-back ready
     /// ops yields to the loop without holding a result it might then drop.
+    #[inline]
     pub fn submit(
         &mut self,
         table: &mut OpTable,
         token: CompletionToken,
-        syscall: Syscall,
+        syscall: &Syscall,
         multishot: bool,
         deadline: Option<Duration>,
         defer: bool,
     ) {
         let dir = match syscall.wait() {
             // Calls that may block (on the disk): never on the loop thread.
-            Wait::Pool => return self.pool.submit(table, token, syscall),
-            Wait::Nothing if defer => return self.deferred.push((token, syscall)),
+            Wait::Pool => return self.pool.submit(table, token, *syscall),
+            Wait::Nothing if defer => return self.deferred.push((token, *syscall)),
             Wait::Nothing => return self.perform_now(table, token, syscall),
             Wait::Ready(dir) => dir,
         };
@@ -240,7 +240,7 @@ impl Epoll {
             // busy: registering again tells whether it still does (`EEXIST`) before it is used.
             match self.arm_queue(fd) {
                 Ok(()) => was_armed = true,
-                Err(e) => return self.arm_failed(table, token, syscall, multishot, e),
+                Err(e) => return self.arm_failed(table, token, *syscall, multishot, e),
             }
         }
         let q = self.queue(fd);
@@ -255,27 +255,27 @@ impl Epoll {
         let attempt = !multishot && !behind && !defer;
         if attempt {
             // SAFETY: the op's memory is owned by the table until completion.
-            let mut p = unsafe { self.perform_ready(fd, &syscall) };
+            let mut p = unsafe { self.perform_ready(fd, syscall) };
             if p.result == -libc::EOPNOTSUPP && syscall.has_nowait_fallback() && !was_armed {
                 // No RWF_NOWAIT for this file: a pollable one takes its fallback, the others
                 // (regular files: EPERM) the pool.
                 if let Err(e) = self.arm_queue(fd) {
-                    return self.arm_failed(table, token, syscall, multishot, e);
+                    return self.arm_failed(table, token, *syscall, multishot, e);
                 }
                 was_armed = true;
                 // SAFETY: the op's memory is owned by the table until completion.
-                p = unsafe { self.perform_ready(fd, &syscall) };
+                p = unsafe { self.perform_ready(fd, syscall) };
             }
             match p {
                 p if p.result == -libc::EAGAIN => {}
                 p if p.result == -libc::EOPNOTSUPP => {
-                    return self.pool.submit(table, token, syscall);
+                    return self.pool.submit(table, token, *syscall);
                 }
                 p => return table.complete(token, p.result, p.flags),
             }
         }
         if !was_armed && let Err(e) = self.arm_queue(fd) {
-            return self.arm_failed(table, token, syscall, multishot, e);
+            return self.arm_failed(table, token, *syscall, multishot, e);
         }
         let q = self.queue(fd);
         if attempt {
@@ -285,7 +285,7 @@ impl Epoll {
         }
         q.waiters.push_back(Waiter {
             token,
-            syscall,
+            syscall: *syscall,
             multishot,
         });
         self.waiting += 1;
@@ -318,7 +318,8 @@ impl Epoll {
     }
 
     /// Performs a call that waits for nothing (nop, close).
-    fn perform_now(&mut self, table: &mut OpTable, token: CompletionToken, syscall: Syscall) {
+    #[inline]
+    fn perform_now(&mut self, table: &mut OpTable, token: CompletionToken, syscall: &Syscall) {
         if syscall.closes_fd() {
             self.forget_fd(table, syscall.fd());
         }
@@ -333,7 +334,7 @@ impl Epoll {
             return false;
         }
         for (token, syscall) in std::mem::take(&mut self.deferred) {
-            self.perform_now(table, token, syscall);
+            self.perform_now(table, token, &syscall);
         }
         for fd in std::mem::take(&mut self.recheck) {
             if !self.queue(fd).waiters.is_empty() {
@@ -607,17 +608,25 @@ impl Proactor for Epoll {
         BackendKind::Epoll
     }
 
+    fn half(&self) -> Half {
+        Half::Readiness
+    }
+
     #[inline]
-    fn submit(
-        &mut self,
-        table: &mut OpTable,
-        token: CompletionToken,
-        op: &mut dyn Describe,
-        deadline: Option<Duration>,
-        defer: bool,
-    ) {
-        let multishot = op.multishot();
-        Epoll::submit(self, table, token, op.syscall(), multishot, deadline, defer);
+    fn submit(&mut self, table: &mut OpTable, op: Submission) {
+        let Work::Readiness(syscall) = &op.work else {
+            // The driver builds the half `half()` names; anything else fails loudly but safely.
+            return table.complete(op.token, -libc::EINVAL, 0);
+        };
+        Epoll::submit(
+            self,
+            table,
+            op.token,
+            syscall,
+            op.multishot,
+            op.deadline,
+            op.defer,
+        );
     }
 
     fn cancel(&mut self, table: &mut OpTable, token: CompletionToken) {

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use super::Describe;
 use super::buf_ring::KernelBufRing;
-use super::proactor::{Inject, Proactor};
+use super::proactor::{Half, Inject, Proactor, Submission};
 use super::select::BackendKind;
 use super::token::{CompletionToken, OpTable};
 
@@ -165,18 +165,24 @@ impl Proactor for Faults {
         self.inner.kind()
     }
 
-    fn submit(
+    fn half(&self) -> Half {
+        self.inner.half()
+    }
+
+    fn prepares(&self) -> bool {
+        true
+    }
+
+    fn prepare(
         &mut self,
-        table: &mut OpTable,
+        _table: &mut OpTable,
         token: CompletionToken,
         op: &mut dyn Describe,
-        deadline: Option<Duration>,
-        defer: bool,
-    ) {
+    ) -> bool {
         if self.rng.one_in(NO_BUFFERS) && op.multishot() && op.shares_buffers() {
             self.injected += 1;
             self.held.push((token, -libc::ENOBUFS, 0));
-            return;
+            return false;
         }
         if self.rng.one_in(SHORT_TRANSFER) {
             let max = self.rng.upto(16) as usize;
@@ -184,10 +190,14 @@ impl Proactor for Faults {
                 self.injected += 1;
             }
         }
+        true
+    }
+
+    fn submit(&mut self, table: &mut OpTable, op: Submission) {
         // Not captured: what a backend completes inside `submit` (epoll, on a ready fd) the
         // submitting task sees in the same poll, which ringloop promises (a read dropped
         // after its first poll consumed nothing it did not return).
-        self.inner.submit(table, token, op, deadline, defer);
+        self.inner.submit(table, op);
     }
 
     fn has_op(&self, code: u8) -> bool {

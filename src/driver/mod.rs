@@ -71,7 +71,7 @@ use std::time::Duration;
 
 pub use cell::DriverCell;
 pub use failed::ParkFailure;
-use proactor::Proactor;
+use proactor::{Half, Proactor, Submission, Work};
 pub use select::{Backend, BackendKind, BackendReport};
 pub use syscall::{
     BUFFER_SHIFT, BufferSource, F_BUFFER, Mode, NoWaitFallback, Perform, Performed, Syscall,
@@ -128,6 +128,9 @@ pub const MAX_UNASKED_CANCEL_RESUBMITS: u32 = 16;
 pub struct Driver {
     table: OpTable,
     backend: Box<dyn Proactor>,
+    /// The half of an op the backend runs, and whether it prepares ops: asked once.
+    half: Half,
+    prepares: bool,
     unparker: Arc<Unparker>,
     ops_submitted: u64,
     closed: bool,
@@ -255,6 +258,8 @@ impl Driver {
     ) -> Driver {
         Driver {
             table: OpTable::new(),
+            half: backend.half(),
+            prepares: backend.prepares(),
             backend,
             pool_calls: pool_calls::PoolCalls::new(pool, unparker.clone()),
             unparker,
@@ -279,9 +284,9 @@ impl Driver {
     /// task's cooperative budget is spent, so the op must not complete inside this poll (only
     /// the epoll backend ever completes an op at submission).
     #[inline]
-    pub fn submit(
+    pub fn submit<D: Describe>(
         &mut self,
-        op: &mut dyn Describe,
+        op: &mut D,
         deadline: Option<Duration>,
         defer: bool,
     ) -> CompletionToken {
@@ -299,13 +304,30 @@ impl Driver {
             self.table.complete(token, -failure.errno, 0);
             return token;
         }
-        if !self.backend.has_op(op.opcode()) {
+        if self.half == Half::Sqe && !self.backend.has_op(op.opcode()) {
             // Opcode missing: the op's readiness half, blocking, on the pool.
             self.pool_calls.submit(&mut self.table, token, op.syscall());
             return token;
         }
-        self.backend
-            .submit(&mut self.table, token, op, deadline, defer);
+        if self.prepares && !self.backend.prepare(&mut self.table, token, op) {
+            return token;
+        }
+        // Only the half the backend runs is built, here where the op's type is known.
+        let work = match self.half {
+            Half::Sqe => Work::Sqe {
+                entry: op.uring_entry(),
+                buf_group: op.buf_group(),
+            },
+            Half::Readiness => Work::Readiness(op.syscall()),
+        };
+        let submission = Submission {
+            token,
+            work,
+            multishot,
+            deadline,
+            defer,
+        };
+        self.backend.submit(&mut self.table, submission);
         token
     }
 
@@ -326,10 +348,10 @@ impl Driver {
     /// linked timeout is the caller's answer and is returned as is; epoll never resubmits (its
     /// unasked `ECANCELED` means the fd went away).
     #[inline]
-    pub fn poll_op(
+    pub fn poll_op<D: Describe>(
         &mut self,
         token: &mut CompletionToken,
-        op: &mut dyn Describe,
+        op: &mut D,
         resubmits: &mut u32,
         waker: &Waker,
     ) -> Option<Completion> {

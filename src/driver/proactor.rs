@@ -24,10 +24,48 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+use io_uring::squeue;
+
 use super::Describe;
 use super::buf_ring::KernelBufRing;
 use super::select::BackendKind;
+use super::syscall::Syscall;
 use super::token::{CompletionToken, OpTable};
+
+/// Which half of an op a backend runs (see [`Describe`]): the driver builds only that one,
+/// where the op's type is known, so an op's code inlines into the submit path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Half {
+    /// The op's SQE (io_uring).
+    Sqe,
+    /// The op's readiness half (epoll).
+    Readiness,
+}
+
+/// An op to start, as the driver hands it to the backend: its token (already in the table),
+/// the half the backend runs, and how it is to run.
+pub struct Submission {
+    pub token: CompletionToken,
+    pub work: Work,
+    /// The op posts a stream of completions (`IORING_CQE_F_MORE`) rather than one.
+    pub multishot: bool,
+    /// The op completes with `ETIMEDOUT` if it has not finished by then.
+    pub deadline: Option<Duration>,
+    /// The submitting task's budget is spent: the op must not complete inside `submit`.
+    pub defer: bool,
+}
+
+/// The half of an op a backend runs.
+pub enum Work {
+    /// Its SQE (`user_data` set by the backend), and the provided-buffer group it selects
+    /// from, if any.
+    Sqe {
+        entry: squeue::Entry,
+        buf_group: Option<u16>,
+    },
+    /// Its readiness half.
+    Readiness(Syscall),
+}
 
 /// A perturbation the fault injector asks a backend to make inside itself, where only the
 /// backend can (see [`Proactor::inject`]).
@@ -47,17 +85,29 @@ pub trait Proactor {
     /// The real backend underneath (a wrapper reports the backend it wraps).
     fn kind(&self) -> BackendKind;
 
-    /// Starts `op` under `token` (already in `table`). `deadline` bounds it (the op then
-    /// completes with `ETIMEDOUT`); `defer`: the submitting task's budget is spent, so the op
-    /// must not complete inside this call.
-    fn submit(
+    /// The half of an op this backend runs.
+    fn half(&self) -> Half;
+
+    /// Starts an op (see [`Submission`]).
+    fn submit(&mut self, table: &mut OpTable, op: Submission);
+
+    /// Whether [`prepare`](Self::prepare) must see each op before it is built (a wrapper that
+    /// changes ops, like the fault injector); asked once, when the driver is built.
+    fn prepares(&self) -> bool {
+        false
+    }
+
+    /// Sees `op` before its half is built (only if [`prepares`](Self::prepares)): it may
+    /// change it ([`Describe::limit`]), or complete `token` itself and return `false`, and the
+    /// op is then not submitted.
+    fn prepare(
         &mut self,
-        table: &mut OpTable,
-        token: CompletionToken,
-        op: &mut dyn Describe,
-        deadline: Option<Duration>,
-        defer: bool,
-    );
+        _table: &mut OpTable,
+        _token: CompletionToken,
+        _op: &mut dyn Describe,
+    ) -> bool {
+        true
+    }
 
     /// Whether the backend can run ops of io_uring opcode `code` (the driver runs the others'
     /// readiness half, blocking, on the pool).

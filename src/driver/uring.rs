@@ -29,10 +29,9 @@ use std::time::Duration;
 use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, opcode, squeue};
 
-use super::Describe;
 use super::buf_ring::{KernelBufRing, Region};
 use super::coalesce::Coalesce;
-use super::proactor::{Inject, Proactor};
+use super::proactor::{Half, Inject, Proactor, Submission, Work};
 use super::select::BackendKind;
 use super::syscall::F_BUFFER;
 use super::token::{CompletionToken, F_MORE, OpTable};
@@ -559,18 +558,19 @@ impl Proactor for Uring {
         BackendKind::IoUring
     }
 
+    fn half(&self) -> Half {
+        Half::Sqe
+    }
+
     #[inline]
-    fn submit(
-        &mut self,
-        table: &mut OpTable,
-        token: CompletionToken,
-        op: &mut dyn Describe,
-        deadline: Option<Duration>,
-        _defer: bool,
-    ) {
-        self.submit_entry(table, token, op.uring_entry(), deadline);
-        if let Some(bgid) = op.buf_group() {
-            self.track_buffers(token, bgid);
+    fn submit(&mut self, table: &mut OpTable, op: Submission) {
+        let Work::Sqe { entry, buf_group } = op.work else {
+            // The driver builds the half `half()` names; anything else fails loudly but safely.
+            return table.complete(op.token, -libc::EINVAL, 0);
+        };
+        self.submit_entry(table, op.token, entry, op.deadline);
+        if let Some(bgid) = buf_group {
+            self.track_buffers(op.token, bgid);
         }
     }
 
