@@ -533,7 +533,7 @@ fn in_use_counts_untaken_completions_with(backend: Backend) {
         let untaken = ring.in_use();
         assert!(
             (4..=8).contains(&untaken),
-            "4 KiB received into 1 KiB buffers, yet {untaken} buffers in untaken completions: {ring:?}"
+            "{untaken} buffers in the untaken completions of 4 KiB: {ring:?}"
         );
         let mut chunks = Vec::new();
         let mut received = Vec::new();
