@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future::poll_once;
 use ringloop::op::{self, Interest};
-use ringloop::{Handle, time, yield_now};
+use ringloop::{Handle, yield_now};
 
 /// A regular file in the temp dir with a unique name, removed on drop.
 struct TempFile {
@@ -43,28 +43,6 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-/// How long bytes already in a pipe may take to reach a read before they count as lost.
-const READ_LIMIT: Duration = Duration::from_secs(5);
-
-/// Reads exactly `len` bytes from pipe `fd`, in as many reads as the pipe gives them in;
-/// panics, saying `what`, if they do not all arrive within [`READ_LIMIT`] (they were lost).
-async fn read_exactly(fd: std::os::fd::RawFd, len: usize, what: &str) -> Vec<u8> {
-    let mut got = Vec::with_capacity(len);
-    while got.len() < len {
-        let read = op::read(fd, Vec::with_capacity(len - got.len()));
-        let Ok((res, buf)) = time::timeout(READ_LIMIT, read).await else {
-            panic!(
-                "{what}: {} of {len} bytes arrived, the rest were lost",
-                got.len()
-            );
-        };
-        let n = res.unwrap_or_else(|e| panic!("{what}: read: {e}"));
-        assert!(n > 0, "{what}: EOF after {} of {len} bytes", got.len());
-        got.extend_from_slice(&buf);
-    }
-    got
 }
 
 /// Writes all of `data` to file `fd` at `offset`, in as many `write_at`s as the file takes.
@@ -138,7 +116,8 @@ both_backends! {
                 };
                 // All of the round's bytes after a drop, the rest after a short read.
                 let what = format!("round {round}, after a read that returned {returned} bytes");
-                let rest = read_exactly(r.as_raw_fd(), msg.len() - returned, &what).await;
+                let rest = msg.len() - returned;
+                let rest = support::read_fd_exact(r.as_raw_fd(), rest, &what).await;
                 delivered.extend_from_slice(&rest);
             }
             let expected: Vec<u8> = (0..200u32).flat_map(|i| i.to_le_bytes()).collect();
@@ -179,7 +158,8 @@ both_backends! {
 
             let (r, w) = &pipes[PIPES / 2];
             support::write_all(w, b"still intact");
-            let got = read_exactly(r.as_raw_fd(), 12, "the pipe after the drops").await;
+            let what = "the pipe after the drops";
+            let got = support::read_fd_exact(r.as_raw_fd(), 12, what).await;
             assert_eq!(got, b"still intact");
         });
     }
@@ -221,7 +201,8 @@ both_backends! {
                         assert_eq!(buf, &message.as_bytes()[..n], "round {round}");
                         received.extend_from_slice(&buf);
                         let what = format!("round {round}, after a read of {n} bytes");
-                        received.extend(read_exactly(fd, message.len() - n, &what).await);
+                        let rest = message.len() - n;
+                        received.extend(support::read_fd_exact(fd, rest, &what).await);
                         completed += 1;
                     }
                     Err(err) => {
@@ -233,7 +214,8 @@ both_backends! {
                         assert!(buf.is_empty(), "a cancelled read returned data");
                         cancelled += 1;
                         let what = format!("round {round}, after a cancelled read");
-                        received.extend(read_exactly(fd, message.len(), &what).await);
+                        let all = message.len();
+                        received.extend(support::read_fd_exact(fd, all, &what).await);
                     }
                 }
             }
@@ -272,7 +254,8 @@ both_backends! {
             let n = res.expect("data was ready");
             assert!((1..=7).contains(&n), "read {n} bytes");
             assert_eq!(buf, &b"on time"[..n]);
-            assert_eq!(read_exactly(fd, 7 - n, "the rest").await, &b"on time"[n..]);
+            let rest = support::read_fd_exact(fd, 7 - n, "the rest").await;
+            assert_eq!(rest, &b"on time"[n..]);
             support::settle_inflight(0).await;
         });
     }
@@ -337,7 +320,7 @@ both_backends! {
 
             // The file position is still 0: write_at/read_at do not move it.
             write_all(fd, b"HEL").await;
-            assert_eq!(read_exactly(fd, 4, "read at the position").await, b"lo w");
+            assert_eq!(support::read_fd_exact(fd, 4, "read at the position").await, b"lo w");
 
             let (res, _) = op::writev_at(fd, vec![b"ab".to_vec(), b"cd".to_vec()], 11).await;
             let n = res.expect("writev_at");
@@ -384,7 +367,7 @@ both_backends! {
             let in_first = n.min(4);
             assert_eq!(bufs[0], &sent[..in_first]);
             assert_eq!(bufs[1], &sent[in_first..n]);
-            let rest = read_exactly(r.as_raw_fd(), sent.len() - n, "the rest").await;
+            let rest = support::read_fd_exact(r.as_raw_fd(), sent.len() - n, "the rest").await;
             assert_eq!(rest, &sent[n..]);
         });
     }
