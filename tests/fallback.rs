@@ -334,16 +334,31 @@ fn run_real_io(rt: &Runtime) {
     let (reader, writer) = support::pipe();
     let kind = rt.backend_report().backend();
     rt.block_on(async move {
+        // A pipe may take and give the message in pieces: write the rest until all is
+        // written, read until EOF.
         let message = b"ringloop fallback works".to_vec();
-        let (written, _) = op::write(writer.as_raw_fd(), message.clone()).await;
-        assert_eq!(written.expect("write to pipe"), message.len());
+        let mut sent = 0;
+        while sent < message.len() {
+            let (written, _) = op::write(writer.as_raw_fd(), message[sent..].to_vec()).await;
+            let n = written.expect("write to pipe");
+            assert!(
+                n > 0,
+                "a write of {} bytes wrote none",
+                message.len() - sent
+            );
+            sent += n;
+        }
         close(writer).await;
 
-        let (read, buf) = op::read(reader.as_raw_fd(), Vec::with_capacity(64)).await;
-        assert_eq!(read.expect("read from pipe"), message.len());
-        assert_eq!(buf, message);
-        let (eof, _) = op::read(reader.as_raw_fd(), Vec::with_capacity(64)).await;
-        assert_eq!(eof.expect("read EOF"), 0);
+        let mut received = Vec::new();
+        loop {
+            let (read, buf) = op::read(reader.as_raw_fd(), Vec::with_capacity(64)).await;
+            if read.expect("read from pipe") == 0 {
+                break;
+            }
+            received.extend_from_slice(&buf);
+        }
+        assert_eq!(received, message);
         close(reader).await;
 
         let start = Instant::now();

@@ -145,8 +145,10 @@ both_backends! {
             let (res, buf) = ringloop::time::timeout(IO_LIMIT, read)
                 .await
                 .unwrap_or_else(|_| panic!("no bytes on the pipe within {IO_LIMIT:?}"));
-            assert_eq!(res.expect("read the pipe"), 4);
-            assert_eq!(buf, b"pong");
+            // The bytes, or their first few when the read is short.
+            let n = res.expect("read the pipe");
+            assert!((1..=4).contains(&n), "read {n} bytes");
+            assert_eq!(buf, &b"pong"[..n]);
         });
         drop(rt);
         dog.disarm();

@@ -90,8 +90,10 @@ both_backends! {
                     ringloop::yield_now().await;
                     go.send(()).expect("sender thread alive");
                     assert_eq!(listener.await.expect("listener task"), libc::SIGUSR2);
+                    // The bytes, or their first few when a write or the read is short.
                     let (n, buf) = reader.await.expect("reader task");
-                    assert_eq!(&buf[..n], b"woken");
+                    assert!((1..=5).contains(&n), "read {n} bytes");
+                    assert_eq!(&buf[..n], &b"woken"[..n]);
                 });
                 sender.join().expect("sender thread");
                 dog.disarm();

@@ -150,9 +150,8 @@ both_backends! {
             support::settle_inflight(0).await;
 
             support::write_all(&w, b"after the cancel");
-            let (res, buf) = op::read(fd, Vec::with_capacity(64)).await;
-            assert_eq!(res.expect("read"), 16);
-            assert_eq!(buf, b"after the cancel");
+            let got = support::read_fd_exact(fd, 16, "the bytes written after the cancel").await;
+            assert_eq!(got, b"after the cancel");
         });
     }
 
@@ -213,8 +212,10 @@ both_backends! {
             support::settle_inflight(1).await;
             support::write_all(&w, b"not starved");
             let (res, buf) = reader.await.expect("reader ok");
-            assert_eq!(res, Ok(11));
-            assert_eq!(buf, b"not starved");
+            // The bytes, or their first few when the read is short.
+            let n = res.expect("read");
+            assert!((1..=11).contains(&n), "read {n} bytes");
+            assert_eq!(buf, &b"not starved"[..n]);
             stop.set(true);
             let turns = busy.await.expect("busy task ok");
             assert!(
@@ -269,17 +270,20 @@ both_backends! {
             assert!(b_before >= 1);
 
             support::write_all(&wa, b"for a");
+            // Each read gets its pipe's bytes, or their first few when it is short.
             let (res, buf) = task_a.await.expect("task a ok");
-            assert_eq!(res.expect("read a"), 5);
-            assert_eq!(buf, b"for a");
+            let n = res.expect("read a");
+            assert!((1..=5).contains(&n), "read a: {n} bytes");
+            assert_eq!(buf, &b"for a"[..n]);
             support::yield_turns(10).await;
             assert_eq!(polls_b.get(), b_before, "task B was polled by A's completion");
             assert!(!task_b.is_finished());
 
             support::write_all(&wb, b"for b");
             let (res, buf) = task_b.await.expect("task b ok");
-            assert_eq!(res.expect("read b"), 5);
-            assert_eq!(buf, b"for b");
+            let n = res.expect("read b");
+            assert!((1..=5).contains(&n), "read b: {n} bytes");
+            assert_eq!(buf, &b"for b"[..n]);
             assert!(polls_b.get() > b_before);
         });
     }

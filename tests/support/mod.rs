@@ -14,8 +14,9 @@
 //!   happen), [`yield_until`] / [`yield_until_deadline`] / [`yield_until_within`] (waits on the
 //!   running loop for a condition, bounded by time, never by a count of turns),
 //!   [`settle_inflight`] (waits for the op table to reach a size);
-//! - I/O helpers: [`write_all`] (blocking write into a test pipe) and [`CountedBuf`] (a read
-//!   buffer that counts its drops, to catch a buffer freed twice, never, or while in flight).
+//! - I/O helpers: [`write_all`] (blocking write into a test pipe), [`read_fd_exact`] (reads
+//!   on until it has the bytes, as a read may be short) and [`CountedBuf`] (a read buffer
+//!   that counts its drops, to catch a buffer freed twice, never, or while in flight).
 //!
 //! Not every test file uses every helper, hence `dead_code` is allowed for this module.
 #![allow(dead_code)]
@@ -385,6 +386,35 @@ pub fn write_all(fd: &OwnedFd, mut data: &[u8]) {
         }
         data = &data[n as usize..];
     }
+}
+
+/// How long [`read_fd_exact`] waits for bytes that are already on their way before it counts
+/// them as lost.
+pub const READ_FD_LIMIT: Duration = Duration::from_secs(5);
+
+/// Reads exactly `len` bytes from `fd` (a pipe, a file, a stream socket) with `op::read`, in
+/// as many reads as the kernel gives them in: a read may return fewer bytes than are waiting.
+/// Fails the test, naming `what`, on an error, on end-of-file, or when the bytes have not all
+/// arrived within [`READ_FD_LIMIT`] (they were lost).
+pub async fn read_fd_exact(fd: std::os::fd::RawFd, len: usize, what: &str) -> Vec<u8> {
+    let mut got = Vec::with_capacity(len);
+    while got.len() < len {
+        let read = ringloop::op::read(fd, Vec::with_capacity(len - got.len()));
+        let Ok((res, buf)) = ringloop::time::timeout(scaled(READ_FD_LIMIT), read).await else {
+            panic!(
+                "{what}: {} of {len} bytes arrived, the rest were lost",
+                got.len()
+            );
+        };
+        let n = res.unwrap_or_else(|e| panic!("{what}: read: {e}"));
+        assert!(
+            n > 0,
+            "{what}: end-of-file after {} of {len} bytes",
+            got.len()
+        );
+        got.extend_from_slice(&buf);
+    }
+    got
 }
 
 /// A read buffer (a `Vec` with `capacity` bytes of room) that counts its drops in a per-test
