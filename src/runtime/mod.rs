@@ -173,8 +173,9 @@ impl Builder {
     /// let rt = ringloop::Runtime::builder().fault_injection(42).build().unwrap();
     /// assert_eq!(rt.backend_report().fault_seed(), Some(42));
     /// rt.block_on(async {
-    ///     for _ in 0..100 {
+    ///     for _ in 0..200 {
     ///         ringloop::op::nop().await.unwrap();
+    ///         ringloop::yield_now().await; // the loop turns: the injector acts at each wait
     ///     }
     ///     ringloop::time::sleep(Duration::from_millis(1)).await;
     /// });
