@@ -5,7 +5,8 @@
 //! A backend implements [`Proactor`] (`proactor.rs`, which states what every backend
 //! guarantees); the driver holds it as a `Box<dyn Proactor>` and never asks which one it is:
 //!
-//! * `submit(table, token, op, deadline, defer)` — start an op. io_uring (`uring.rs`) queues
+//! * `submit(table, submission)` — start an op; the driver builds only the half the backend
+//!   runs (`half()`: SQE or readiness), where the op's type is known. io_uring (`uring.rs`) queues
 //!   its SQE (plus a linked timeout when there is a deadline) in the tick's local queue; epoll
 //!   (`epoll.rs`) tries its [`Syscall`] at once (unless `defer`: the task's budget is spent),
 //!   parks it on its fd's queue until ready, or hands it to the blocking pool when the fd
