@@ -328,7 +328,7 @@ impl Uring {
     /// Cancels an op: removed from the local queue if it is still there (it completes with
     /// `ECANCELED` and never reaches the kernel), else an `IORING_OP_ASYNC_CANCEL` is queued.
     pub fn cancel(&mut self, table: &mut OpTable, token: CompletionToken) {
-        if table.note(token) == Some(i64::from(self.epoch))
+        if self.queued_this_tick(table, token)
             && let Some(i) = self
                 .pending
                 .iter()
@@ -341,6 +341,12 @@ impl Uring {
             return;
         }
         self.cancel_user_data(table, token.user_data());
+    }
+
+    /// Whether `token`'s SQE was queued in this epoch: it may still be in `pending`, not yet
+    /// handed to the kernel.
+    fn queued_this_tick(&self, table: &OpTable, token: CompletionToken) -> bool {
+        table.note(token) == Some(i64::from(self.epoch))
     }
 
     fn cancel_user_data(&mut self, table: &mut OpTable, user_data: u64) {
@@ -604,7 +610,7 @@ impl Proactor for Uring {
     }
 
     fn cancel_may_race(&self, table: &OpTable, token: CompletionToken) -> bool {
-        table.is_pending(token) && table.note(token) != Some(i64::from(self.epoch))
+        table.is_pending(token) && !self.queued_this_tick(table, token)
     }
 
     fn register_buf_ring(&mut self, len: u16, driver_id: u64) -> io::Result<Option<KernelBufRing>> {

@@ -15,9 +15,9 @@ const MAX: usize = 5;
 /// A connected Unix socket pair of type `ty`.
 fn pair(ty: libc::c_int) -> (OwnedFd, OwnedFd) {
     let mut fds = [0; 2];
+    let flags = ty | libc::SOCK_CLOEXEC;
     // SAFETY: `fds` has room for the two descriptors socketpair(2) returns.
-    let r =
-        unsafe { libc::socketpair(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
+    let r = unsafe { libc::socketpair(libc::AF_UNIX, flags, 0, fds.as_mut_ptr()) };
     assert_eq!(r, 0, "socketpair: {}", io::Error::last_os_error());
     // SAFETY: both descriptors were just created and are owned by nobody else.
     unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
