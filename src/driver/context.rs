@@ -103,10 +103,20 @@ impl LoopCore {
 /// by the [`Enter`] guard that entered it; the thread-local points to it.
 struct Entered {
     core: Rc<LoopCore>,
-    upper: Rc<dyn Any>,
-    /// The type of the value in `upper`, so that [`with_upper`] checks it without the
-    /// indirect call of `Any::type_id`.
-    upper_type: TypeId,
+    /// Keeps the runtime's half alive while entered; it is reached through
+    /// [`Thread`]'s copy of where it is (`Upper`), never through here.
+    _upper: Rc<dyn Any>,
+}
+
+/// Where the runtime's half of the entered loop is, and its type: copied into the
+/// thread-local by [`Enter`], so that [`with_upper`] (every timer registration, every task
+/// spawn) reads it there, in one load, instead of through the `Entered` and the `Rc<dyn Any>`'s
+/// vtable (for the value's offset) — a chain of dependent loads that showed in the timer
+/// benchmarks — and checks the type against a constant without `Any::type_id`'s indirect call.
+#[derive(Clone, Copy)]
+struct Upper {
+    ptr: NonNull<()>,
+    ty: TypeId,
 }
 
 /// The thread-local: the loop entered on this thread, and the state of the poll running now
@@ -117,6 +127,8 @@ struct Entered {
 pub struct Thread {
     /// The [`Entered`] of the innermost live [`Enter`] guard; `None` when no loop is entered.
     entered: Cell<Option<NonNull<Entered>>>,
+    /// The runtime's half of that loop (the value its `Entered::upper` owns).
+    upper: Cell<Option<Upper>>,
     /// The id of the task the loop is polling (the runtime's; 0: none).
     pub task_id: Cell<u64>,
     /// The poll running now is a cancelling one: the task must drop its future (the
@@ -132,6 +144,7 @@ thread_local! {
     static THREAD: Thread = const {
         Thread {
             entered: Cell::new(None),
+            upper: Cell::new(None),
             task_id: Cell::new(0),
             cancelling: Cell::new(false),
             ops_this_poll: Cell::new(0),
@@ -182,21 +195,38 @@ pub fn with_loop<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
 /// it is a `T`.
 #[inline]
 pub fn with_upper<T: Any, R>(f: impl FnOnce(&T) -> R) -> Option<R> {
-    with_entered(|e| {
-        if e.upper_type != TypeId::of::<T>() {
-            return None;
-        }
-        // SAFETY: `upper_type` is the type of the value `upper` holds (taken from it in
-        // `Enter::new`), and it is `T`: the pointer is to a live `T`, borrowed here for no
-        // longer than the `Entered` that keeps the `Rc`.
-        Some(f(unsafe { &*Rc::as_ptr(&e.upper).cast::<T>() }))
-    })
-    .flatten()
+    let upper = upper_ptr::<T>()?;
+    // SAFETY: `upper_ptr` returned a pointer to a live `T`, borrowed here for no longer than
+    // this call, which ends before the `Enter` guard that keeps it alive is dropped.
+    Some(f(unsafe { upper.as_ref() }))
+}
+
+/// The runtime's half of the entered loop, if it is a `T`: a pointer to the value the
+/// innermost live [`Enter`] guard's `Entered::upper` owns. That guard lives in a stack frame
+/// below the caller's, so the value outlives the caller's use of the pointer.
+#[inline]
+fn upper_ptr<T: Any>() -> Option<NonNull<T>> {
+    let upper = THREAD.with(|t| t.upper.get())?;
+    // `ty` is the type of the value `ptr` points to (both taken from it in `Enter::new`).
+    (upper.ty == TypeId::of::<T>()).then(|| upper.ptr.cast::<T>())
 }
 
 /// The runtime's half of the loop entered on this thread, if there is one and it is a `T`.
+///
+/// Checked against the recorded type like [`with_upper`], not with `Rc::downcast`, whose
+/// indirect `Any::type_id` call made a timer's registration and cancellation (two of these
+/// each) measurably slower.
+#[inline]
 pub fn upper<T: Any>() -> Option<Rc<T>> {
-    with_entered(|e| e.upper.clone().downcast::<T>().ok()).flatten()
+    let ptr = upper_ptr::<T>()?.as_ptr().cast_const();
+    // SAFETY: `ptr` points to the live `T` that the `Rc` in the innermost `Entered::upper`
+    // owns, and it is `Rc::as_ptr` of that `Rc`, what its `into_raw` would give (it was made
+    // as an `Rc<T>` and coerced to `Rc<dyn Any>`, so the allocation's layout is `T`'s). Adding
+    // a strong count before `from_raw` makes the returned `Rc` a new owner, as `clone` would.
+    unsafe {
+        Rc::increment_strong_count(ptr);
+        Some(Rc::from_raw(ptr))
+    }
 }
 
 /// Enters a loop on this thread for the guard's life: the loop becomes the one
@@ -210,6 +240,7 @@ pub struct Enter {
     /// innermost.
     entered: NonNull<Entered>,
     prev: Option<NonNull<Entered>>,
+    prev_upper: Option<Upper>,
     task_id: u64,
     cancelling: bool,
     ops_this_poll: u32,
@@ -218,15 +249,19 @@ pub struct Enter {
 impl Enter {
     /// Enters the loop whose bottom half is `core` and whose runtime half is `upper`.
     pub fn new(core: &Rc<LoopCore>, upper: Rc<dyn Any>) -> Enter {
+        let this_upper = Upper {
+            ptr: NonNull::from(&*upper).cast(),
+            // The value's type, not the `Rc`'s.
+            ty: (*upper).type_id(),
+        };
         let entered = NonNull::from(Box::leak(Box::new(Entered {
             core: core.clone(),
-            // The value's type, not the `Rc`'s.
-            upper_type: (*upper).type_id(),
-            upper,
+            _upper: upper,
         })));
         THREAD.with(|t| Enter {
             entered,
             prev: t.entered.replace(Some(entered)),
+            prev_upper: t.upper.replace(Some(this_upper)),
             task_id: t.task_id.replace(0),
             cancelling: t.cancelling.replace(false),
             ops_this_poll: t.ops_this_poll.get(),
@@ -241,6 +276,7 @@ impl Drop for Enter {
                 return false;
             }
             t.entered.set(self.prev);
+            t.upper.set(self.prev_upper);
             t.task_id.set(self.task_id);
             t.cancelling.set(self.cancelling);
             t.ops_this_poll.set(self.ops_this_poll);

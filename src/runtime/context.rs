@@ -107,6 +107,7 @@ pub fn with<R>(f: impl FnOnce(&LoopContext) -> R) -> Option<R> {
 }
 
 /// The loop entered on this thread, if any.
+#[inline]
 pub fn current() -> Option<Rc<LoopContext>> {
     driver_context::upper()
 }

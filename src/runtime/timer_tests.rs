@@ -150,3 +150,71 @@ fn callbacks_go_to_the_caller_and_clear_returns_the_pending_ones() {
     drop(left);
     assert!(log.lock().unwrap().is_empty());
 }
+
+/// The heap against a sorted list: random pushes (with repeated deadlines) and pops, in
+/// random order, always pop the least entry.
+#[test]
+fn due_heap_pops_in_order_under_random_pushes_and_pops() {
+    use super::{Due, DueHeap};
+    let t0 = Instant::now();
+    // A fixed-seed xorshift, so a failure repeats.
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut heap, mut model) = (DueHeap::default(), Vec::new());
+    let rounds = if cfg!(miri) { 300 } else { 5000 };
+    for seq in 0..rounds {
+        if next() % 3 == 0 {
+            model.sort_unstable();
+            let want = (!model.is_empty()).then(|| model.remove(0));
+            assert!(heap.pop() == want, "pop {seq}: heap and model disagree");
+        } else {
+            let due = Due {
+                when: t0 + Duration::from_micros(next() % 50),
+                seq,
+                key: (next() % 8) as usize,
+            };
+            heap.push(due.when, due.seq, due.key);
+            model.push(due);
+        }
+        assert_eq!(heap.len(), model.len());
+    }
+    model.sort_unstable();
+    for (i, want) in model.into_iter().enumerate() {
+        assert!(
+            heap.pop() == Some(want),
+            "drain {i}: heap and model disagree"
+        );
+    }
+    assert!(heap.pop().is_none());
+}
+
+/// Cancelling the newest timer, still the heap's last entry, leaves no stale entry behind;
+/// cancelling an older one leaves one, skipped when it surfaces.
+#[test]
+fn cancelling_the_newest_timer_leaves_no_stale_heap_entry() {
+    let log = Arc::default();
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let mut timers = Timers::default();
+    let first = timers.insert_waker(t0 + ms(10), waker(1, &log));
+    for _ in 0..1000 {
+        let newest = timers.insert_waker(t0 + ms(20), waker(2, &log));
+        timers.remove(newest);
+    }
+    assert_eq!(timers.heap.len(), 1, "one live timer, one entry");
+    let second = timers.insert_waker(t0 + ms(20), waker(3, &log));
+    timers.remove(first);
+    assert_eq!(timers.heap.len(), 2, "the older timer's entry stays, stale");
+    assert!(timers.is_pending(second));
+    assert_eq!(fire(&mut timers, t0 + ms(30), &log), [3]);
+    assert_eq!(
+        timers.heap.len(),
+        0,
+        "the stale entry went when it surfaced"
+    );
+}
