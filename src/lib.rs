@@ -58,6 +58,7 @@ pub mod process;
 mod runtime;
 pub mod signal;
 pub mod streams;
+pub mod sync;
 pub mod time;
 pub mod transport;
 
