@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The unit tests of the parts that need no syscalls, under miri: owned buffers and slices
 # (src/buf), the user-space buffer pool (src/buf/ring.rs), the op table (src/driver/token.rs),
-# the timer heap (src/runtime/timer.rs) and the coalescing controller (src/driver/coalesce.rs).
+# the timer heap (src/runtime/timer.rs), the coalescing controller (src/driver/coalesce.rs) and
+# the wait list of the sync primitives (src/sync/wait_list.rs).
 # Miri checks their unsafe code and raw pointers for undefined behaviour and leaks.
 #
 # Everything that talks to the kernel (rings, epoll, sockets, the integration tests) is left
@@ -29,4 +30,5 @@ cargo +nightly miri test --lib -- \
     driver::token::tests:: \
     driver::coalesce::tests:: \
     runtime::timer::tests:: \
+    sync::wait_list::tests:: \
     "$@"
