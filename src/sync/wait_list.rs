@@ -83,10 +83,6 @@ impl Inner {
 
 impl WaitList {
     /// No task is waiting, and no woken task has yet to run.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the fast path of the Lock and Semaphore to come")
-    )]
     pub(crate) fn is_empty(&self) -> bool {
         self.inner.borrow().waiters.is_empty()
     }
