@@ -19,6 +19,8 @@
 //! | `stream/64KiB`   | one connection of 64 KiB writes; the server reads and discards  | bytes/s, us/req, enters/req |
 //! | `idle_rss/10000` | 10 000 idle connections (1 000 with `--quick`), each with a pending 4 KiB read | KiB/conn |
 //! | `process_spawn`  | spawn `true` and await its exit, 1 000 times in a row (100 with `--quick`); ringloop and tokio only | ns/process |
+//! | `lock/uncontended` | one task: `sync::Lock` acquire + release 1 000 000 times, vs `tokio::sync::Mutex` (ringloop and tokio only) | ns/lock |
+//! | `lock/contended/16` | 16 tasks take turns: acquire, yield holding it, release; 1 000 000 in all | ns/lock |
 //! | `file_read/qd1`, `/qd32` | random 4 KiB reads of a page-cached 256 MiB file (64 MiB with `--quick`) by 1 or 32 tasks (see `file.rs`); `raw` is a single-thread `pread` loop | ns/read |
 //!
 //! The networking rows (see `net/mod.rs`) run the server in a child process on the runtime
@@ -51,6 +53,7 @@
 //! A runtime that cannot start here (no io_uring, say) is reported and left out; a sample that
 //! panics drops its row with a note; a sample that hangs for a minute stops the run.
 
+mod asyncio;
 mod cli;
 mod file;
 mod harness;

@@ -8,6 +8,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use crate::asyncio::AsyncioKind;
+
 /// Number of sleeping tasks in `sleep/10000`; the name carries it, so it does not shrink in
 /// `--quick`.
 pub const SLEEP_TASKS: usize = 10_000;
@@ -37,6 +39,8 @@ pub enum Kind {
     ProcessSpawn,
     /// `depth` tasks doing random 4 KiB reads of a page-cached file (see `file.rs`).
     FileRead { depth: usize },
+    /// asyncio's high-level layer: locks, queues, task groups (see `asyncio.rs`).
+    Asyncio(AsyncioKind),
 }
 
 /// The networking workloads (see `net/mod.rs` for how they run).
@@ -195,6 +199,16 @@ pub fn all(quick: bool) -> Vec<Workload> {
         },
         file_read("file_read/qd1", 1),
         file_read("file_read/qd32", 32),
+        Workload {
+            name: "lock/uncontended",
+            kind: Kind::Asyncio(AsyncioKind::LockUncontended),
+            metric: Metric::NanosPer("ns/lock"),
+        },
+        Workload {
+            name: "lock/contended/16",
+            kind: Kind::Asyncio(AsyncioKind::LockContended { tasks: 16 }),
+            metric: Metric::NanosPer("ns/lock"),
+        },
     ]
 }
 
@@ -368,6 +382,7 @@ macro_rules! portable_workloads {
                 Kind::Net(_) => unreachable!("networking workloads run in net/"),
                 Kind::ProcessSpawn => unreachable!("process_spawn runs in process.rs"),
                 Kind::FileRead { .. } => unreachable!("file_read runs in file.rs"),
+                Kind::Asyncio(_) => unreachable!("the asyncio-layer rows run in asyncio.rs"),
             }
         }
 

@@ -56,6 +56,8 @@ impl RuntimeId {
             // monoio has no child-process support.
             (RuntimeId::Monoio | RuntimeId::Raw, Kind::ProcessSpawn) => false,
             (RuntimeId::Monoio, Kind::FileRead { .. }) => false,
+            // Single-loop primitives against tokio's; monoio and raw have none to compare.
+            (RuntimeId::Monoio | RuntimeId::Raw, Kind::Asyncio(_)) => false,
             (RuntimeId::Raw, Kind::FileRead { .. }) => true,
             (RuntimeId::RingloopIoUring | RuntimeId::RingloopEpoll, _) => true,
             (RuntimeId::Raw, Kind::Nop { .. }) => true,
@@ -84,6 +86,9 @@ impl RuntimeId {
         }
         if kind == Kind::ProcessSpawn {
             return crate::process::sample(self, sizes);
+        }
+        if let Kind::Asyncio(asyncio) = kind {
+            return crate::asyncio::sample(self, asyncio, sizes);
         }
         if let Kind::FileRead { depth } = kind {
             let (reads, bytes) = (sizes.file_reads, sizes.file_bytes);
