@@ -55,6 +55,7 @@ pub mod fs;
 pub mod net;
 pub mod op;
 pub mod process;
+pub mod queue;
 mod runtime;
 pub mod signal;
 pub mod streams;

@@ -6,6 +6,9 @@
 //!   acquire + release); ringloop's `sync::Lock` vs `tokio::sync::Mutex<()>`.
 //! - `lock/contended/16`: 16 tasks take turns: each takes the lock, yields while holding it
 //!   (so the others queue up), and releases it (ns per acquire + release, over all tasks).
+//! - `queue/1M`: one producer and one consumer task move 1 000 000 integers (100 000 with
+//!   `--quick`) through a bounded queue of 128 (ns per item); ringloop's `queue::Queue` vs
+//!   `tokio::sync::mpsc::channel(128)`.
 
 use std::rc::Rc;
 
@@ -19,6 +22,7 @@ use crate::workload::{Measured, Sizes, measure};
 pub enum AsyncioKind {
     LockUncontended,
     LockContended { tasks: usize },
+    Queue { capacity: usize },
 }
 
 /// One sample of `kind` on `runtime` (ringloop on either backend, or tokio).
@@ -49,6 +53,24 @@ fn ringloop_sample(backend: Backend, kind: AsyncioKind, sizes: Sizes) -> Result<
                 for _ in 0..n {
                     drop(std::hint::black_box(lock.acquire().await));
                 }
+                n as u64
+            }
+            AsyncioKind::Queue { capacity } => {
+                let queue = Rc::new(ringloop::queue::Queue::new(capacity));
+                let consumer = ringloop::spawn({
+                    let queue = queue.clone();
+                    async move {
+                        let mut sum = 0u64;
+                        for _ in 0..n {
+                            sum += queue.get().await.expect("queue shut down");
+                        }
+                        sum
+                    }
+                });
+                for i in 0..n as u64 {
+                    queue.put(i).await.expect("queue shut down");
+                }
+                std::hint::black_box(consumer.await.expect("consumer failed"));
                 n as u64
             }
             AsyncioKind::LockContended { tasks } => {
@@ -88,6 +110,24 @@ fn tokio_sample(kind: AsyncioKind, sizes: Sizes) -> Result<Measured, String> {
                 for _ in 0..n {
                     drop(std::hint::black_box(lock.lock().await));
                 }
+                n as u64
+            }
+            AsyncioKind::Queue { capacity } => {
+                let (tx, mut rx) = tokio::sync::mpsc::channel(capacity);
+                let consumer = tokio::spawn(tokio::task::unconstrained(async move {
+                    let mut sum = 0u64;
+                    for _ in 0..n {
+                        sum += rx.recv().await.expect("channel closed");
+                    }
+                    sum
+                }));
+                tokio::task::unconstrained(async {
+                    for i in 0..n as u64 {
+                        tx.send(i).await.expect("channel closed");
+                    }
+                })
+                .await;
+                std::hint::black_box(consumer.await.expect("consumer failed"));
                 n as u64
             }
             AsyncioKind::LockContended { tasks } => {

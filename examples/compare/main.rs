@@ -21,6 +21,7 @@
 //! | `process_spawn`  | spawn `true` and await its exit, 1 000 times in a row (100 with `--quick`); ringloop and tokio only | ns/process |
 //! | `lock/uncontended` | one task: `sync::Lock` acquire + release 1 000 000 times, vs `tokio::sync::Mutex` (ringloop and tokio only) | ns/lock |
 //! | `lock/contended/16` | 16 tasks take turns: acquire, yield holding it, release; 1 000 000 in all | ns/lock |
+//! | `queue/1M` | a producer and a consumer task move 1 000 000 integers through a bounded queue of 128: `queue::Queue` vs `tokio::sync::mpsc` | ns/item |
 //! | `file_read/qd1`, `/qd32` | random 4 KiB reads of a page-cached 256 MiB file (64 MiB with `--quick`) by 1 or 32 tasks (see `file.rs`); `raw` is a single-thread `pread` loop | ns/read |
 //!
 //! The networking rows (see `net/mod.rs`) run the server in a child process on the runtime

@@ -209,6 +209,11 @@ pub fn all(quick: bool) -> Vec<Workload> {
             kind: Kind::Asyncio(AsyncioKind::LockContended { tasks: 16 }),
             metric: Metric::NanosPer("ns/lock"),
         },
+        Workload {
+            name: "queue/1M",
+            kind: Kind::Asyncio(AsyncioKind::Queue { capacity: 128 }),
+            metric: Metric::NanosPer("ns/item"),
+        },
     ]
 }
 
