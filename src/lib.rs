@@ -66,5 +66,5 @@ pub mod transport;
 pub use driver::{Backend, BackendKind, BackendReport};
 pub use runtime::{
     Builder, CallbackHandle, Cancelled, Handle, InvalidStateError, JoinError, JoinHandle,
-    LoopFuture, Runtime, Stats, TimerHandle, run, spawn, spawn_blocking, yield_now,
+    LoopFuture, Runner, Runtime, Stats, TimerHandle, run, spawn, spawn_blocking, yield_now,
 };

@@ -16,7 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
@@ -65,17 +65,53 @@ pub enum Remote {
 /// The part of a loop other threads may touch.
 pub struct Shared {
     pub unparker: Arc<Unparker>,
-    pub remote: Mutex<VecDeque<Remote>>,
+    pub remote: Mutex<RemoteQueue>,
     pub pool: Pool,
+    /// The id of the next task spawned from another thread (`Handle::spawn`): odd numbers,
+    /// so they never meet the loop's own, even ones (`LoopContext::next_task_id`).
+    pub next_remote_id: AtomicU64,
+}
+
+/// Work posted to the loop by other threads, until the loop closes.
+#[derive(Default)]
+pub struct RemoteQueue {
+    items: VecDeque<Remote>,
+    /// The runtime was dropped: nothing will run what is posted now.
+    closed: bool,
 }
 
 impl Shared {
-    pub fn push_remote(&self, item: Remote) {
-        self.remote
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(item);
+    pub fn new(unparker: Arc<Unparker>, pool: Pool) -> Shared {
+        Shared {
+            unparker,
+            remote: Mutex::default(),
+            pool,
+            next_remote_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Posts `item` to the loop and wakes it; gives the item back once the loop has closed.
+    pub fn push_remote(&self, item: Remote) -> Result<(), Remote> {
+        {
+            let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+            if remote.closed {
+                return Err(item);
+            }
+            remote.items.push_back(item);
+        }
         self.unparker.unpark();
+        Ok(())
+    }
+
+    /// Takes what was posted.
+    fn take_remote(&self) -> VecDeque<Remote> {
+        let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut remote.items)
+    }
+
+    /// Closes the remote queue (the runtime's last step): later posts are given back.
+    pub fn close_remote(&self) {
+        self.remote.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
     }
 }
 
@@ -89,7 +125,8 @@ pub struct LoopContext {
     /// cancellation and shutdown can reach a task parked anywhere. A task that never parks is
     /// always in the ready queue or running, and is never registered.
     pub tasks: RefCell<TaskRegistry>,
-    /// Id of the next spawned task (0 is "not a registrable task").
+    /// Id of the next spawned task: even numbers from 2 (0 is "not a registrable task"; odd
+    /// ones are for tasks spawned from other threads, `Shared::next_remote_id`).
     pub next_task_id: Cell<u64>,
     pub shared: Arc<Shared>,
     pub shutting_down: Cell<bool>,
@@ -150,9 +187,7 @@ impl LoopContext {
 
     /// Moves work posted by other threads into the ready queue.
     pub fn drain_remote(&self) {
-        let items: VecDeque<Remote> =
-            std::mem::take(&mut *self.shared.remote.lock().unwrap_or_else(|e| e.into_inner()));
-        for item in items {
+        for item in self.shared.take_remote() {
             match item {
                 Remote::Task(r) => self.ready.borrow_mut().push_back(r),
                 Remote::Callback(cancelled, f) => self.queue_callback(Callback { cancelled, f }),

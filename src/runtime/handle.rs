@@ -74,9 +74,107 @@ impl TimerHandle {
     }
 }
 
+/// The handle of a task started by [`Handle::spawn_with`], cancelled if the outer task is.
+struct CancelOnDrop<T>(Option<super::JoinHandle<T>>);
+
+impl<T> CancelOnDrop<T> {
+    async fn finish(mut self) -> T {
+        let handle = self.0.as_mut().expect("finished once");
+        let out = handle.await;
+        self.0 = None;
+        match out {
+            Ok(v) => v,
+            // The outer task reports the panic as its own.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled with the loop's shutdown, which cancels the outer task too.
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+impl<T> Drop for CancelOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.0 {
+            handle.cancel();
+        }
+    }
+}
+
 impl Handle {
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Handle {
         Handle { shared }
+    }
+
+    /// Spawns `fut` onto this loop from any thread, as asyncio's `run_coroutine_threadsafe`:
+    /// the loop runs it (waking at once if it sleeps in the kernel) next time it runs
+    /// anything. The returned [`JoinHandle`](super::JoinHandle) is `Send`: another thread can
+    /// block on it ([`wait`](super::JoinHandle::wait)), a task of another loop can await it,
+    /// anyone can [`cancel`](super::JoinHandle::cancel) it; it carries the output or the panic.
+    ///
+    /// ringloop's own I/O futures are not `Send` (they belong to their loop): to run them, use
+    /// [`spawn_with`](Handle::spawn_with), which sends a closure that builds the future on the
+    /// loop.
+    ///
+    /// ```
+    /// let rt = ringloop::Runtime::builder().build().unwrap();
+    /// let handle = rt.handle();
+    /// let (done, finished) = ringloop::sync::oneshot::channel();
+    /// let worker = std::thread::spawn(move || {
+    ///     let sum = handle.spawn(async { (1..=10).sum::<u32>() }).wait().unwrap();
+    ///     done.send(()).unwrap();
+    ///     sum
+    /// });
+    /// rt.block_on(finished).unwrap(); // the loop runs until the worker is done
+    /// assert_eq!(worker.join().unwrap(), 55);
+    /// ```
+    ///
+    /// Once the runtime has been dropped, the task never runs: its handle gives a
+    /// cancellation error at once.
+    pub fn spawn<F>(&self, fut: F) -> super::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        super::task::spawn_send(&self.shared, fut)
+    }
+
+    /// Spawns the future `make` builds onto this loop, from any thread: `make` is sent to the
+    /// loop and called there, so the future may use the loop's own (`!Send`) I/O, timers and
+    /// `Rc`s; only `make` and the output cross threads. Otherwise as [`spawn`](Handle::spawn)
+    /// (cancelling the handle cancels the future).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = ringloop::Runtime::builder().build().unwrap();
+    /// let handle = rt.handle();
+    /// let (done, finished) = ringloop::sync::oneshot::channel();
+    /// let worker = std::thread::spawn(move || {
+    ///     let slept = handle
+    ///         .spawn_with(|| async {
+    ///             let start = std::time::Instant::now();
+    ///             ringloop::time::sleep(Duration::from_millis(2)).await;
+    ///             start.elapsed()
+    ///         })
+    ///         .wait()
+    ///         .unwrap();
+    ///     done.send(()).unwrap();
+    ///     slept
+    /// });
+    /// rt.block_on(finished).unwrap();
+    /// assert!(worker.join().unwrap() >= Duration::from_millis(2));
+    /// ```
+    pub fn spawn_with<M, F>(&self, make: M) -> super::JoinHandle<F::Output>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: std::future::Future + 'static,
+        F::Output: Send + 'static,
+    {
+        super::task::spawn_send(&self.shared, async move {
+            // Cancelling (dropping) this task cancels the local one with it.
+            let local = CancelOnDrop(Some(super::spawn(make())));
+            local.finish().await
+        })
     }
 
     /// The handle of the loop running on this thread.
@@ -212,7 +310,9 @@ impl Handle {
                 })
             });
         } else {
-            self.shared
+            // A closed loop runs nothing: the callback is dropped.
+            let _ = self
+                .shared
                 .push_remote(Remote::Callback(cancelled.clone(), Box::new(f)));
         }
         CallbackHandle { cancelled }

@@ -15,6 +15,7 @@
 mod context;
 mod future;
 mod handle;
+mod runner;
 mod task;
 pub(crate) mod timer;
 
@@ -24,8 +25,8 @@ use std::future::Future;
 use std::io;
 use std::pin::pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,7 @@ pub(crate) use context::LoopContext;
 use context::Shared;
 pub use future::{Cancelled, InvalidStateError, LoopFuture};
 pub use handle::{CallbackHandle, Handle, TimerHandle};
+pub use runner::Runner;
 pub use task::{JoinError, JoinHandle, spawn, spawn_blocking, yield_now};
 
 pub(crate) use context::{current as current_context, with as with_context};
@@ -232,17 +234,13 @@ impl Builder {
             fault_seed: self.fault_seed,
         };
         let (driver, report) = Driver::new(&config, pool.clone())?;
-        let shared = Arc::new(Shared {
-            unparker: driver.unparker().clone(),
-            remote: Mutex::new(VecDeque::new()),
-            pool,
-        });
+        let shared = Arc::new(Shared::new(driver.unparker().clone(), pool));
         let cx = Rc::new(LoopContext {
             core: Rc::new(LoopCore::new(Rc::new(driver::DriverCell::new(driver)))),
             ready: RefCell::new(VecDeque::with_capacity(256)),
             timers: RefCell::new(timer::Timers::default()),
             tasks: RefCell::new(Default::default()),
-            next_task_id: Cell::new(1),
+            next_task_id: Cell::new(2),
             shared,
             shutting_down: Cell::new(false),
             watchers: RefCell::new(Default::default()),
@@ -501,6 +499,10 @@ impl Drop for Runtime {
         // their share until the driver's shutdown has drained them).
         crate::buf::drop_loop_ring();
         self.cx.driver().shutdown();
+        self.cx.shutdown_tasks();
+        // Tasks posted from other threads until now are run (cancelled) here; later posts are
+        // refused, and a task spawned from another thread then completes there, cancelled.
+        self.cx.shared.close_remote();
         self.cx.shutdown_tasks();
         self.cx.shared.pool.shutdown(self.blocking_shutdown_timeout);
     }

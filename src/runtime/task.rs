@@ -188,7 +188,8 @@ impl<T> JoinHandle<T> {
         if context::with(|cx| cx.is(&meta.shared)) == Some(true) {
             context::with(|cx| cx.wake_task(id));
         } else {
-            meta.shared.push_remote(Remote::Callback(
+            // Refused only once the loop has closed, when every task of it has finished.
+            let _ = meta.shared.push_remote(Remote::Callback(
                 Arc::new(AtomicBool::new(false)),
                 Box::new(move || {
                     context::with(|cx| cx.wake_task(id));
@@ -208,6 +209,56 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn is_finished(&self) -> bool {
         self.task.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Blocks this thread until the task finishes and returns its output: for a thread that
+    /// is not running a loop, waiting for a task it gave one with
+    /// [`Handle::spawn`](super::Handle::spawn) (asyncio's `concurrent.futures.Future.result()`).
+    /// A task awaiting it on another loop just `.await`s the handle.
+    ///
+    /// ```
+    /// let rt = ringloop::Runtime::builder().build().unwrap();
+    /// let handle = rt.handle();
+    /// let (done, finished) = ringloop::sync::oneshot::channel();
+    /// let answer = std::thread::spawn(move || {
+    ///     let answer = handle.spawn(async { 6 * 7 }).wait();
+    ///     done.send(()).unwrap();
+    ///     answer
+    /// });
+    /// // The loop runs the task while it runs anything: here, until the thread is done.
+    /// rt.block_on(finished).unwrap();
+    /// assert_eq!(answer.join().unwrap().unwrap(), 42);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// On a thread running a ringloop loop (it would block that loop; await the handle).
+    pub fn wait(self) -> Result<T, JoinError> {
+        assert!(
+            context::with(|_| ()).is_none(),
+            "JoinHandle::wait would block a ringloop loop; await the handle instead"
+        );
+        let waker = std::task::Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut handle = std::pin::pin!(self);
+        loop {
+            if let Poll::Ready(out) = handle.as_mut().poll(&mut cx) {
+                return out;
+            }
+            std::thread::park();
+        }
+    }
+}
+
+/// Unparks the thread blocked in [`JoinHandle::wait`].
+struct ThreadWaker(std::thread::Thread);
+
+impl std::task::Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
     }
 }
 
@@ -305,8 +356,51 @@ fn schedule(runnable: Runnable) {
     // Woken from another thread (or after its loop is gone): hand it over to the loop.
     if let Some(r) = slot {
         let shared = r.metadata().shared.clone();
-        shared.push_remote(Remote::Task(r));
+        if let Err(Remote::Task(r)) = shared.push_remote(Remote::Task(r)) {
+            // The loop has closed, and this `!Send` task may not be run or dropped off its
+            // thread: it is leaked. (Every task that ran on the loop finished at its close;
+            // this is one woken afterwards by a waker that outlived the loop.)
+            std::mem::forget(r);
+        }
     }
+}
+
+/// `schedule` for a task spawned from another thread ([`Handle::spawn`](super::Handle)): its
+/// future is `Send`, so once its loop has closed it is run here, cancelled — it completes with
+/// a cancellation error instead of waiting for a loop that will never run it.
+fn schedule_send(runnable: Runnable) {
+    let mut slot = Some(runnable);
+    context::with(|cx| {
+        if let Some(r) = slot.take_if(|r| cx.is(&r.metadata().shared)) {
+            cx.ready.borrow_mut().push_back(r);
+        }
+    });
+    if let Some(r) = slot {
+        let shared = r.metadata().shared.clone();
+        if let Err(Remote::Task(r)) = shared.push_remote(Remote::Task(r)) {
+            let was = with_thread(|t| t.cancelling.replace(true));
+            r.run();
+            set_cancelling(was);
+        }
+    }
+}
+
+/// Spawns `fut` onto the loop of `shared` from any thread: [`Handle::spawn`](super::Handle).
+pub(crate) fn spawn_send<F>(shared: &Arc<Shared>, fut: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let id = shared.next_remote_id.fetch_add(2, Ordering::Relaxed);
+    let fut = TaskFuture {
+        registration: Registration { id: 0 },
+        future: Some(fut),
+    };
+    let (runnable, task) = async_task::Builder::new()
+        .metadata(TaskMeta::new(id, shared.clone()))
+        .spawn(move |_| fut, schedule_send);
+    runnable.schedule();
+    JoinHandle { task: Some(task) }
 }
 
 impl LoopContext {
@@ -316,7 +410,7 @@ impl LoopContext {
         F::Output: 'static,
     {
         let id = self.next_task_id.get();
-        self.next_task_id.set(id + 1);
+        self.next_task_id.set(id + 2);
         let fut = TaskFuture {
             registration: Registration { id: 0 },
             future: Some(fut),

@@ -6,11 +6,16 @@
 //! handoff is for channels). Waiters are served in FIFO order, and a task
 //! cancelled while waiting (its future dropped) never takes a wake-up, a permit or the lock
 //! with it (see `wait_list`).
+//!
+//! Between threads and loops: the channels [`mpsc`] and [`oneshot`], and
+//! [`Handle::spawn`](crate::Handle::spawn).
 
 mod barrier;
 mod condition;
 mod event;
 mod lock;
+pub mod mpsc;
+pub mod oneshot;
 mod semaphore;
 mod wait_list;
 
