@@ -9,6 +9,12 @@
 //! - `queue/1M`: one producer and one consumer task move 1 000 000 integers (100 000 with
 //!   `--quick`) through a bounded queue of 128 (ns per item); ringloop's `queue::Queue` vs
 //!   `tokio::sync::mpsc::channel(128)`.
+//! - `queue/1M/mpsc`: the same through ringloop's thread-safe `sync::mpsc` (async-channel):
+//!   what a single-loop queue saves.
+//! - `spawn_threadsafe`: a plain thread spawns a task onto the loop and blocks until its result
+//!   is back, 10 000 times (1 000 with `--quick`): µs per round trip. ringloop's
+//!   `Handle::spawn` + `JoinHandle::wait` vs tokio's `Handle::spawn` + a blocking wait on the
+//!   `JoinHandle`; the loop thread meanwhile waits on a channel for the end.
 
 use std::rc::Rc;
 
@@ -23,6 +29,8 @@ pub enum AsyncioKind {
     LockUncontended,
     LockContended { tasks: usize },
     Queue { capacity: usize },
+    QueueMpsc { capacity: usize },
+    SpawnThreadsafe,
 }
 
 /// One sample of `kind` on `runtime` (ringloop on either backend, or tokio).
@@ -35,9 +43,39 @@ pub fn sample(runtime: RuntimeId, kind: AsyncioKind, sizes: Sizes) -> Result<Mea
     }
 }
 
-/// Acquire + release pairs per run: `yields` sized (a million, or 100 000 with `--quick`).
+/// Acquire + release pairs (or items) per run: `yields` sized (a million, or 100 000 with
+/// `--quick`); a hundredth of that for `spawn_threadsafe`'s round trips.
 fn rounds(sizes: Sizes) -> usize {
     sizes.yields
+}
+
+fn round_trips(sizes: Sizes) -> usize {
+    sizes.yields / 100
+}
+
+/// Times `round_trips` spawn-and-wait round trips made by a plain thread with `spawn_wait`,
+/// while `serve` runs the loop on this thread until it is told the thread is done.
+fn threadsafe_round_trips(
+    trips: usize,
+    spawn_wait: impl Fn(u64) -> u64 + Send + 'static,
+    serve: impl FnOnce(ringloop::sync::oneshot::Receiver<()>),
+) -> Measured {
+    let (done, finished) = ringloop::sync::oneshot::channel();
+    let client = std::thread::spawn(move || {
+        let run = |n: usize| {
+            for i in 0..n as u64 {
+                assert_eq!(spawn_wait(i), i + 1);
+            }
+        };
+        run(trips); // warm-up
+        let start = std::time::Instant::now();
+        run(trips);
+        let elapsed = start.elapsed();
+        done.send(()).expect("the loop stopped waiting");
+        Measured::timed(elapsed, trips as u64)
+    });
+    serve(finished);
+    client.join().expect("the spawning thread panicked")
 }
 
 fn ringloop_sample(backend: Backend, kind: AsyncioKind, sizes: Sizes) -> Result<Measured, String> {
@@ -45,6 +83,19 @@ fn ringloop_sample(backend: Backend, kind: AsyncioKind, sizes: Sizes) -> Result<
         .backend(backend)
         .build()
         .map_err(|e| format!("ringloop ({backend:?}) failed to build: {e}"))?;
+    if kind == AsyncioKind::SpawnThreadsafe {
+        let handle = runtime.handle();
+        return Ok(threadsafe_round_trips(
+            round_trips(sizes),
+            move |i| {
+                handle
+                    .spawn(async move { i + 1 })
+                    .wait()
+                    .expect("task failed")
+            },
+            |finished| runtime.block_on(finished).expect("the thread went away"),
+        ));
+    }
     let n = rounds(sizes);
     Ok(runtime.block_on(measure(|| async move {
         match kind {
@@ -73,6 +124,22 @@ fn ringloop_sample(backend: Backend, kind: AsyncioKind, sizes: Sizes) -> Result<
                 std::hint::black_box(consumer.await.expect("consumer failed"));
                 n as u64
             }
+            AsyncioKind::QueueMpsc { capacity } => {
+                let (tx, rx) = ringloop::sync::mpsc::channel(capacity);
+                let consumer = ringloop::spawn(async move {
+                    let mut sum = 0u64;
+                    for _ in 0..n {
+                        sum += rx.recv().await.expect("channel closed");
+                    }
+                    sum
+                });
+                for i in 0..n as u64 {
+                    tx.send(i).await.expect("channel closed");
+                }
+                std::hint::black_box(consumer.await.expect("consumer failed"));
+                n as u64
+            }
+            AsyncioKind::SpawnThreadsafe => unreachable!("timed on its own thread above"),
             AsyncioKind::LockContended { tasks } => {
                 let lock = Rc::new(ringloop::sync::Lock::new());
                 let per_task = n / tasks;
@@ -102,6 +169,17 @@ fn tokio_sample(kind: AsyncioKind, sizes: Sizes) -> Result<Measured, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("tokio runtime failed to build: {e}"))?;
+    if kind == AsyncioKind::SpawnThreadsafe {
+        let handle = runtime.handle().clone();
+        return Ok(threadsafe_round_trips(
+            round_trips(sizes),
+            move |i| {
+                let task = handle.spawn(async move { i + 1 });
+                futures_lite::future::block_on(task).expect("task failed")
+            },
+            |finished| runtime.block_on(finished).expect("the thread went away"),
+        ));
+    }
     let n = rounds(sizes);
     Ok(runtime.block_on(measure(|| async move {
         match kind {
@@ -112,7 +190,7 @@ fn tokio_sample(kind: AsyncioKind, sizes: Sizes) -> Result<Measured, String> {
                 }
                 n as u64
             }
-            AsyncioKind::Queue { capacity } => {
+            AsyncioKind::Queue { capacity } | AsyncioKind::QueueMpsc { capacity } => {
                 let (tx, mut rx) = tokio::sync::mpsc::channel(capacity);
                 let consumer = tokio::spawn(tokio::task::unconstrained(async move {
                     let mut sum = 0u64;
@@ -130,6 +208,7 @@ fn tokio_sample(kind: AsyncioKind, sizes: Sizes) -> Result<Measured, String> {
                 std::hint::black_box(consumer.await.expect("consumer failed"));
                 n as u64
             }
+            AsyncioKind::SpawnThreadsafe => unreachable!("timed on its own thread above"),
             AsyncioKind::LockContended { tasks } => {
                 let lock = std::sync::Arc::new(tokio::sync::Mutex::new(()));
                 let per_task = n / tasks;

@@ -214,6 +214,16 @@ pub fn all(quick: bool) -> Vec<Workload> {
             kind: Kind::Asyncio(AsyncioKind::Queue { capacity: 128 }),
             metric: Metric::NanosPer("ns/item"),
         },
+        Workload {
+            name: "queue/1M/mpsc",
+            kind: Kind::Asyncio(AsyncioKind::QueueMpsc { capacity: 128 }),
+            metric: Metric::NanosPer("ns/item"),
+        },
+        Workload {
+            name: "spawn_threadsafe",
+            kind: Kind::Asyncio(AsyncioKind::SpawnThreadsafe),
+            metric: Metric::NanosPer("ns/trip"),
+        },
     ]
 }
 
