@@ -60,6 +60,7 @@ mod runtime;
 pub mod signal;
 pub mod streams;
 pub mod sync;
+pub mod task;
 pub mod time;
 pub mod transport;
 

@@ -11,6 +11,9 @@
 //!   `tokio::sync::mpsc::channel(128)`.
 //! - `queue/1M/mpsc`: the same through ringloop's thread-safe `sync::mpsc` (async-channel):
 //!   what a single-loop queue saves.
+//! - `taskgroup/10000`: spawn 10 000 children (each yields once and returns a value) into a
+//!   `task::TaskGroup` and join it, ns per child; vs `tokio::task::JoinSet` (spawn all, then
+//!   `join_next` until empty).
 //! - `spawn_threadsafe`: a plain thread spawns a task onto the loop and blocks until its result
 //!   is back, 10 000 times (1 000 with `--quick`): µs per round trip. ringloop's
 //!   `Handle::spawn` + `JoinHandle::wait` vs tokio's `Handle::spawn` + a blocking wait on the
@@ -30,6 +33,7 @@ pub enum AsyncioKind {
     LockContended { tasks: usize },
     Queue { capacity: usize },
     QueueMpsc { capacity: usize },
+    TaskGroup { children: usize },
     SpawnThreadsafe,
 }
 
@@ -139,6 +143,21 @@ fn ringloop_sample(backend: Backend, kind: AsyncioKind, sizes: Sizes) -> Result<
                 std::hint::black_box(consumer.await.expect("consumer failed"));
                 n as u64
             }
+            AsyncioKind::TaskGroup { children } => {
+                let group = ringloop::task::TaskGroup::<()>::new();
+                let kids: Vec<_> = (0..children as u64)
+                    .map(|i| {
+                        group.spawn(async move {
+                            ringloop::yield_now().await;
+                            Ok(i)
+                        })
+                    })
+                    .collect();
+                group.join().await.expect("no child fails");
+                let sum: u64 = kids.iter().map(|k| k.result().expect("a value")).sum();
+                std::hint::black_box(sum);
+                children as u64
+            }
             AsyncioKind::SpawnThreadsafe => unreachable!("timed on its own thread above"),
             AsyncioKind::LockContended { tasks } => {
                 let lock = Rc::new(ringloop::sync::Lock::new());
@@ -207,6 +226,21 @@ fn tokio_sample(kind: AsyncioKind, sizes: Sizes) -> Result<Measured, String> {
                 .await;
                 std::hint::black_box(consumer.await.expect("consumer failed"));
                 n as u64
+            }
+            AsyncioKind::TaskGroup { children } => {
+                let mut set = tokio::task::JoinSet::new();
+                for i in 0..children as u64 {
+                    set.spawn(async move {
+                        tokio::task::yield_now().await;
+                        i
+                    });
+                }
+                let mut sum = 0u64;
+                while let Some(out) = set.join_next().await {
+                    sum += out.expect("no child fails");
+                }
+                std::hint::black_box(sum);
+                children as u64
             }
             AsyncioKind::SpawnThreadsafe => unreachable!("timed on its own thread above"),
             AsyncioKind::LockContended { tasks } => {

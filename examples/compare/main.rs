@@ -23,6 +23,7 @@
 //! | `lock/contended/16` | 16 tasks take turns: acquire, yield holding it, release; 1 000 000 in all | ns/lock |
 //! | `queue/1M` | a producer and a consumer task move 1 000 000 integers through a bounded queue of 128: `queue::Queue` vs `tokio::sync::mpsc` | ns/item |
 //! | `queue/1M/mpsc` | the same through ringloop's thread-safe `sync::mpsc`; tokio's row is its `mpsc` again (the baseline) | ns/item |
+//! | `taskgroup/10000` | spawn 10 000 children (each yields once) into a `task::TaskGroup` and join it, vs `tokio::task::JoinSet` | ns/child |
 //! | `spawn_threadsafe` | a plain thread spawns a task onto the loop and blocks for its result, 10 000 times: `Handle::spawn` + `JoinHandle::wait` vs tokio's `Handle::spawn` + `block_on` | ns/trip |
 //! | `file_read/qd1`, `/qd32` | random 4 KiB reads of a page-cached 256 MiB file (64 MiB with `--quick`) by 1 or 32 tasks (see `file.rs`); `raw` is a single-thread `pread` loop | ns/read |
 //!

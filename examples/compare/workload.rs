@@ -220,6 +220,11 @@ pub fn all(quick: bool) -> Vec<Workload> {
             metric: Metric::NanosPer("ns/item"),
         },
         Workload {
+            name: "taskgroup/10000",
+            kind: Kind::Asyncio(AsyncioKind::TaskGroup { children: 10_000 }),
+            metric: Metric::NanosPer("ns/child"),
+        },
+        Workload {
             name: "spawn_threadsafe",
             kind: Kind::Asyncio(AsyncioKind::SpawnThreadsafe),
             metric: Metric::NanosPer("ns/trip"),

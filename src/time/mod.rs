@@ -131,6 +131,13 @@ impl fmt::Debug for Sleep {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Elapsed(());
 
+impl Elapsed {
+    /// For the other timeouts of the crate (`task::TimeoutScope`).
+    pub(crate) fn new() -> Elapsed {
+        Elapsed(())
+    }
+}
+
 impl fmt::Display for Elapsed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("deadline has elapsed")
