@@ -39,6 +39,13 @@
 //! * [`transport`] — asyncio's Transports and Protocols over those sockets.
 //! * [`streams`] — asyncio's Streams on those transports: `open_connection`, `start_server`,
 //!   `StreamReader`, `StreamWriter`.
+//! * [`task`] — asyncio's task layer: [`task::TaskGroup`], `gather`, `wait`, `as_completed`,
+//!   `shield`, `wait_for`, movable timeouts.
+//! * [`sync`] — asyncio's Lock, Event, Condition, Semaphore, BoundedSemaphore and Barrier,
+//!   and channels between threads ([`sync::mpsc`], [`sync::oneshot`]).
+//! * [`queue`] — asyncio's Queue, LifoQueue and PriorityQueue.
+//! * [`Runner`] and [`Handle::spawn`] — one loop for several runs, and work handed to a loop
+//!   from other threads.
 //! * [`signal`] — signals read from a signalfd: [`signal::ctrl_c`], [`signal::Signals`], and
 //!   asyncio's `add_signal_handler` on the [`Handle`].
 //! * [`buf`] — the owned-buffer traits, and provided-buffer rings ([`buf::BufRing`]).
@@ -69,3 +76,8 @@ pub use runtime::{
     Builder, CallbackHandle, Cancelled, Handle, InvalidStateError, JoinError, JoinHandle,
     LoopFuture, Runner, Runtime, Stats, TimerHandle, run, spawn, spawn_blocking, yield_now,
 };
+
+/// The README's code blocks, compiled and run as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
