@@ -274,6 +274,7 @@ both_backends! {
                     Ok(())
                 });
             }
+            assert!(rt.stats().tasks >= 10_000, "the children count as live tasks");
             let error = group.join().await.unwrap_err();
             assert_eq!(error.failures().len(), 1);
             assert_eq!(alive.get(), 0, "every child's future was dropped");
@@ -281,6 +282,7 @@ both_backends! {
             drop((r, w));
         });
         assert_eq!(rt.inflight_ops(), 0);
+        assert_eq!(rt.stats().tasks, 0, "no task left alive");
         assert_eq!(support::open_fds(), fds);
         drop(rt);
     }

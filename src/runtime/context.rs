@@ -128,6 +128,9 @@ pub struct LoopContext {
     /// Id of the next spawned task: even numbers from 2 (0 is "not a registrable task"; odd
     /// ones are for tasks spawned from other threads, `Shared::next_remote_id`).
     pub next_task_id: Cell<u64>,
+    /// Tasks spawned on the loop thread whose future is not yet done or dropped
+    /// (`Stats::tasks`).
+    pub live_tasks: Cell<u64>,
     pub shared: Arc<Shared>,
     pub shutting_down: Cell<bool>,
     /// `add_reader`/`add_writer` watches: (fd, is_reader) → the watching task.

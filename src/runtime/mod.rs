@@ -241,6 +241,7 @@ impl Builder {
             timers: RefCell::new(timer::Timers::default()),
             tasks: RefCell::new(Default::default()),
             next_task_id: Cell::new(2),
+            live_tasks: Cell::new(0),
             shared,
             shutting_down: Cell::new(false),
             watchers: RefCell::new(Default::default()),
@@ -264,6 +265,10 @@ pub struct Stats {
     /// Faults the fault injector made (0 when it does not run; see
     /// [`Builder::fault_injection`]).
     pub faults_injected: u64,
+    /// Tasks spawned on the loop's thread (`spawn`, `TaskGroup` children, callbacks not
+    /// included) whose future has neither finished nor been dropped: a leak check. Tasks
+    /// spawned from other threads (`Handle::spawn`) are not counted.
+    pub tasks: u64,
 }
 
 /// A single-threaded event loop. Not `Send`: a loop lives on the thread that built it.
@@ -347,6 +352,7 @@ impl Runtime {
             kernel_enters: d.kernel_enters(),
             ops_submitted: d.ops_submitted(),
             faults_injected: d.faults_injected(),
+            tasks: self.cx.live_tasks.get(),
         }
     }
 

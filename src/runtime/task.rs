@@ -293,15 +293,24 @@ impl<T> fmt::Debug for JoinHandle<T> {
 }
 
 /// A task's entry in the registry of parked tasks (id 0: not registered); removed when the
-/// task's future is dropped (finished or cancelled).
+/// task's future is dropped (finished or cancelled). `counted`: the task was spawned on the
+/// loop thread and counts in `LoopContext::live_tasks` (`Stats::tasks`) until then.
 struct Registration {
     id: u64,
+    counted: bool,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if self.id != 0 {
-            context::with(|cx| cx.tasks.borrow_mut().remove(&self.id));
+        if self.id != 0 || self.counted {
+            context::with(|cx| {
+                if self.id != 0 {
+                    cx.tasks.borrow_mut().remove(&self.id);
+                }
+                if self.counted {
+                    cx.live_tasks.set(cx.live_tasks.get() - 1);
+                }
+            });
         }
     }
 }
@@ -393,7 +402,11 @@ where
 {
     let id = shared.next_remote_id.fetch_add(2, Ordering::Relaxed);
     let fut = TaskFuture {
-        registration: Registration { id: 0 },
+        // Made off the loop thread, maybe: not counted in the loop's live tasks.
+        registration: Registration {
+            id: 0,
+            counted: false,
+        },
         future: Some(fut),
     };
     let (runnable, task) = async_task::Builder::new()
@@ -411,8 +424,12 @@ impl LoopContext {
     {
         let id = self.next_task_id.get();
         self.next_task_id.set(id + 2);
+        self.live_tasks.set(self.live_tasks.get() + 1);
         let fut = TaskFuture {
-            registration: Registration { id: 0 },
+            registration: Registration {
+                id: 0,
+                counted: true,
+            },
             future: Some(fut),
         };
         let (runnable, task) = async_task::Builder::new()
