@@ -196,8 +196,8 @@ both_backends! {
         });
     }
 
-    /// 500 producers and 500 consumers on a queue of 16, with puts and gets cut short by random
-    /// timeouts and random consumers cancelled: every item put is received exactly once.
+    /// 1 000 producers and 1 000 consumers on a queue of 16, with puts and gets cut short by
+    /// random timeouts and random consumers cancelled: every item put is received exactly once.
     fn producers_and_consumers_under_random_cancellation_deliver_exactly_once(rt) {
         let _wd = support::watchdog(
             Duration::from_secs(60),
@@ -210,12 +210,12 @@ both_backends! {
             let put = Rc::new(RefCell::new(Vec::new()));
             let got = Rc::new(RefCell::new(Vec::new()));
             let cut_short = Rc::new(Cell::new(0u32));
-            let producers: Vec<_> = (0..500u32)
+            let producers: Vec<_> = (0..1000u32)
                 .map(|p| {
                     let (queue, rng, put, cut_short) =
                         (queue.clone(), rng.clone(), put.clone(), cut_short.clone());
                     spawn(async move {
-                        for i in 0..10u32 {
+                        for i in 0..5u32 {
                             let item = p * 100 + i;
                             loop {
                                 let wait = Duration::from_micros(rng.borrow_mut().below(400));
@@ -233,7 +233,7 @@ both_backends! {
                     })
                 })
                 .collect();
-            let consumers: Vec<_> = (0..500)
+            let consumers: Vec<_> = (0..1000)
                 .map(|_| {
                     let (queue, rng, got, cut_short) =
                         (queue.clone(), rng.clone(), got.clone(), cut_short.clone());
@@ -252,9 +252,9 @@ both_backends! {
                     })
                 })
                 .collect();
-            // Chaos: cancel 50 random consumers, wherever they are.
+            // Chaos: cancel 100 random consumers, wherever they are.
             let mut cancelled = HashSet::new();
-            while cancelled.len() < 50 {
+            while cancelled.len() < 100 {
                 let turns = rng.borrow_mut().below(10);
                 for _ in 0..turns {
                     yield_now().await;

@@ -75,8 +75,19 @@ both_backends! {
         let rt = support::runtime(backend);
         rt.block_on(async {
             let group = TaskGroup::<String>::new();
-            group.spawn::<(), _>(async { panic!("child panicked") });
+            let (r, _w) = support::pipe();
+            let sibling = group.spawn(async move {
+                let (n, _) = op::read(r.as_raw_fd(), Vec::with_capacity(8)).await;
+                n.map_err(|e| e.to_string())
+            });
+            group.spawn::<(), _>(async {
+                ringloop::yield_now().await;
+                panic!("child panicked")
+            });
             let failures = group.join().await.unwrap_err().into_failures();
+            assert!(sibling.is_finished());
+            assert_eq!(sibling.result(), None, "the sibling's read was cancelled");
+            support::settle_inflight(0).await;
             assert!(matches!(failures[..], [Failure::Panic(_)]));
             assert_eq!(failures[0].panic_message(), Some("child panicked"));
             assert_eq!(failures[0].to_string(), "panicked: child panicked");
