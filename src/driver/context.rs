@@ -163,12 +163,12 @@ pub fn with_thread<R>(f: impl FnOnce(&Thread) -> R) -> R {
 #[inline]
 fn with_entered<R>(f: impl FnOnce(&Entered) -> R) -> Option<R> {
     let entered = THREAD.with(|t| t.entered.get())?;
-    // SAFETY: `entered` points to the `Entered` of the innermost live `Enter` guard, which
-    // owns it (`Box::into_raw`) and frees it only in its drop, after putting back the pointer
-    // it replaced. Guards live in stack frames (`block_on`, the runtime's drop), so this call,
+    // `entered` is the `Entered` of the innermost live `Enter` guard, which owns it
+    // (`Box::into_raw`) and frees it only in its drop, after putting back the pointer it
+    // replaced. Guards live in stack frames (`block_on`, the runtime's drop), so this call,
     // made while the guard's frame is live, ends before that drop; a guard dropped out of
-    // order (while a later one still points to its `Entered`) leaks it instead of freeing
-    // it. Only shared references to an `Entered` are ever made.
+    // order (while a later one still points to its `Entered`) leaks it instead of freeing it.
+    // SAFETY: the pointee is alive for this call (its guard outlives it) and only shared.
     Some(f(unsafe { entered.as_ref() }))
 }
 
@@ -196,8 +196,8 @@ pub fn with_loop<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
 #[inline]
 pub fn with_upper<T: Any, R>(f: impl FnOnce(&T) -> R) -> Option<R> {
     let upper = upper_ptr::<T>()?;
-    // SAFETY: `upper_ptr` returned a pointer to a live `T`, borrowed here for no longer than
-    // this call, which ends before the `Enter` guard that keeps it alive is dropped.
+    // The borrow lasts this call, which ends before the `Enter` guard keeping `T` is dropped.
+    // SAFETY: `upper_ptr` returned a pointer to a live `T` of the checked type.
     Some(f(unsafe { upper.as_ref() }))
 }
 
@@ -219,10 +219,11 @@ fn upper_ptr<T: Any>() -> Option<NonNull<T>> {
 #[inline]
 pub fn upper<T: Any>() -> Option<Rc<T>> {
     let ptr = upper_ptr::<T>()?.as_ptr().cast_const();
-    // SAFETY: `ptr` points to the live `T` that the `Rc` in the innermost `Entered::upper`
-    // owns, and it is `Rc::as_ptr` of that `Rc`, what its `into_raw` would give (it was made
-    // as an `Rc<T>` and coerced to `Rc<dyn Any>`, so the allocation's layout is `T`'s). Adding
-    // a strong count before `from_raw` makes the returned `Rc` a new owner, as `clone` would.
+    // `ptr` points to the live `T` that the `Rc` in the innermost `Entered::upper` owns, and
+    // it is `Rc::as_ptr` of that `Rc`, what its `into_raw` would give (made as an `Rc<T>`,
+    // coerced to `Rc<dyn Any>`: the allocation's layout is `T`'s). The strong count added
+    // before `from_raw` makes the returned `Rc` a new owner, as `clone` would.
+    // SAFETY: `ptr` came from a live `Rc<T>`'s allocation, whose count is raised first.
     unsafe {
         Rc::increment_strong_count(ptr);
         Some(Rc::from_raw(ptr))
@@ -283,9 +284,9 @@ impl Drop for Enter {
             true
         });
         if innermost {
-            // SAFETY: `entered` came from `Box::into_raw` (`Box::leak`) in `new` and is freed
-            // only here; the thread-local no longer points to it, and no guard entered later
-            // is live (this one was the innermost), so nothing else can reach it.
+            // The thread-local no longer points to it, and no guard entered later is live
+            // (this one was the innermost), so nothing else can reach it.
+            // SAFETY: `entered` came from `Box::leak` in `new` and is freed only here, once.
             drop(unsafe { Box::from_raw(self.entered.as_ptr()) });
         }
         // Else a guard entered later is still live and may point back here (its `prev`):

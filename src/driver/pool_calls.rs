@@ -65,8 +65,7 @@ impl PoolCalls {
         table.set_note(token, -1);
         self.pool.execute(Box::new(move || {
             let call = call;
-            // SAFETY: the op table keeps the op's memory alive until this completion is
-            // posted and processed on the loop thread.
+            // SAFETY: the op table keeps the op's memory alive until this completion is posted.
             let done = unsafe { call.0.perform(Mode::Blocking) };
             let mut queue = posted.done.lock().unwrap_or_else(|e| e.into_inner());
             queue.push((data, done.result, done.flags));

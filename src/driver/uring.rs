@@ -126,8 +126,8 @@ impl Uring {
             .find(|id| self.buf_rings.iter().all(|r| r.bgid != *id))
             .ok_or_else(|| io::Error::other("every buffer group id is in use"))?;
         let region = Region::map(bgid, len)?;
-        // SAFETY: the region is page-aligned memory for `len` descriptors that stays mapped
-        // until after `unregister_buf_ring` (or until the ring is closed).
+        // The region stays mapped until after `unregister_buf_ring` (or the ring's close).
+        // SAFETY: the region is page-aligned memory for `len` descriptors, mapped throughout.
         let registered = unsafe {
             self.ring
                 .submitter()
@@ -421,8 +421,8 @@ impl Uring {
                         .submitter()
                         .submit_with_args(self.coalesce.target() as usize, &args)
                 }
-                // SAFETY: no extra argument (null sigset) is passed; GETEVENTS with a minimum
-                // of one completion is a valid flag set for this ring.
+                // GETEVENTS with a minimum of one completion is a valid flag set for this ring.
+                // SAFETY: no extra argument (null sigset) is passed to io_uring_enter.
                 Wait::For(None) => unsafe {
                     self.ring
                         .submitter()
