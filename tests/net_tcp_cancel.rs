@@ -15,18 +15,6 @@ use ringloop::net::TcpStream;
 use ringloop::{Handle, time};
 use support::{open_fds, settle_inflight};
 
-/// A small xorshift generator: random enough for timeouts, and reproducible from its seed.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 both_backends! {
     /// 1 000 accepts polled once and dropped, with a client connecting just before every 5th
     /// drop (half of those after a loop wait, so the accept completes in the kernel before the
@@ -247,7 +235,7 @@ both_backends! {
         let writer = std::thread::spawn(move || {
             use std::io::Write as _;
             let (mut peer, _) = std_listener.accept().expect("std accept");
-            let mut rng = XorShift(seed);
+            let mut rng = support::Rng::new(seed);
             let mut sent = 0usize;
             for _ in 0..CHUNKS {
                 let len = 1 + (rng.next() % 64) as usize;
@@ -261,7 +249,7 @@ both_backends! {
         });
         let (received, timeouts) = fx.rt.block_on(async {
             let client = TcpStream::connect(addr).await.expect("connect");
-            let mut rng = XorShift(seed.rotate_left(17));
+            let mut rng = support::Rng::new(seed.rotate_left(17));
             let mut received = Vec::new();
             let mut timeouts = 0usize;
             for _ in 0..READS {

@@ -15,18 +15,6 @@ use ringloop::queue::{
 };
 use ringloop::{spawn, time, yield_now};
 
-/// A small fixed-seed generator (xorshift64*), so a failing run repeats.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
-
 both_backends! {
     /// FIFO, LIFO and smallest-first order; `qsize`, `empty`, `full`.
     fn the_three_orders(rt) {
@@ -206,7 +194,7 @@ both_backends! {
         const SEED: u64 = 0x5EED_3003;
         rt.block_on(async {
             let queue = Rc::new(Queue::new(16));
-            let rng = Rc::new(RefCell::new(Rng(SEED)));
+            let rng = Rc::new(RefCell::new(support::Rng::new(SEED)));
             let put = Rc::new(RefCell::new(Vec::new()));
             let got = Rc::new(RefCell::new(Vec::new()));
             let cut_short = Rc::new(Cell::new(0u32));

@@ -15,18 +15,6 @@ use ringloop::sync::{
 };
 use ringloop::{JoinHandle, spawn, time, yield_now};
 
-/// A small fixed-seed generator (xorshift64*), so a failing run repeats.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
-
 /// Counts a task inside a critical section until dropped (also when the task is cancelled
 /// inside it).
 struct Inside(Rc<Cell<u32>>);
@@ -132,7 +120,7 @@ both_backends! {
             let inside = Rc::new(Cell::new(0u32));
             let entered = Rc::new(Cell::new(0u32));
             let timed_out = Rc::new(Cell::new(0u32));
-            let rng = Rc::new(RefCell::new(Rng(SEED)));
+            let rng = Rc::new(RefCell::new(support::Rng::new(SEED)));
             let workers: Vec<_> = (0..60)
                 .map(|_| {
                     let (lock, inside, entered, rng) =
@@ -221,7 +209,7 @@ both_backends! {
         rt.block_on(async {
             let sem = Rc::new(Semaphore::new(3));
             let inside = Rc::new(Cell::new(0u32));
-            let rng = Rc::new(RefCell::new(Rng(SEED)));
+            let rng = Rc::new(RefCell::new(support::Rng::new(SEED)));
             let timed_out = Rc::new(Cell::new(0u32));
             let workers: Vec<_> = (0..40)
                 .map(|_| {

@@ -14,6 +14,15 @@ use ringloop::sync::Event;
 use ringloop::task::{Failure, TaskGroup};
 use ringloop::{op, time};
 
+/// Counts its own drop: a child future holding one was dropped (finished or cancelled).
+struct CountDrop(Rc<Cell<usize>>);
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
 /// A child that blocks in a real read on a pipe nobody writes to, after marking `started`.
 fn blocked_reader(
     started: &Rc<Cell<usize>>,
@@ -126,12 +135,6 @@ both_backends! {
         let rt = support::runtime(backend);
         rt.block_on(async {
             let dropped = Rc::new(Cell::new(0));
-            struct CountDrop(Rc<Cell<usize>>);
-            impl Drop for CountDrop {
-                fn drop(&mut self) {
-                    self.0.set(self.0.get() + 1);
-                }
-            }
             let spawn_sleepers = |group: &TaskGroup<()>| {
                 for _ in 0..5 {
                     let guard = CountDrop(dropped.clone());
@@ -199,12 +202,6 @@ both_backends! {
         rt.block_on(async {
             let outer = TaskGroup::<String>::new();
             let grandchildren_dropped = Rc::new(Cell::new(0));
-            struct CountDrop(Rc<Cell<usize>>);
-            impl Drop for CountDrop {
-                fn drop(&mut self) {
-                    self.0.set(self.0.get() + 1);
-                }
-            }
             let dropped = grandchildren_dropped.clone();
             outer.spawn(async move {
                 let inner = TaskGroup::<String>::new();

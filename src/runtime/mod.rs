@@ -505,9 +505,9 @@ impl Drop for Runtime {
         // their share until the driver's shutdown has drained them).
         crate::buf::drop_loop_ring();
         self.cx.driver().shutdown();
-        self.cx.shutdown_tasks();
-        // Tasks posted from other threads until now are run (cancelled) here; later posts are
-        // refused, and a task spawned from another thread then completes there, cancelled.
+        // Tasks posted from other threads until now are run (cancelled) by the pass below;
+        // later posts are refused, and a task spawned from another thread then completes
+        // there, cancelled.
         self.cx.shared.close_remote();
         self.cx.shutdown_tasks();
         self.cx.shared.pool.shutdown(self.blocking_shutdown_timeout);

@@ -355,22 +355,30 @@ impl<F: Future> Future for TaskFuture<F> {
     }
 }
 
-fn schedule(runnable: Runnable) {
+/// Queues `runnable` on its loop: straight into the ready queue on the loop's own thread,
+/// else through the loop's remote queue (woken from another thread, or after its loop is
+/// gone). Gives it back when that loop has closed.
+fn post(runnable: Runnable) -> Option<Runnable> {
     let mut slot = Some(runnable);
     context::with(|cx| {
         if let Some(r) = slot.take_if(|r| cx.is(&r.metadata().shared)) {
             cx.ready.borrow_mut().push_back(r);
         }
     });
-    // Woken from another thread (or after its loop is gone): hand it over to the loop.
-    if let Some(r) = slot {
-        let shared = r.metadata().shared.clone();
-        if let Err(Remote::Task(r)) = shared.push_remote(Remote::Task(r)) {
-            // The loop has closed, and this `!Send` task may not be run or dropped off its
-            // thread: it is leaked. (Every task that ran on the loop finished at its close;
-            // this is one woken afterwards by a waker that outlived the loop.)
-            std::mem::forget(r);
-        }
+    let r = slot?;
+    let shared = r.metadata().shared.clone();
+    match shared.push_remote(Remote::Task(r)) {
+        Err(Remote::Task(r)) => Some(r),
+        _ => None,
+    }
+}
+
+fn schedule(runnable: Runnable) {
+    if let Some(r) = post(runnable) {
+        // The loop has closed, and this `!Send` task may not be run or dropped off its
+        // thread: it is leaked. (Every task that ran on the loop finished at its close;
+        // this is one woken afterwards by a waker that outlived the loop.)
+        std::mem::forget(r);
     }
 }
 
@@ -378,18 +386,19 @@ fn schedule(runnable: Runnable) {
 /// future is `Send`, so once its loop has closed it is run here, cancelled — it completes with
 /// a cancellation error instead of waiting for a loop that will never run it.
 fn schedule_send(runnable: Runnable) {
-    let mut slot = Some(runnable);
-    context::with(|cx| {
-        if let Some(r) = slot.take_if(|r| cx.is(&r.metadata().shared)) {
-            cx.ready.borrow_mut().push_back(r);
-        }
-    });
-    if let Some(r) = slot {
-        let shared = r.metadata().shared.clone();
-        if let Err(Remote::Task(r)) = shared.push_remote(Remote::Task(r)) {
-            let was = with_thread(|t| t.cancelling.replace(true));
-            r.run();
-            set_cancelling(was);
+    if let Some(r) = post(runnable) {
+        let was = with_thread(|t| t.cancelling.replace(true));
+        r.run();
+        set_cancelling(was);
+    }
+}
+
+impl<F> TaskFuture<F> {
+    /// A task's future, not yet registered; `counted` in the loop's live tasks or not.
+    fn new(future: F, counted: bool) -> Self {
+        TaskFuture {
+            registration: Registration { id: 0, counted },
+            future: Some(future),
         }
     }
 }
@@ -401,14 +410,8 @@ where
     F::Output: Send + 'static,
 {
     let id = shared.next_remote_id.fetch_add(2, Ordering::Relaxed);
-    let fut = TaskFuture {
-        // Made off the loop thread, maybe: not counted in the loop's live tasks.
-        registration: Registration {
-            id: 0,
-            counted: false,
-        },
-        future: Some(fut),
-    };
+    // Made off the loop thread, maybe: not counted in the loop's live tasks.
+    let fut = TaskFuture::new(fut, false);
     let (runnable, task) = async_task::Builder::new()
         .metadata(TaskMeta::new(id, shared.clone()))
         .spawn(move |_| fut, schedule_send);
@@ -425,13 +428,7 @@ impl LoopContext {
         let id = self.next_task_id.get();
         self.next_task_id.set(id + 2);
         self.live_tasks.set(self.live_tasks.get() + 1);
-        let fut = TaskFuture {
-            registration: Registration {
-                id: 0,
-                counted: true,
-            },
-            future: Some(fut),
-        };
+        let fut = TaskFuture::new(fut, true);
         let (runnable, task) = async_task::Builder::new()
             .metadata(TaskMeta::new(id, self.shared.clone()))
             .spawn_local(move |_| fut, schedule);

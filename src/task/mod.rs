@@ -156,7 +156,10 @@ impl TimeoutScope {
             if let Poll::Ready(v) = fut.as_mut().poll(cx) {
                 return Poll::Ready(Ok(v));
             }
-            *self.state.waker.borrow_mut() = Some(cx.waker().clone());
+            match &mut *self.state.waker.borrow_mut() {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
             let Some(when) = self.state.when.get() else {
                 sleep = None;
                 return Poll::Pending;

@@ -320,6 +320,34 @@ pub fn child_output_text(output: &Output) -> String {
     )
 }
 
+/// A small generator (xorshift64*) for tests that vary timings or pick victims: reproducible
+/// from its seed, which a test prints or fixes so that a failing run repeats.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed` (any value; 0 is replaced, as xorshift never leaves 0).
+    pub fn new(seed: u64) -> Rng {
+        Rng(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
+    }
+
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// The next number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
 /// Yields to the running loop `turns` times.
 ///
 /// Not a way to wait *for* something (use [`yield_until`]): how much happens in a number of
