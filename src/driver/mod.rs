@@ -132,6 +132,9 @@ pub struct Driver {
     /// The half of an op the backend runs, and whether it prepares ops: asked once.
     half: Half,
     prepares: bool,
+    /// The io_uring opcodes the backend lacks, one bit each (asked once: a call through the
+    /// backend's vtable per submit cost more than the rest of the check).
+    missing_ops: OpcodeSet,
     unparker: Arc<Unparker>,
     ops_submitted: u64,
     closed: bool,
@@ -171,6 +174,29 @@ impl Config {
     }
 }
 
+/// A set of io_uring opcodes (a `u8` each), as a 256-bit map.
+#[derive(Clone, Copy, Debug, Default)]
+struct OpcodeSet([u64; 4]);
+
+impl OpcodeSet {
+    /// The opcodes `backend` cannot run (none unless it runs SQEs).
+    fn missing_from(backend: &dyn Proactor) -> OpcodeSet {
+        let mut set = OpcodeSet::default();
+        if backend.half() == Half::Sqe {
+            for code in 0..=u8::MAX {
+                if !backend.has_op(code) {
+                    set.0[usize::from(code >> 6)] |= 1 << (code & 63);
+                }
+            }
+        }
+        set
+    }
+
+    #[inline]
+    fn contains(&self, code: u8) -> bool {
+        self.0[usize::from(code >> 6)] & (1 << (code & 63)) != 0
+    }
+}
 impl Driver {
     /// Builds the driver the config asks for, probing io_uring when needed.
     pub fn new(config: &Config, pool: Pool) -> io::Result<(Driver, BackendReport)> {
@@ -261,6 +287,7 @@ impl Driver {
             table: OpTable::new(),
             half: backend.half(),
             prepares: backend.prepares(),
+            missing_ops: OpcodeSet::missing_from(&*backend),
             backend,
             pool_calls: pool_calls::PoolCalls::new(pool, unparker.clone()),
             unparker,
@@ -305,7 +332,7 @@ impl Driver {
             self.table.complete(token, -failure.errno, 0);
             return token;
         }
-        if self.half == Half::Sqe && !self.backend.has_op(op.opcode()) {
+        if self.half == Half::Sqe && self.missing_ops.contains(op.opcode()) {
             // Opcode missing: the op's readiness half, blocking, on the pool.
             self.pool_calls.submit(&mut self.table, token, op.syscall());
             return token;
@@ -313,20 +340,27 @@ impl Driver {
         if self.prepares && !self.backend.prepare(&mut self.table, token, op) {
             return token;
         }
-        // Only the half the backend runs is built, here where the op's type is known.
-        let work = match self.half {
-            Half::Sqe => Work::Sqe {
-                entry: op.uring_entry(),
-                buf_group: op.buf_group(),
+        // Only the half the backend runs is built, here where the op's type is known, and
+        // each arm builds its submission in place (one `work` moved into a shared
+        // `Submission` was a copy of the whole op description per submit).
+        let submission = match self.half {
+            Half::Sqe => Submission {
+                token,
+                work: Work::Sqe {
+                    entry: op.uring_entry().user_data(token.user_data()),
+                    buf_group: op.buf_group(),
+                },
+                multishot,
+                deadline,
+                defer,
             },
-            Half::Readiness => Work::Readiness(op.syscall()),
-        };
-        let submission = Submission {
-            token,
-            work,
-            multishot,
-            deadline,
-            defer,
+            Half::Readiness => Submission {
+                token,
+                work: Work::Readiness(op.syscall()),
+                multishot,
+                deadline,
+                defer,
+            },
         };
         self.backend.submit(&mut self.table, submission);
         token

@@ -57,7 +57,8 @@ pub struct Submission {
 
 /// The half of an op a backend runs.
 pub enum Work {
-    /// Its SQE (`user_data` set by the backend), and the provided-buffer group it selects
+    /// Its SQE, whose `user_data` the driver already set to the op's token (where the entry
+    /// is built, so it is not copied again to set it), and the provided-buffer group it selects
     /// from, if any.
     Sqe {
         entry: squeue::Entry,
@@ -110,7 +111,8 @@ pub trait Proactor {
     }
 
     /// Whether the backend can run ops of io_uring opcode `code` (the driver runs the others'
-    /// readiness half, blocking, on the pool).
+    /// readiness half, blocking, on the pool); asked for every opcode once, when the driver is
+    /// built.
     fn has_op(&self, _code: u8) -> bool {
         true
     }

@@ -306,19 +306,19 @@ impl Uring {
         &mut self,
         table: &mut OpTable,
         token: CompletionToken,
-        entry: squeue::Entry,
+        entry: &squeue::Entry,
         deadline: Option<Duration>,
     ) {
-        let entry = entry.user_data(token.user_data());
         match deadline {
-            None => self.queue(table, &[entry]),
+            // By reference: the 64-byte entry is copied once, into the queue.
+            None => self.queue(table, std::slice::from_ref(entry)),
             Some(d) => {
                 let ts = Box::new(Timespec::from(d));
                 let link = opcode::LinkTimeout::new(&*ts)
                     .build()
                     .user_data(CompletionToken::IGNORED);
                 self.timespecs.push(ts);
-                self.queue(table, &[entry.flags(squeue::Flags::IO_LINK), link]);
+                self.queue(table, &[entry.clone().flags(squeue::Flags::IO_LINK), link]);
             }
         }
         // After `queue`, which may have flushed: the SQE sits in this epoch's queue.
@@ -570,7 +570,11 @@ impl Proactor for Uring {
 
     #[inline]
     fn submit(&mut self, table: &mut OpTable, op: Submission) {
-        let Work::Sqe { entry, buf_group } = op.work else {
+        let Work::Sqe {
+            ref entry,
+            buf_group,
+        } = op.work
+        else {
             // The driver builds the half `half()` names; anything else fails loudly but safely.
             return table.complete(op.token, -libc::EINVAL, 0);
         };
