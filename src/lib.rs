@@ -69,6 +69,8 @@ pub mod streams;
 pub mod sync;
 pub mod task;
 pub mod time;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 
 pub use driver::{Backend, BackendKind, BackendReport};

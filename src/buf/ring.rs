@@ -35,6 +35,15 @@ pub(crate) fn loop_ring() -> io::Result<BufRing> {
     Ok(ring)
 }
 
+/// How many buffers of `core`'s shared receive ring are lent out (0 before it is made).
+pub(crate) fn loop_ring_lent(core: &context::LoopCore) -> usize {
+    core.loop_ring()
+        .borrow()
+        .as_ref()
+        .and_then(|ring| ring.downcast_ref::<BufRing>())
+        .map_or(0, BufRing::in_use)
+}
+
 /// Whether `ring` is the current loop's shared ring, which every transport and stream of the
 /// loop receives into (so another socket may take its last buffer at any time).
 pub(crate) fn is_loop_ring(ring: &BufRing) -> bool {

@@ -81,6 +81,13 @@ pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
+/// For layers over a connected stream (TLS): its shared core, reached through the sealed
+/// trait both stream types implement.
+#[cfg(feature = "tls")]
+pub(crate) use split::sealed::Sealed as HasStreamCore;
+#[cfg(feature = "tls")]
+pub(crate) use turn::Turn;
+
 use std::io;
 use std::net::SocketAddr;
 

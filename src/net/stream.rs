@@ -59,6 +59,13 @@ impl StreamSocket {
         ReceiveSlot(&self.rescue.adopted)
     }
 
+    /// Whether a dropped read left bytes or descriptors, or is still in flight: the next
+    /// read must come through [`read`](Self::read), which takes them first.
+    #[cfg(feature = "tls")]
+    pub(crate) fn has_rescued(&self) -> bool {
+        !self.rescue.is_empty()
+    }
+
     /// Gives the socket back, unless a dropped read still owns bytes or descriptors.
     pub(crate) fn into_socket(self, what: &str) -> io::Result<Socket> {
         if !self.rescue.is_empty() {

@@ -269,6 +269,10 @@ pub struct Stats {
     /// included) whose future has neither finished nor been dropped: a leak check. Tasks
     /// spawned from other threads (`Handle::spawn`) are not counted.
     pub tasks: u64,
+    /// Buffers of the loop's shared receive ring (the one streams, transports and TLS
+    /// receive into) lent out: held by received chunks not yet consumed or dropped. Another
+    /// leak check: it returns to 0 when no connection holds received data.
+    pub recv_buffers_lent: u64,
 }
 
 /// A single-threaded event loop. Not `Send`: a loop lives on the thread that built it.
@@ -347,12 +351,14 @@ impl Runtime {
 
     /// What the runtime has asked of the kernel so far.
     pub fn stats(&self) -> Stats {
+        let recv_buffers_lent = crate::buf::loop_ring_lent(&self.cx.core) as u64;
         let d = self.cx.driver().borrow();
         Stats {
             kernel_enters: d.kernel_enters(),
             ops_submitted: d.ops_submitted(),
             faults_injected: d.faults_injected(),
             tasks: self.cx.live_tasks.get(),
+            recv_buffers_lent,
         }
     }
 

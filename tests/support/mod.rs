@@ -32,6 +32,9 @@ use std::time::{Duration, Instant};
 
 use ringloop::buf::{IoBuf, IoBufMut};
 
+#[cfg(feature = "tls")]
+pub mod tls;
+
 /// Name of the environment variable that tells a re-executed test binary which child role to
 /// play. A child test returns at once when it is unset, so it is a no-op in a normal run.
 pub const CHILD_ENV: &str = "RINGLOOP_TEST_CHILD";
