@@ -261,7 +261,9 @@ both_backends! {
                 })
             };
             let plain = TcpStream::connect(addr).await.unwrap();
-            plain.write_all(&b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"[..]).await.0.unwrap();
+            // The server may close before all of it is written (a short write under the fault
+            // injector leaves the rest to a closed socket): that is fine.
+            let _ = plain.write_all(&b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"[..]).await;
             // The server answers with an alert and closes; read until the end.
             loop {
                 let (n, _) = plain.read(Vec::with_capacity(256)).await;

@@ -64,11 +64,17 @@ mod error;
 mod feeder;
 mod protocol;
 mod reader;
+#[cfg(feature = "tls")]
+mod tls;
 mod writer;
 
 pub use error::{IncompleteReadError, LimitOverrunError, ReadError};
 pub use feeder::StreamFeeder;
 pub use reader::{DEFAULT_LIMIT, StreamReader};
+#[cfg(feature = "tls")]
+pub use tls::{
+    open_tls_connection, open_unix_tls_connection, start_tls_server, start_unix_tls_server,
+};
 pub use writer::StreamWriter;
 
 use std::future::Future;

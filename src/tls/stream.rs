@@ -106,6 +106,9 @@ struct Inner {
     server_name: Option<String>,
     /// close_notify was queued (futures-io `poll_close`).
     closing: bool,
+    /// Receiving is paused (a transport's `pause_reading`): the receive is stopped in the
+    /// kernel once what it already received was fed.
+    paused: bool,
 }
 
 /// The receive side: the multishot receive, or a read of bytes a dropped plain read left.
@@ -154,6 +157,7 @@ impl<S: TlsSocket> TlsStream<S> {
                 },
                 server_name,
                 closing: false,
+                paused: false,
             }),
             read_turn: Turn::default(),
             write_turn: Turn::default(),
@@ -293,7 +297,7 @@ impl<S: TlsSocket> TlsStream<S> {
     pub async fn shutdown(&self) -> io::Result<()> {
         let _turn = self.write_turn.take().await;
         let _waiting = WakeOnDrop(self);
-        self.inner.borrow_mut().engine.close_notify();
+        self.queue_close_notify();
         let limit = self.shutdown_timeout.get();
         match crate::time::timeout(limit, poll_fn(|cx| self.poll_send_all(cx))).await {
             Ok(sent) => sent?,
@@ -417,13 +421,21 @@ impl<S: TlsSocket> TlsStream<S> {
                     }
                 }
                 Recv::Ring(recv) => {
+                    if inner.paused && recv.is_receiving() {
+                        recv.stop();
+                    } else if !inner.paused {
+                        recv.resume();
+                    }
                     return Poll::Ready(match ready!(recv.poll_next_chunk(cx)) {
                         Some(Ok(chunk)) => inner
                             .engine
                             .feed(Chunk::Ring(chunk))
                             .map(|()| true)
                             .map_err(tls_io),
-                        None => inner.end().map(|()| false),
+                        None if recv.is_finished() => inner.end().map(|()| false),
+                        // Paused, and what was received before the pause is fed: the
+                        // caller polls again once reading resumes.
+                        None => return Poll::Pending,
                         Some(Err(e)) => {
                             inner.recv = Recv::Done;
                             Err(e)
@@ -484,6 +496,59 @@ impl<S: TlsSocket> TlsStream<S> {
             send.op = Some(Box::pin(async move {
                 socket.stream_socket().write(slice).await
             }));
+        }
+    }
+}
+
+/// What the TLS transport's link uses: the stream's halves without turns (the transport's
+/// task is the stream's only user).
+impl<S: TlsSocket> TlsStream<S> {
+    /// The next decrypted bytes (at most `max`), `None` at the clean end; `reading` false
+    /// pauses receiving (bytes already received are still decrypted and returned).
+    pub(crate) fn poll_plain(
+        &self,
+        cx: &mut Context<'_>,
+        reading: bool,
+        max: usize,
+    ) -> Poll<io::Result<Option<Vec<u8>>>> {
+        self.inner.borrow_mut().paused = !reading;
+        let mut buf = Vec::with_capacity(max);
+        match ready!(self.poll_read_into(cx, &mut Owned(&mut buf))) {
+            Ok(0) => Poll::Ready(Ok(None)),
+            Ok(_) => Poll::Ready(Ok(Some(buf))),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Whether a receive is live (or holds received chunks).
+    pub(crate) fn is_receiving(&self) -> bool {
+        match &self.inner.borrow().recv {
+            Recv::Ring(recv) => recv.is_active(),
+            Recv::Rescue(_) => true,
+            Recv::Idle | Recv::Done => false,
+        }
+    }
+
+    /// Encrypts as much of `data` as the engine takes now (nothing while ciphertext waits to
+    /// be sent beyond the engine's buffer limit).
+    pub(crate) fn encrypt(&self, data: &[u8]) -> io::Result<usize> {
+        self.inner
+            .borrow_mut()
+            .engine
+            .write_plain(&data[..data.len().min(WRITE_CHUNK)])
+    }
+
+    /// Sends the ciphertext the engine has; ready when it is all in the kernel.
+    pub(crate) fn poll_send(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_send_all(cx)
+    }
+
+    /// Queues close_notify.
+    pub(crate) fn queue_close_notify(&self) {
+        let mut inner = self.inner.borrow_mut();
+        if !inner.closing {
+            inner.closing = true;
+            inner.engine.close_notify();
         }
     }
 }
@@ -578,13 +643,7 @@ impl<S: TlsSocket> futures_io::AsyncWrite for TlsStream<S> {
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        {
-            let mut inner = this.inner.borrow_mut();
-            if !inner.closing {
-                inner.closing = true;
-                inner.engine.close_notify();
-            }
-        }
+        this.queue_close_notify();
         ready!(this.poll_send_all(cx))?;
         Poll::Ready(this.socket.shutdown_write())
     }

@@ -66,6 +66,16 @@ pub enum ExtraInfo {
     Addr(TransportAddr),
     /// `"socket"`: the descriptor, valid until the transport closes.
     Fd(RawFd),
+    /// Text: `"cipher"`, `"server_hostname"`, `"tls_version"` of a TLS transport.
+    Text(String),
+    /// Bytes: `"alpn_protocol"` of a TLS transport.
+    Bytes(Vec<u8>),
+    /// `"peercert"`: the peer's certificate chain, end entity first (DER).
+    #[cfg(feature = "tls")]
+    Certificates(Vec<crate::tls::CertificateDer<'static>>),
+    /// `"ssl_object"` (or `"tls"`): everything the handshake negotiated.
+    #[cfg(feature = "tls")]
+    Tls(crate::tls::TlsInfo),
 }
 
 impl ExtraInfo {
@@ -73,7 +83,7 @@ impl ExtraInfo {
     pub fn as_addr(&self) -> Option<&TransportAddr> {
         match self {
             ExtraInfo::Addr(addr) => Some(addr),
-            ExtraInfo::Fd(_) => None,
+            _ => None,
         }
     }
 
@@ -81,7 +91,23 @@ impl ExtraInfo {
     pub fn as_fd(&self) -> Option<RawFd> {
         match self {
             ExtraInfo::Fd(fd) => Some(*fd),
-            ExtraInfo::Addr(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The text of a text value (`"cipher"`, `"server_hostname"`, `"tls_version"`).
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            ExtraInfo::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The bytes of a bytes value (`"alpn_protocol"`).
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            ExtraInfo::Bytes(bytes) => Some(bytes),
+            _ => None,
         }
     }
 }
@@ -92,6 +118,9 @@ pub(crate) struct SocketInfo {
     pub(crate) sockname: Option<TransportAddr>,
     pub(crate) peername: Option<TransportAddr>,
     pub(crate) fd: RawFd,
+    /// What the TLS handshake negotiated, on a TLS transport.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::TlsInfo>,
 }
 
 impl SocketInfo {
@@ -102,6 +131,8 @@ impl SocketInfo {
             sockname: sock.local_addr().ok().and_then(|a| to_transport_addr(&a)),
             peername: sock.peer_addr().ok().and_then(|a| to_transport_addr(&a)),
             fd: socket.as_fd().as_raw_fd(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -111,6 +142,24 @@ impl SocketInfo {
             "peername" => self.peername.clone().map(ExtraInfo::Addr),
             "sockname" => self.sockname.clone().map(ExtraInfo::Addr),
             "socket" if open => Some(ExtraInfo::Fd(self.fd)),
+            #[cfg(feature = "tls")]
+            _ => self.tls_info(name),
+            #[cfg(not(feature = "tls"))]
+            _ => None,
+        }
+    }
+
+    /// asyncio's SSL keys, from the handshake's outcome.
+    #[cfg(feature = "tls")]
+    fn tls_info(&self, name: &str) -> Option<ExtraInfo> {
+        let tls = self.tls.as_ref()?;
+        match name {
+            "peercert" => Some(ExtraInfo::Certificates(tls.peer_certificates.clone())),
+            "cipher" => tls.cipher.clone().map(ExtraInfo::Text),
+            "alpn_protocol" => tls.alpn_protocol.clone().map(ExtraInfo::Bytes),
+            "server_hostname" => tls.server_name.clone().map(ExtraInfo::Text),
+            "tls_version" => tls.version.map(|v| ExtraInfo::Text(v.to_owned())),
+            "ssl_object" | "tls" => Some(ExtraInfo::Tls(tls.clone())),
             _ => None,
         }
     }

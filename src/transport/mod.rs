@@ -154,6 +154,10 @@ pub(crate) mod stream;
 mod subprocess;
 mod subprocess_pipe;
 mod task;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(feature = "tls")]
+mod tls_link;
 
 pub use datagram::DatagramTransport;
 pub use extra::{ExtraInfo, TransportAddr};
@@ -163,6 +167,10 @@ pub use shared::{ProtocolRef, ProtocolRefMut, SharedProtocol};
 pub use stream::Transport;
 pub use subprocess::{SubprocessTransport, subprocess_command, subprocess_exec, subprocess_shell};
 pub use subprocess_pipe::{SubprocessPipeReader, SubprocessPipeWriter};
+#[cfg(feature = "tls")]
+pub use tls::{
+    create_tls_connection, create_tls_server, create_unix_tls_connection, create_unix_tls_server,
+};
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

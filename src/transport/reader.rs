@@ -20,6 +20,9 @@ use crate::net::RecvStream;
 pub(crate) enum Received {
     /// Bytes, in a ring buffer that goes back to the ring when dropped.
     Data(RingBuf),
+    /// Bytes decrypted by a TLS link.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Plain(Vec<u8>),
     /// The peer shut down its write side.
     Eof,
     /// The receive failed (reset, ...).

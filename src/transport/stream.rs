@@ -132,19 +132,25 @@ impl Core<StreamBuffer> {
 /// The task owns the protocol; the [`SharedProtocol`] returned is the caller's view of it.
 pub(crate) fn start<S: StreamSocket, P: Protocol>(
     socket: S,
+    protocol: P,
+) -> (Transport, SharedProtocol<P>, impl Future<Output = ()>) {
+    let info = SocketInfo::capture(&socket);
+    start_link(task::PlainLink::new(socket), info, protocol)
+}
+
+/// [`start`] over any link (a TLS session: `tls_link`).
+pub(crate) fn start_link<L: task::Link, P: Protocol>(
+    link: L,
+    info: SocketInfo,
     mut protocol: P,
 ) -> (Transport, SharedProtocol<P>, impl Future<Output = ()>) {
     let transport = Transport {
-        core: Core::shared(SocketInfo::capture(&socket)),
+        core: Core::shared(info),
     };
     protocol.connection_made(transport.clone());
     let protocol = OwnedProtocol::new(protocol);
     let view = protocol.view();
-    let run = task::run(
-        Rc::new(socket),
-        TaskCore(Rc::clone(&transport.core)),
-        protocol,
-    );
+    let run = task::run(link, TaskCore(Rc::clone(&transport.core)), protocol);
     (transport, view, run)
 }
 
@@ -245,7 +251,9 @@ impl Transport {
     }
 
     /// asyncio's name-based lookup: `"peername"`, `"sockname"` (an [`ExtraInfo::Addr`]) and
-    /// `"socket"` (an [`ExtraInfo::Fd`], until the transport closes). Other names: `None`.
+    /// `"socket"` (an [`ExtraInfo::Fd`], until the transport closes); on a TLS transport also
+    /// `"peercert"`, `"cipher"`, `"alpn_protocol"`, `"server_hostname"`, `"tls_version"` and
+    /// `"ssl_object"` (the whole `TlsInfo`). Other names: `None`.
     pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
         self.core.borrow().extra_info(name)
     }

@@ -54,16 +54,95 @@ enum PhaseStep {
 /// The stream core, as the task sees it.
 type StreamCore = RefCell<Core<StreamBuffer>>;
 
-/// Runs a stream transport until `connection_lost` was delivered. The task owns the socket,
-/// its side of the core, and the protocol.
-pub(crate) async fn run<S: StreamSocket, P: Protocol>(
+/// What a stream transport's task reads from and writes to: the socket itself
+/// ([`PlainLink`]), or a TLS session over it (`tls_link`), whose chunks in and out are
+/// plaintext.
+pub(crate) trait Link: 'static {
+    /// The next chunk received; `reading` false stops receiving (chunks already received
+    /// are still returned).
+    fn poll_receive(&mut self, cx: &mut Context<'_>, reading: bool) -> Poll<Received>;
+    /// Whether a receive is live or draining what it got before a pause.
+    fn is_receiving(&self) -> bool;
+    /// Whether no write is in flight.
+    fn write_idle(&self) -> bool;
+    /// The emptied buffer of the last finished write, for the next chunk.
+    fn take_spare(&mut self) -> Vec<u8>;
+    /// Starts writing `chunk` (the write must be idle).
+    fn start_write(&mut self, chunk: Vec<u8>);
+    /// The write in flight's outcome: how much of its chunk was sent, and the chunk.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<WriteResult>;
+    /// Accounts for a finished write and sends the rest of its chunk, if any.
+    fn finish_write(&mut self, result: WriteResult, core: &mut Core<StreamBuffer>);
+    /// Shuts the write direction down (`write_eof` with everything sent; TLS sends
+    /// close_notify first).
+    fn shutdown_write(&mut self) -> LocalBoxFuture<io::Result<()>>;
+    /// A clean close with everything sent: what the link must still say (TLS: close_notify).
+    fn close(&mut self) -> LocalBoxFuture<()> {
+        Box::pin(async {})
+    }
+    /// Drops every op in flight: the connection ends.
+    fn stop(&mut self);
+}
+
+/// The link of a plain socket.
+pub(crate) struct PlainLink<S> {
     socket: Rc<S>,
+    reader: Reader,
+    writer: Writer<S>,
+}
+
+impl<S: StreamSocket> PlainLink<S> {
+    pub(crate) fn new(socket: S) -> PlainLink<S> {
+        let socket = Rc::new(socket);
+        PlainLink {
+            reader: Reader::new(Rc::clone(&socket)),
+            writer: Writer::new(Rc::clone(&socket)),
+            socket,
+        }
+    }
+}
+
+impl<S: StreamSocket> Link for PlainLink<S> {
+    fn poll_receive(&mut self, cx: &mut Context<'_>, reading: bool) -> Poll<Received> {
+        self.reader.poll_receive(cx, reading)
+    }
+    fn is_receiving(&self) -> bool {
+        self.reader.is_in_flight()
+    }
+    fn write_idle(&self) -> bool {
+        self.writer.is_idle()
+    }
+    fn take_spare(&mut self) -> Vec<u8> {
+        self.writer.take_spare()
+    }
+    fn start_write(&mut self, chunk: Vec<u8>) {
+        self.writer.start(chunk);
+    }
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<WriteResult> {
+        self.writer.poll(cx)
+    }
+    fn finish_write(&mut self, result: WriteResult, core: &mut Core<StreamBuffer>) {
+        self.writer.finish(result, core);
+    }
+    fn shutdown_write(&mut self) -> LocalBoxFuture<io::Result<()>> {
+        Box::pin(std::future::ready(
+            SockRef::from(&*self.socket).shutdown(Shutdown::Write),
+        ))
+    }
+    fn stop(&mut self) {
+        self.reader.stop();
+        self.writer.stop();
+    }
+}
+
+/// Runs a stream transport until `connection_lost` was delivered. The task owns the link (the
+/// socket), its side of the core, and the protocol.
+pub(crate) async fn run<L: Link, P: Protocol>(
+    mut link: L,
     core: TaskCore<StreamBuffer>,
     protocol: OwnedProtocol<P>,
 ) {
     let core: &StreamCore = &core.0;
-    let mut reader = Reader::new(Rc::clone(&socket));
-    let mut writer = Writer::new(Rc::clone(&socket));
     // A read that completed while reading was paused, delivered on resume.
     let mut held: Option<Received> = None;
     let mut eof_seen = false;
@@ -72,19 +151,22 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
         if deliver_note(core, &protocol, P::pause_writing, P::resume_writing).await {
             continue;
         }
-        let step = phase_step(&mut core.borrow_mut(), writer.is_idle());
+        let step = phase_step(&mut core.borrow_mut(), link.write_idle());
         match step {
             Some(PhaseStep::Lost(err)) => {
-                reader.stop();
-                writer.stop();
+                if err.is_none() {
+                    // A clean close: the link has its last word (TLS's close_notify).
+                    link.close().await;
+                }
+                link.stop();
                 core.borrow_mut().mark_closed();
                 // Close the socket before telling the protocol, as asyncio does.
-                drop((reader, writer, socket));
+                drop(link);
                 protocol.call(|p| p.connection_lost(err)).await;
                 return;
             }
             Some(PhaseStep::ShutdownWrite) => {
-                let shut = SockRef::from(&*socket).shutdown(Shutdown::Write);
+                let shut = link.shutdown_write().await;
                 let mut core = core.borrow_mut();
                 match shut {
                     Ok(()) => core.phase = Phase::WriteShut,
@@ -100,23 +182,15 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
             deliver(received, core, &protocol).await;
             continue;
         }
-        if writer.is_idle() {
-            let chunk = core.borrow_mut().take_buffer(writer.take_spare());
+        if link.write_idle() {
+            let chunk = core.borrow_mut().take_buffer(link.take_spare());
             if let Some(chunk) = chunk {
-                writer.start(chunk);
+                link.start_write(chunk);
             }
         }
         let event = poll_fn(|cx| {
             let held = &held;
-            wait(
-                cx,
-                core,
-                &mut reader,
-                &mut writer,
-                eof_seen,
-                held,
-                &mut read_first,
-            )
+            wait(cx, core, &mut link, eof_seen, held, &mut read_first)
         })
         .await;
         match event {
@@ -133,7 +207,7 @@ pub(crate) async fn run<S: StreamSocket, P: Protocol>(
                     drop(received);
                 }
             }
-            Event::Wrote(result) => writer.finish(result, &mut core.borrow_mut()),
+            Event::Wrote(result) => link.finish_write(result, &mut core.borrow_mut()),
         }
     }
 }
@@ -148,11 +222,10 @@ fn phase_step(core: &mut Core<StreamBuffer>, write_idle: bool) -> Option<PhaseSt
 }
 
 /// Step 4's wait: the first of a completed read, a completed write, or a state change.
-fn wait<S: StreamSocket>(
+fn wait<L: Link>(
     cx: &mut Context<'_>,
     core: &StreamCore,
-    reader: &mut Reader,
-    writer: &mut Writer<S>,
+    link: &mut L,
     eof_seen: bool,
     held: &Option<Received>,
     read_first: &mut bool,
@@ -163,17 +236,17 @@ fn wait<S: StreamSocket>(
     };
     // Paused: no new read is issued, but one already in flight is allowed to finish.
     let poll_reader =
-        phase_reads && !eof_seen && held.is_none() && (reading || reader.is_in_flight());
+        phase_reads && !eof_seen && held.is_none() && (reading || link.is_receiving());
     // Alternate which side is polled first: on epoll an op can complete as it is issued, so a
     // flood of incoming bytes must not keep the writer's completion from being seen (nor the
     // other way round).
     *read_first = !*read_first;
     for read_turn in [*read_first, !*read_first] {
         if read_turn {
-            if poll_reader && let Poll::Ready(received) = reader.poll_receive(cx, reading) {
+            if poll_reader && let Poll::Ready(received) = link.poll_receive(cx, reading) {
                 return Poll::Ready(Event::Received(received));
             }
-        } else if let Poll::Ready(result) = writer.poll(cx) {
+        } else if let Poll::Ready(result) = link.poll_write(cx) {
             return Poll::Ready(Event::Wrote(result));
         }
     }
@@ -187,6 +260,11 @@ async fn deliver<P: Protocol>(received: Received, core: &StreamCore, protocol: &
             let delivered = protocol.call(|p| p.deliver(&buf)).await;
             drop(buf);
             if let Err(e) = delivered {
+                core.borrow_mut().abort(Some(e));
+            }
+        }
+        Received::Plain(bytes) => {
+            if let Err(e) = protocol.call(|p| p.deliver(&bytes)).await {
                 core.borrow_mut().abort(Some(e));
             }
         }
@@ -229,7 +307,8 @@ pub(crate) fn fill_buffers<P: BufferedProtocol + ?Sized>(
     Ok(())
 }
 
-/// The write side: at most one write op in flight, sending one chunk of the buffer.
+/// The write side of a plain link: at most one write op in flight, sending one chunk of the
+/// buffer.
 struct Writer<S> {
     socket: Rc<S>,
     in_flight: Option<LocalBoxFuture<WriteResult>>,
