@@ -137,6 +137,57 @@ impl StreamWriter {
         self.transport.can_write_eof()
     }
 
+    /// Upgrades the connection to TLS in place (STARTTLS; asyncio's `StreamWriter.start_tls`,
+    /// Python 3.11): what was written before is sent, then the handshake runs as `tls` says;
+    /// afterwards this writer and its reader carry plaintext through TLS. Bytes the reader
+    /// already buffered stay readable. See
+    /// [`Transport::start_tls`](crate::transport::Transport::start_tls) for the errors.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use ringloop::streams;
+    /// use ringloop::tls::{self, TlsAcceptor, TlsConnector};
+    /// use ringloop::transport::StartTls;
+    /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    /// # let cert = made.cert.der().clone();
+    /// # let key = tls::PrivateKeyDer::try_from(made.signing_key.serialize_der()).unwrap();
+    /// # let mut roots = tls::RootCertStore::empty();
+    /// # roots.add(cert.clone()).unwrap();
+    /// let acceptor = TlsAcceptor::new(Arc::new(tls::server_config(vec![cert], key).unwrap()));
+    /// let connector = TlsConnector::new(Arc::new(tls::client_config(roots)));
+    ///
+    /// # ringloop::run(async move {
+    /// let server = streams::start_server(
+    ///     move |mut reader, writer| {
+    ///         let acceptor = acceptor.clone();
+    ///         async move {
+    ///             assert_eq!(reader.readline().await.unwrap(), b"STARTTLS\n");
+    ///             writer.write(b"go ahead\n").unwrap();
+    ///             writer.start_tls(StartTls::server(&acceptor)).await.unwrap();
+    ///             let secret = reader.readline().await.unwrap();
+    ///             writer.write(&secret).unwrap();
+    ///             writer.drain().await.unwrap();
+    ///         }
+    ///     },
+    ///     "127.0.0.1:0",
+    /// )
+    /// .await
+    /// .unwrap();
+    /// let addr = server.local_addrs()[0].as_inet().unwrap();
+    /// let (mut reader, writer) = streams::open_connection(addr).await.unwrap();
+    /// writer.write(b"STARTTLS\n").unwrap();
+    /// assert_eq!(reader.readline().await.unwrap(), b"go ahead\n");
+    /// writer.start_tls(StartTls::client(&connector, "localhost")).await.unwrap();
+    /// writer.write(b"now encrypted\n").unwrap();
+    /// assert_eq!(reader.readline().await.unwrap(), b"now encrypted\n");
+    /// server.close();
+    /// # });
+    /// ```
+    #[cfg(feature = "tls")]
+    pub async fn start_tls(&self, tls: crate::transport::StartTls) -> io::Result<()> {
+        self.transport.start_tls(tls).await
+    }
+
     /// Closes the connection: the buffered bytes are sent, then the socket closes. Reading
     /// stops too. Idempotent; see [`wait_closed`](Self::wait_closed).
     pub fn close(&self) {

@@ -71,6 +71,15 @@ impl Engine {
         self.pending.is_none() && !self.eof
     }
 
+    /// Bytes received before the engine existed (a connection upgraded by STARTTLS): fed
+    /// before anything the socket receives next.
+    pub(crate) fn preload(&mut self, bytes: Vec<u8>) {
+        debug_assert!(self.pending.is_none());
+        if !bytes.is_empty() {
+            self.pending = Some((Chunk::Owned(bytes), 0));
+        }
+    }
+
     /// Feeds a received chunk (the engine keeps what it cannot take yet).
     pub(crate) fn feed(&mut self, chunk: Chunk) -> Result<(), rustls::Error> {
         debug_assert!(self.pending.is_none());

@@ -248,6 +248,18 @@ impl TlsConnector {
         server_name: &str,
         stream: S,
     ) -> io::Result<TlsStream<S>> {
+        self.connect_after(server_name, stream, Vec::new()).await
+    }
+
+    /// [`connect`](Self::connect) on a connection that already received `received` (a
+    /// STARTTLS upgrade: the server's first handshake bytes may have arrived with the plain
+    /// data).
+    pub(crate) async fn connect_after<S: TlsSocket>(
+        &self,
+        server_name: &str,
+        stream: S,
+        received: Vec<u8>,
+    ) -> io::Result<TlsStream<S>> {
         let name = ServerName::try_from(server_name.to_owned()).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -262,7 +274,7 @@ impl TlsConnector {
                 TlsError::new(e).with_context(format!("TLS client for {server_name:?}")),
             )
         })?;
-        let stream = TlsStream::new(stream, conn.into(), Some(server_name.to_owned()));
+        let stream = TlsStream::new(stream, conn.into(), Some(server_name.to_owned()), received);
         handshake(stream, self.handshake_timeout, "with").await
     }
 }
@@ -320,13 +332,23 @@ impl TlsAcceptor {
 
     /// Runs a server handshake over an accepted `stream`.
     pub async fn accept<S: TlsSocket>(&self, stream: S) -> io::Result<TlsStream<S>> {
+        self.accept_after(stream, Vec::new()).await
+    }
+
+    /// [`accept`](Self::accept) on a connection that already received `received` (a
+    /// STARTTLS upgrade: the client's hello may have arrived right after the plain data).
+    pub(crate) async fn accept_after<S: TlsSocket>(
+        &self,
+        stream: S,
+        received: Vec<u8>,
+    ) -> io::Result<TlsStream<S>> {
         let conn = rustls::ServerConnection::new(Arc::clone(&self.config)).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
                 TlsError::new(e).with_context("TLS server".to_owned()),
             )
         })?;
-        let stream = TlsStream::new(stream, conn.into(), None);
+        let stream = TlsStream::new(stream, conn.into(), None, received);
         handshake(stream, self.handshake_timeout, "from").await
     }
 }

@@ -141,12 +141,15 @@ impl<S: TlsSocket> TlsStream<S> {
         socket: S,
         conn: rustls::Connection,
         server_name: Option<String>,
+        received: Vec<u8>,
     ) -> TlsStream<S> {
         let peer = socket.peer_description();
+        let mut engine = Engine::new(conn);
+        engine.preload(received);
         TlsStream {
             socket: Rc::new(socket),
             inner: RefCell::new(Inner {
-                engine: Engine::new(conn),
+                engine,
                 recv: Recv::Idle,
                 send: Send {
                     op: None,

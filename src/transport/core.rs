@@ -177,6 +177,12 @@ impl<B: SendBuffer> Core<B> {
     }
 
     /// asyncio's name-based lookup; the descriptor only until the socket closes.
+    /// Records what a TLS upgrade negotiated, for `get_extra_info`.
+    #[cfg(feature = "tls")]
+    pub(crate) fn set_tls_info(&mut self, tls: crate::tls::TlsInfo) {
+        self.info.tls = Some(tls);
+    }
+
     pub(crate) fn extra_info(&self, name: &str) -> Option<ExtraInfo> {
         self.info.get(name, !self.phase.is_closed())
     }

@@ -169,7 +169,8 @@ pub use subprocess::{SubprocessTransport, subprocess_command, subprocess_exec, s
 pub use subprocess_pipe::{SubprocessPipeReader, SubprocessPipeWriter};
 #[cfg(feature = "tls")]
 pub use tls::{
-    create_tls_connection, create_tls_server, create_unix_tls_connection, create_unix_tls_server,
+    StartTls, create_tls_connection, create_tls_server, create_unix_tls_connection,
+    create_unix_tls_server,
 };
 
 use std::io;

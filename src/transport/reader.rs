@@ -74,6 +74,21 @@ impl Reader {
         }
     }
 
+    /// Stops receiving and collects what the receive had already received, for a TLS
+    /// upgrade (those bytes are the peer's first handshake bytes); an error ends it.
+    #[cfg(feature = "tls")]
+    pub(crate) async fn drain(&mut self, into: &mut Vec<u8>) -> io::Result<()> {
+        let Some(recv) = &mut self.recv else {
+            return Ok(());
+        };
+        recv.stop();
+        while let Some(chunk) = recv.next().await {
+            into.extend_from_slice(&chunk?);
+        }
+        self.recv = None;
+        Ok(())
+    }
+
     /// Stops receiving for good (the socket is about to close).
     pub(crate) fn stop(&mut self) {
         self.recv = None;

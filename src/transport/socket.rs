@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
 
+#[cfg(feature = "tls")]
+use super::StartTls;
+#[cfg(feature = "tls")]
+use super::task::{Link, PlainLink};
 use crate::buf::Slice;
 use crate::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
@@ -27,6 +31,29 @@ pub(crate) type WriteResult = (io::Result<usize>, Slice<Vec<u8>>);
 pub(crate) trait StreamSocket: AsFd + 'static {
     /// Writes the bytes of `buf`; may write fewer.
     fn write_owned(self: Rc<Self>, buf: Slice<Vec<u8>>) -> LocalBoxFuture<WriteResult>;
+
+    /// Upgrades a plain link over this socket to TLS (see `tls::upgrade`).
+    #[cfg(feature = "tls")]
+    fn upgrade(link: PlainLink<Self>, tls: StartTls, received: Vec<u8>) -> LocalBoxFuture<Upgraded>
+    where
+        Self: Sized;
+}
+
+/// A link upgraded to TLS, and what its handshake negotiated.
+#[cfg(feature = "tls")]
+pub(crate) type Upgraded = io::Result<(Box<dyn Link>, crate::tls::TlsInfo)>;
+
+/// Both socket kinds run TLS the same way.
+#[cfg(feature = "tls")]
+fn upgrade_tls<S: StreamSocket + crate::tls::TlsSocket>(
+    link: PlainLink<S>,
+    tls: StartTls,
+    received: Vec<u8>,
+) -> LocalBoxFuture<Upgraded> {
+    Box::pin(async move {
+        let (link, info) = super::tls::upgrade(link, tls, received).await?;
+        Ok((Box::new(link) as Box<dyn Link>, info))
+    })
 }
 
 /// A listening socket whose connections become transports.
@@ -41,6 +68,15 @@ impl StreamSocket for TcpStream {
     fn write_owned(self: Rc<Self>, buf: Slice<Vec<u8>>) -> LocalBoxFuture<WriteResult> {
         Box::pin(async move { self.write(buf).await })
     }
+
+    #[cfg(feature = "tls")]
+    fn upgrade(
+        link: PlainLink<Self>,
+        tls: StartTls,
+        received: Vec<u8>,
+    ) -> LocalBoxFuture<Upgraded> {
+        upgrade_tls(link, tls, received)
+    }
 }
 
 impl SocketListener for TcpListener {
@@ -53,6 +89,15 @@ impl SocketListener for TcpListener {
 impl StreamSocket for UnixStream {
     fn write_owned(self: Rc<Self>, buf: Slice<Vec<u8>>) -> LocalBoxFuture<WriteResult> {
         Box::pin(async move { self.write(buf).await })
+    }
+
+    #[cfg(feature = "tls")]
+    fn upgrade(
+        link: PlainLink<Self>,
+        tls: StartTls,
+        received: Vec<u8>,
+    ) -> LocalBoxFuture<Upgraded> {
+        upgrade_tls(link, tls, received)
     }
 }
 

@@ -71,6 +71,10 @@ pub(crate) struct StreamBuffer {
     buffer: Vec<u8>,
     /// Bytes handed to the write op in flight and not yet sent.
     in_flight: usize,
+    /// A TLS upgrade asked for by [`Transport::start_tls`], for the task to make once what
+    /// was written before it is sent.
+    #[cfg(feature = "tls")]
+    pub(crate) upgrade: Option<super::tls::Upgrade>,
 }
 
 impl SendBuffer for StreamBuffer {
@@ -80,6 +84,11 @@ impl SendBuffer for StreamBuffer {
 
     fn drop_unsent(&mut self) {
         self.buffer = Vec::new();
+        // An upgrade asked for is dropped too: its caller learns the transport went.
+        #[cfg(feature = "tls")]
+        {
+            self.upgrade = None;
+        }
     }
 }
 
@@ -188,6 +197,52 @@ impl Transport {
     /// Whether [`write_eof`](Self::write_eof) is supported: always, for TCP and Unix streams.
     pub fn can_write_eof(&self) -> bool {
         true
+    }
+
+    /// Upgrades the connection to TLS in place (asyncio's `loop.start_tls`, STARTTLS): once
+    /// the bytes written before this call are sent, the handshake runs as `tls` says (client
+    /// or server side); from then on the protocol reads and writes plaintext through TLS, and
+    /// `get_extra_info` answers the TLS keys. Reading stops at the call: bytes that arrive
+    /// after it are the peer's handshake, not data. Writes made meanwhile are sent encrypted
+    /// after the handshake.
+    ///
+    /// Unlike asyncio, which returns a new transport, this `Transport` (and its clones) goes
+    /// on as the TLS transport.
+    ///
+    /// # Errors
+    ///
+    /// The handshake's failure (the transport is then aborted with it, so the protocol gets
+    /// `connection_lost` with the error), `InvalidInput` if the transport already runs TLS, or
+    /// an error if the transport is closing or closed.
+    #[cfg(feature = "tls")]
+    pub async fn start_tls(&self, tls: super::StartTls) -> io::Result<()> {
+        let reply = {
+            let mut core = self.core.borrow_mut();
+            core.check_writable("start_tls")?;
+            if core.extra_info("ssl_object").is_some() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "start_tls: the transport already runs TLS",
+                ));
+            }
+            if core.outgoing.upgrade.is_some() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "start_tls: an upgrade is already under way",
+                ));
+            }
+            let (tx, rx) = crate::sync::oneshot::channel();
+            core.outgoing.upgrade = Some(super::tls::Upgrade { tls, reply: tx });
+            core.wake();
+            rx
+        };
+        match reply.await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "start_tls: the transport closed before the upgrade",
+            )),
+        }
     }
 
     /// Closes the transport: reading stops now, the buffered bytes are sent, then the socket

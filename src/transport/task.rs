@@ -82,6 +82,62 @@ pub(crate) trait Link: 'static {
     }
     /// Drops every op in flight: the connection ends.
     fn stop(&mut self);
+
+    /// Upgrades this link to TLS (`Transport::start_tls`), `received` being bytes the task
+    /// held back since the upgrade was asked for. Only a plain link can.
+    #[cfg(feature = "tls")]
+    fn start_tls(
+        self: Box<Self>,
+        _tls: super::StartTls,
+        _received: Vec<u8>,
+    ) -> LocalBoxFuture<super::socket::Upgraded> {
+        Box::pin(std::future::ready(Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "start_tls: the transport already runs TLS",
+        ))))
+    }
+}
+
+/// An upgraded task runs its new link through a box.
+impl Link for Box<dyn Link> {
+    fn poll_receive(&mut self, cx: &mut Context<'_>, reading: bool) -> Poll<Received> {
+        (**self).poll_receive(cx, reading)
+    }
+    fn is_receiving(&self) -> bool {
+        (**self).is_receiving()
+    }
+    fn write_idle(&self) -> bool {
+        (**self).write_idle()
+    }
+    fn take_spare(&mut self) -> Vec<u8> {
+        (**self).take_spare()
+    }
+    fn start_write(&mut self, chunk: Vec<u8>) {
+        (**self).start_write(chunk);
+    }
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<WriteResult> {
+        (**self).poll_write(cx)
+    }
+    fn finish_write(&mut self, result: WriteResult, core: &mut Core<StreamBuffer>) {
+        (**self).finish_write(result, core);
+    }
+    fn shutdown_write(&mut self) -> LocalBoxFuture<io::Result<()>> {
+        (**self).shutdown_write()
+    }
+    fn close(&mut self) -> LocalBoxFuture<()> {
+        (**self).close()
+    }
+    fn stop(&mut self) {
+        (**self).stop();
+    }
+    #[cfg(feature = "tls")]
+    fn start_tls(
+        self: Box<Self>,
+        tls: super::StartTls,
+        received: Vec<u8>,
+    ) -> LocalBoxFuture<super::socket::Upgraded> {
+        (*self).start_tls(tls, received)
+    }
 }
 
 /// The link of a plain socket.
@@ -133,16 +189,44 @@ impl<S: StreamSocket> Link for PlainLink<S> {
         self.reader.stop();
         self.writer.stop();
     }
+
+    #[cfg(feature = "tls")]
+    fn start_tls(
+        self: Box<Self>,
+        tls: super::StartTls,
+        received: Vec<u8>,
+    ) -> LocalBoxFuture<super::socket::Upgraded> {
+        S::upgrade(*self, tls, received)
+    }
+}
+
+impl<S: StreamSocket> PlainLink<S> {
+    /// Stops the link and gives its socket back, with `received` followed by what the
+    /// receive had already received (a TLS upgrade's first handshake bytes).
+    #[cfg(feature = "tls")]
+    pub(crate) async fn into_parts(mut self, mut received: Vec<u8>) -> io::Result<(S, Vec<u8>)> {
+        self.reader.drain(&mut received).await?;
+        let PlainLink {
+            socket,
+            reader,
+            writer,
+        } = self;
+        drop((reader, writer));
+        let socket = Rc::try_unwrap(socket).map_err(|_| {
+            io::Error::other("start_tls: the socket is still shared with an op in flight")
+        })?;
+        Ok((socket, received))
+    }
 }
 
 /// Runs a stream transport until `connection_lost` was delivered. The task owns the link (the
 /// socket), its side of the core, and the protocol.
 pub(crate) async fn run<L: Link, P: Protocol>(
     mut link: L,
-    core: TaskCore<StreamBuffer>,
+    task_core: TaskCore<StreamBuffer>,
     protocol: OwnedProtocol<P>,
 ) {
-    let core: &StreamCore = &core.0;
+    let core: &StreamCore = &task_core.0;
     // A read that completed while reading was paused, delivered on resume.
     let mut held: Option<Received> = None;
     let mut eof_seen = false;
@@ -176,7 +260,20 @@ pub(crate) async fn run<L: Link, P: Protocol>(
             }
             None => {}
         }
-        if core.borrow().delivers_reads()
+        #[cfg(feature = "tls")]
+        if link.write_idle() && core.borrow().nothing_buffered() {
+            let upgrade = core.borrow_mut().outgoing.upgrade.take();
+            if let Some(upgrade) = upgrade {
+                let next = upgrade_link(link, held, upgrade, core).await;
+                if let Some(link) = next {
+                    // The rest of the connection runs on the TLS link.
+                    return Box::pin(run(link, task_core, protocol)).await;
+                }
+                lose(core, &protocol, None).await;
+                return;
+            }
+        }
+        if delivers_reads(core)
             && let Some(received) = held.take()
         {
             deliver(received, core, &protocol).await;
@@ -197,7 +294,7 @@ pub(crate) async fn run<L: Link, P: Protocol>(
             Event::Changed => {}
             Event::Received(received) => {
                 eof_seen |= matches!(received, Received::Eof);
-                if core.borrow().delivers_reads() {
+                if delivers_reads(core) {
                     deliver(received, core, &protocol).await;
                 } else if core.borrow().phase.reads() {
                     held = Some(received);
@@ -210,6 +307,75 @@ pub(crate) async fn run<L: Link, P: Protocol>(
             Event::Wrote(result) => link.finish_write(result, &mut core.borrow_mut()),
         }
     }
+}
+
+/// Whether reads go to the protocol now: reading, and no TLS upgrade waiting (bytes after
+/// `start_tls` are the peer's handshake).
+fn delivers_reads(core: &StreamCore) -> bool {
+    let core = core.borrow();
+    core.delivers_reads() && !upgrading(&core)
+}
+
+#[cfg(feature = "tls")]
+fn upgrading(core: &Core<StreamBuffer>) -> bool {
+    core.outgoing.upgrade.is_some()
+}
+
+#[cfg(not(feature = "tls"))]
+fn upgrading(_core: &Core<StreamBuffer>) -> bool {
+    false
+}
+
+/// Makes a TLS upgrade (`Transport::start_tls`): the new link, or `None` after a failure
+/// (told to the caller of `start_tls`; the transport is aborted with it).
+#[cfg(feature = "tls")]
+async fn upgrade_link<L: Link>(
+    link: L,
+    held: Option<Received>,
+    upgrade: super::tls::Upgrade,
+    core: &StreamCore,
+) -> Option<Box<dyn Link>> {
+    let received = match held {
+        None => Ok(Vec::new()),
+        Some(Received::Data(buf)) => Ok(buf.to_vec()),
+        Some(Received::Plain(bytes)) => Ok(bytes),
+        Some(Received::Eof) => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "start_tls: the peer closed the connection",
+        )),
+        Some(Received::Failed(e)) => Err(e),
+    };
+    let outcome = match received {
+        Ok(received) => {
+            let boxed: Box<dyn Link> = Box::new(link);
+            boxed.start_tls(upgrade.tls, received).await
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok((link, info)) => {
+            core.borrow_mut().set_tls_info(info);
+            let _ = upgrade.reply.send(Ok(()));
+            Some(link)
+        }
+        Err(e) => {
+            let told = io::Error::new(e.kind(), e.to_string());
+            let _ = upgrade.reply.send(Err(told));
+            core.borrow_mut().abort(Some(e));
+            None
+        }
+    }
+}
+
+/// Ends the task after its link is gone: `connection_lost` with the phase's error.
+#[cfg(feature = "tls")]
+async fn lose<P: Protocol>(core: &StreamCore, protocol: &OwnedProtocol<P>, err: Option<io::Error>) {
+    let err = match core.borrow_mut().take_end(false) {
+        Some(Some(e)) => Some(e),
+        _ => err,
+    };
+    core.borrow_mut().mark_closed();
+    protocol.call(|p| p.connection_lost(err)).await;
 }
 
 /// Step 2 of a turn (see the module docs).
@@ -232,7 +398,7 @@ fn wait<L: Link>(
 ) -> Poll<Event> {
     let (phase_reads, reading) = {
         let core = core.borrow();
-        (core.phase.reads(), core.reading)
+        (core.phase.reads(), core.reading && !upgrading(&core))
     };
     // Paused: no new read is issued, but one already in flight is allowed to finish.
     let poll_reader =

@@ -178,3 +178,59 @@ where
         }
     })
 }
+
+/// What [`Transport::start_tls`] upgrades to: the client or the server side of a handshake.
+#[derive(Clone, Debug)]
+pub enum StartTls {
+    /// The client side, verifying `server_name`.
+    Client {
+        connector: TlsConnector,
+        server_name: String,
+    },
+    /// The server side.
+    Server(TlsAcceptor),
+}
+
+impl StartTls {
+    /// The client side of the handshake, verifying `server_name`.
+    pub fn client(connector: &TlsConnector, server_name: &str) -> StartTls {
+        StartTls::Client {
+            connector: connector.clone(),
+            server_name: server_name.to_owned(),
+        }
+    }
+
+    /// The server side of the handshake.
+    pub fn server(acceptor: &TlsAcceptor) -> StartTls {
+        StartTls::Server(acceptor.clone())
+    }
+}
+
+/// An upgrade the transport's task is asked to make, and where its outcome goes.
+pub(crate) struct Upgrade {
+    pub(crate) tls: StartTls,
+    pub(crate) reply: crate::sync::oneshot::Sender<io::Result<()>>,
+}
+
+/// Turns a plain link into a TLS one: stops its receive (what it had received goes to the
+/// engine first), takes the socket back, runs the handshake.
+pub(crate) async fn upgrade<S: TlsSocket + socket::StreamSocket>(
+    link: super::task::PlainLink<S>,
+    tls: StartTls,
+    received: Vec<u8>,
+) -> io::Result<(TlsLink<S>, crate::tls::TlsInfo)> {
+    let (socket, received) = link.into_parts(received).await?;
+    let stream = match tls {
+        StartTls::Client {
+            connector,
+            server_name,
+        } => {
+            connector
+                .connect_after(&server_name, socket, received)
+                .await?
+        }
+        StartTls::Server(acceptor) => acceptor.accept_after(socket, received).await?,
+    };
+    let info = stream.info();
+    Ok((TlsLink::new(stream), info))
+}
