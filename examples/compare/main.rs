@@ -17,6 +17,9 @@
 //! | `yield`          | one task awaiting `yield_now()` 1 000 000 times                 | ns/yield |
 //! | `echo/Cconn/S`   | C = 1, 16, 128 connections, each with one S = 64 B or 4 KiB message in flight, echoed | req/s, us/req, enters/req, KiB/conn |
 //! | `stream/64KiB`   | one connection of 64 KiB writes; the server reads and discards  | bytes/s, us/req, enters/req |
+//! | `tls_echo/16conn/4KiB` | `echo/16conn/4KiB` over TLS 1.3 (rustls, *ring* provider): 16 connections, one 4 KiB message each in flight | req/s, us/req, enters/req, KiB/conn |
+//! | `tls_stream/64KiB` | `stream/64KiB` over TLS: 64 KiB plaintext writes, read and discarded | bytes/s, us/req, enters/req |
+//! | `tls_handshake` | connect, full TLS 1.3 handshake (ECDSA P-256 certificate, no resumption), one byte back, close_notify; one connection at a time | hs/s, us/req, enters/req |
 //! | `idle_rss/10000` | 10 000 idle connections (1 000 with `--quick`), each with a pending 4 KiB read | KiB/conn |
 //! | `process_spawn`  | spawn `true` and await its exit, 1 000 times in a row (100 with `--quick`); ringloop and tokio only | ns/process |
 //! | `lock/uncontended` | one task: `sync::Lock` acquire + release 1 000 000 times, vs `tokio::sync::Mutex` (ringloop and tokio only) | ns/lock |
@@ -34,7 +37,11 @@
 //! server thread's CPU time per request (`us/req`, getrusage), ringloop's kernel entries per
 //! request (`enters/req`) and the server's RSS growth per connection (`KiB/conn`, the only line
 //! of `idle_rss/N`). Their runtimes are ringloop on both backends, tokio and monoio (raw has no
-//! server).
+//! server); the TLS rows (`net/tls/`) have no monoio server: ringloop's `tls::TlsStream`
+//! against tokio-rustls, both on the same rustls and *ring* provider, with a rustls client in
+//! the load generator. Under the table, `tls_stream/64KiB`'s median is set against
+//! `stream/64KiB`'s of the same run for each runtime: the share of plain throughput TLS keeps.
+//! The TLS rows need ringloop's `tls` feature (on by default).
 //!
 //! Runtimes: `ringloop-io_uring` and `ringloop-epoll` (ringloop with the backend forced),
 //! `tokio` (current-thread, all drivers), `monoio` (io_uring driver, timer on) and `raw`, a bare

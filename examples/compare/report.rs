@@ -9,12 +9,14 @@
 
 mod json;
 mod lines;
+mod tls_share;
 
 pub use json::write_json;
 
 use crate::runtimes::RuntimeId;
 use crate::workload::{Better, Kind, Metric};
 use lines::print_net_table;
+use tls_share::print_tls_stream_shares;
 
 /// Every sample of one runtime on one workload.
 #[derive(Debug)]
@@ -123,7 +125,8 @@ io_uring loop: the limit, so ringloop-io_uring's `x raw` is the share of the lim
 rounds, where counted: ringloop's Runtime::stats and the raw loop; `-` elsewhere.";
 
 /// Prints the tables: one for the compute workloads, one for the networking workloads, each
-/// with its legend, one block per workload in the order of `rows`.
+/// with its legend, one block per workload in the order of `rows`; under the networking table,
+/// the TLS stream's share of the plain stream's throughput.
 pub fn print_table(rows: &[Row]) {
     let (net, compute): (Vec<&Row>, Vec<&Row>) = rows.iter().partition(|row| row.is_net());
     if !compute.is_empty() {
@@ -135,6 +138,7 @@ pub fn print_table(rows: &[Row]) {
             println!();
         }
         print_net_table(&net);
+        print_tls_stream_shares(&net);
     }
 }
 

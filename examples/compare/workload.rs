@@ -52,6 +52,22 @@ pub enum NetKind {
     Stream { chunk: usize },
     /// `conns` idle connections, each with a pending 4 KiB read on the server: its RSS growth.
     IdleRss { conns: usize },
+    /// [`Echo`](Self::Echo) over TLS: `conns` TLS connections, one `msg`-byte message each.
+    TlsEcho { conns: usize, msg: usize },
+    /// [`Stream`](Self::Stream) over TLS: `chunk`-byte plaintext writes, read and discarded.
+    TlsStream { chunk: usize },
+    /// Full TLS handshakes one after another, each on a new connection (no resumption).
+    TlsHandshake,
+}
+
+impl NetKind {
+    /// Whether the workload runs over TLS (its server needs a certificate).
+    pub fn is_tls(self) -> bool {
+        matches!(
+            self,
+            NetKind::TlsEcho { .. } | NetKind::TlsStream { .. } | NetKind::TlsHandshake
+        )
+    }
 }
 
 /// Which direction of a number is good.
@@ -84,6 +100,8 @@ pub enum Metric {
     ReqPerSec,
     /// Bytes per second of wall time, each unit carrying `unit_bytes` bytes; higher is better.
     BytesPerSec { unit_bytes: usize },
+    /// Full TLS handshakes (units) per second of wall time, higher is better.
+    HandshakesPerSec,
     /// The server's RSS growth per connection in KiB, lower is better.
     KibPerConn,
 }
@@ -96,15 +114,17 @@ impl Metric {
             Metric::WallMillis => "ms",
             Metric::ReqPerSec => "req/s",
             Metric::BytesPerSec { .. } => "bytes/s",
+            Metric::HandshakesPerSec => "hs/s",
             Metric::KibPerConn => "KiB/conn",
         }
     }
 
     pub fn better(self) -> Better {
         match self {
-            Metric::MillionsPerSec | Metric::ReqPerSec | Metric::BytesPerSec { .. } => {
-                Better::Higher
-            }
+            Metric::MillionsPerSec
+            | Metric::ReqPerSec
+            | Metric::BytesPerSec { .. }
+            | Metric::HandshakesPerSec => Better::Higher,
             Metric::NanosPer(_) | Metric::WallMillis | Metric::KibPerConn => Better::Lower,
         }
     }
@@ -117,7 +137,7 @@ impl Metric {
             Metric::NanosPer(_) => secs * 1e9 / units,
             Metric::MillionsPerSec => units / secs / 1e6,
             Metric::WallMillis => secs * 1e3,
-            Metric::ReqPerSec => units / secs,
+            Metric::ReqPerSec | Metric::HandshakesPerSec => units / secs,
             Metric::BytesPerSec { unit_bytes } => units * unit_bytes as f64 / secs,
             Metric::KibPerConn => measured.kib_per_conn().unwrap_or(f64::NAN),
         }
@@ -137,14 +157,20 @@ pub const IDLE_CONNS: usize = 10_000;
 /// Idle connections in `idle_rss/N` with `--quick`.
 pub const IDLE_CONNS_QUICK: usize = 1_000;
 
-/// Every workload, in the order the table prints them; `quick` shrinks `idle_rss`.
+/// The name of the plain streaming row, which the TLS stream row is set against.
+pub const STREAM: &str = "stream/64KiB";
+/// The name of the TLS streaming row.
+pub const TLS_STREAM: &str = "tls_stream/64KiB";
+
+/// Every workload, in the order the table prints them; `quick` shrinks `idle_rss`. The TLS
+/// rows are there when ringloop is built with its `tls` feature (the default).
 pub fn all(quick: bool) -> Vec<Workload> {
     let nop = |name, depth| Workload {
         name,
         kind: Kind::Nop { depth },
         metric: Metric::MillionsPerSec,
     };
-    vec![
+    let mut workloads = vec![
         nop("nop/1", 1),
         nop("nop/32", 32),
         nop("nop/256", 256),
@@ -175,12 +201,17 @@ pub fn all(quick: bool) -> Vec<Workload> {
         echo("echo/16conn/4KiB", 16, 4096),
         echo("echo/128conn/4KiB", 128, 4096),
         Workload {
-            name: "stream/64KiB",
+            name: STREAM,
             kind: Kind::Net(NetKind::Stream { chunk: 64 * 1024 }),
             metric: Metric::BytesPerSec {
                 unit_bytes: 64 * 1024,
             },
         },
+    ];
+    if cfg!(feature = "tls") {
+        workloads.extend(tls_workloads());
+    }
+    workloads.extend([
         Workload {
             name: if quick {
                 "idle_rss/1000"
@@ -228,6 +259,33 @@ pub fn all(quick: bool) -> Vec<Workload> {
             name: "spawn_threadsafe",
             kind: Kind::Asyncio(AsyncioKind::SpawnThreadsafe),
             metric: Metric::NanosPer("ns/trip"),
+        },
+    ]);
+    workloads
+}
+
+/// The TLS rows: echo, stream and handshakes over rustls with the *ring* provider.
+fn tls_workloads() -> [Workload; 3] {
+    [
+        Workload {
+            name: "tls_echo/16conn/4KiB",
+            kind: Kind::Net(NetKind::TlsEcho {
+                conns: 16,
+                msg: 4096,
+            }),
+            metric: Metric::ReqPerSec,
+        },
+        Workload {
+            name: TLS_STREAM,
+            kind: Kind::Net(NetKind::TlsStream { chunk: 64 * 1024 }),
+            metric: Metric::BytesPerSec {
+                unit_bytes: 64 * 1024,
+            },
+        },
+        Workload {
+            name: "tls_handshake",
+            kind: Kind::Net(NetKind::TlsHandshake),
+            metric: Metric::HandshakesPerSec,
         },
     ]
 }

@@ -20,17 +20,28 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `spec` in a child process and waits for it to listen.
-    pub fn start(spec: ServerSpec) -> Result<ServerProcess, String> {
+    /// Starts `spec` in a child process, writes `input` to its stdin (a TLS server's
+    /// certificate and key; nothing, and stdin is closed, for the others) and waits for it to
+    /// listen.
+    pub fn start(spec: ServerSpec, input: &[u8]) -> Result<ServerProcess, String> {
         let exe = std::env::current_exe()
             .map_err(|e| format!("cannot find the compare binary to start a server: {e}"))?;
         let mut child = Command::new(&exe)
             .args(spec.to_args())
-            .stdin(Stdio::null())
+            .stdin(if input.is_empty() {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // Dropped at the end of this block: the server reads to the end of its stdin.
+            // A failed write shows as a server that did not start, with its stderr.
+            let _ = stdin.write_all(input);
+        }
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
         let mut line = String::new();
         let port = match stdout.read_line(&mut line) {

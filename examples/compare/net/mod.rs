@@ -29,8 +29,12 @@ mod server_monoio;
 mod server_ringloop;
 mod server_tokio;
 pub mod spec;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use server::main as server_main;
+#[cfg(feature = "tls")]
+use tls::sample as tls_sample;
 
 use crate::runtimes::RuntimeId;
 use crate::workload::{Measured, NetKind, RssGrowth, Sizes};
@@ -59,6 +63,40 @@ pub fn placement() -> String {
 
 /// Takes one sample of `kind` with the server on `runtime`.
 pub fn sample(runtime: RuntimeId, kind: NetKind, sizes: Sizes) -> Result<Measured, String> {
+    let spec = prepare(runtime, kind)?;
+    if kind.is_tls() {
+        return tls_sample(spec, kind, sizes);
+    }
+    let mut session = Session::start(spec, &[])?;
+    let base = session.control.snapshot()?;
+    let conns = connect_all(session.server.addr, spec.conns)?;
+    let (start, done, end) = match kind {
+        NetKind::Echo { msg, .. } => {
+            for conn in &conns {
+                conn.set_nonblocking(true)
+                    .map_err(|e| format!("set_nonblocking: {e}"))?;
+            }
+            session.window(sizes, |window, _| loadgen::echo(&conns, msg, window))?
+        }
+        NetKind::Stream { chunk } => session.window(sizes, |window, timed| {
+            loadgen::stream(&conns[usize::from(timed)], chunk, window)
+        })?,
+        NetKind::IdleRss { conns } => {
+            let idle = Done {
+                elapsed: Duration::ZERO,
+                units: conns as u64,
+            };
+            (base, idle, session.control.snapshot()?)
+        }
+        _ => unreachable!("TLS workloads are sampled in tls/"),
+    };
+    session.close(conns)?;
+    Ok(measured(kind, spec.conns, [base, start, end], done))
+}
+
+/// The server's spec for one sample of `kind`, with this thread pinned to the client's CPU
+/// and the open-file limit raised for its connections.
+fn prepare(runtime: RuntimeId, kind: NetKind) -> Result<ServerSpec, String> {
     let allowed = os::allowed_cpus().map_err(|e| format!("sched_getaffinity: {e}"))?;
     let cpus = os::cpu_pair(&allowed);
     let spec = ServerSpec::for_kind(runtime, kind, cpus.map(|(_, server)| server));
@@ -67,42 +105,52 @@ pub fn sample(runtime: RuntimeId, kind: NetKind, sizes: Sizes) -> Result<Measure
         // The sample thread is fresh for every sample, so the pin goes with it.
         os::pin_current_thread(client).map_err(|e| e.to_string())?;
     }
+    Ok(spec)
+}
 
-    let server = ServerProcess::start(spec)?;
-    let mut control = Control::connect(server.addr)?;
-    let base = control.snapshot()?;
-    let conns = connect_all(server.addr, spec.conns)?;
-    let (start, done, end) = match kind {
-        NetKind::Echo { msg, .. } => {
-            for conn in &conns {
-                conn.set_nonblocking(true)
-                    .map_err(|e| format!("set_nonblocking: {e}"))?;
-            }
-            loadgen::echo(&conns, msg, sizes.net_warmup)?;
-            let start = control.snapshot()?;
-            let done = loadgen::echo(&conns, msg, sizes.net_window)?;
-            (start, done, control.snapshot()?)
-        }
-        NetKind::Stream { chunk } => {
-            loadgen::stream(&conns[0], chunk, sizes.net_warmup)?;
-            let start = control.snapshot()?;
-            let done = loadgen::stream(&conns[1], chunk, sizes.net_window)?;
-            (start, done, control.snapshot()?)
-        }
-        NetKind::IdleRss { conns } => {
-            let idle = Done {
-                elapsed: Duration::ZERO,
-                units: conns as u64,
-            };
-            (base, idle, control.snapshot()?)
-        }
-    };
-    drop(control);
-    server.finish()?;
-    // Closed after the server exited: its side closes first and keeps the TIME_WAIT entries,
-    // so the client's ephemeral ports are free again for the next sample.
-    drop(conns);
-    Ok(measured(kind, spec.conns, [base, start, end], done))
+/// A server process and its control connection.
+struct Session {
+    server: ServerProcess,
+    control: Control,
+}
+
+impl Session {
+    /// Starts the server for `spec` (with `input` on its stdin) and opens its control
+    /// connection.
+    fn start(spec: ServerSpec, input: &[u8]) -> Result<Session, String> {
+        let server = ServerProcess::start(spec, input)?;
+        let control = Control::connect(server.addr)?;
+        Ok(Session { server, control })
+    }
+
+    /// Runs `load` untimed for the warm-up, then timed for the window, with a snapshot on each
+    /// side of the timed run: `(start, done, end)`. `load` gets the length of the run and
+    /// whether it is the timed one.
+    fn window(
+        &mut self,
+        sizes: Sizes,
+        mut load: impl FnMut(Duration, bool) -> Result<Done, String>,
+    ) -> Result<(Snapshot, Done, Snapshot), String> {
+        load(sizes.net_warmup, false)?;
+        let start = self.control.snapshot()?;
+        let done = load(sizes.net_window, true)?;
+        Ok((start, done, self.control.snapshot()?))
+    }
+
+    /// Closes the control connection, waits for the server to exit, then drops `conns`.
+    fn close<T>(self, conns: T) -> Result<(), String> {
+        drop(self.control);
+        self.server.finish()?;
+        // Closed after the server exited: its side closes first and keeps the TIME_WAIT
+        // entries, so the client's ephemeral ports are free again for the next sample.
+        drop(conns);
+        Ok(())
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_sample(_: ServerSpec, _: NetKind, _: Sizes) -> Result<Measured, String> {
+    Err("ringloop was built without its `tls` feature".to_owned())
 }
 
 /// The sample's numbers from the snapshots (baseline, window start, window end) and the load
@@ -110,6 +158,10 @@ pub fn sample(runtime: RuntimeId, kind: NetKind, sizes: Sizes) -> Result<Measure
 fn measured(kind: NetKind, conns: usize, snapshots: [Snapshot; 3], done: Done) -> Measured {
     let [base, start, end] = snapshots;
     let timed = !matches!(kind, NetKind::IdleRss { .. });
+    let per_connection = matches!(
+        kind,
+        NetKind::Echo { .. } | NetKind::IdleRss { .. } | NetKind::TlsEcho { .. }
+    );
     Measured {
         elapsed: done.elapsed,
         units: done.units,
@@ -118,8 +170,9 @@ fn measured(kind: NetKind, conns: usize, snapshots: [Snapshot; 3], done: Done) -
             _ => None,
         },
         server_cpu: timed.then(|| end.cpu.saturating_sub(start.cpu)),
-        // The stream's two connections were used one after the other: no per-connection cost.
-        server_rss: (!matches!(kind, NetKind::Stream { .. })).then(|| RssGrowth {
+        // The stream's two connections were used one after the other, the handshakes' one at
+        // a time: no per-connection cost.
+        server_rss: per_connection.then(|| RssGrowth {
             kib: end.rss_kib as i64 - base.rss_kib as i64,
             conns,
         }),
@@ -202,5 +255,18 @@ mod tests {
         assert_eq!(stream.server_rss, None);
         assert_eq!(stream.enters_per_unit(), None); // tokio: not counted
         assert_eq!(stream.server_cpu, Some(Duration::from_millis(1)));
+        let handshakes = measured(NetKind::TlsHandshake, 1, snaps, done);
+        assert_eq!(handshakes.server_rss, None);
+        assert_eq!(handshakes.cpu_us_per_unit(), Some(1.0)); // 1 ms over 1 000 handshakes
+        let tls_echo = measured(
+            NetKind::TlsEcho {
+                conns: 16,
+                msg: 4096,
+            },
+            16,
+            snaps,
+            done,
+        );
+        assert_eq!(tls_echo.kib_per_conn(), Some(500.0));
     }
 }

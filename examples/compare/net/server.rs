@@ -40,6 +40,9 @@ fn run(spec: ServerSpec) -> Result<(), String> {
         os::pin_current_thread(cpu).map_err(|e| e.to_string())?;
     }
     os::raise_nofile(spec.conns as u64 + SPARE_FDS)?;
+    if spec.mode.is_tls() {
+        return tls_serve(spec);
+    }
     match spec.runtime {
         RuntimeId::RingloopIoUring => super::server_ringloop::serve(Backend::IoUring, spec),
         RuntimeId::RingloopEpoll => super::server_ringloop::serve(Backend::Epoll, spec),
@@ -47,6 +50,14 @@ fn run(spec: ServerSpec) -> Result<(), String> {
         RuntimeId::Monoio => super::server_monoio::serve(spec),
         other => Err(format!("no networking server for {}", other.name())),
     }
+}
+
+#[cfg(feature = "tls")]
+use super::tls::serve as tls_serve;
+
+#[cfg(not(feature = "tls"))]
+fn tls_serve(_: ServerSpec) -> Result<(), String> {
+    Err("ringloop was built without its `tls` feature".to_owned())
 }
 
 /// Tells the client where to connect: `port N` on stdout.

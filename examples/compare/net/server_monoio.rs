@@ -44,7 +44,7 @@ pub fn serve(spec: ServerSpec) -> Result<(), String> {
 
 /// Accepts the data connections and starts a task for each.
 async fn accept_all(listener: TcpListener, spec: ServerSpec) {
-    for _ in 0..spec.conns {
+    for _ in 0..spec.accepts() {
         let (stream, _) = listener.accept().await.expect("accept failed");
         stream.set_nodelay(true).expect("TCP_NODELAY failed");
         monoio::spawn(connection(stream, spec));
@@ -65,6 +65,9 @@ async fn connection(mut stream: TcpStream, spec: ServerSpec) {
             if discard(&mut stream, spec.buffer).await {
                 let _ = stream.write_all(DONE_BYTE).await;
             }
+        }
+        Mode::TlsEcho | Mode::TlsDiscard | Mode::TlsHandshake => {
+            unreachable!("TLS servers are in net/tls/")
         }
     }
 }

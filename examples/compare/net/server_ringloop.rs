@@ -10,6 +10,7 @@ use super::spec::{Mode, ServerSpec};
 use ringloop::buf::BufRing;
 use ringloop::net::{ListenOptions, TcpListener, TcpStream};
 use ringloop::{Backend, Runtime, spawn};
+use std::future::Future;
 
 // Owned-buffer writes take `'static` buffers.
 const HELLO_BYTE: &[u8] = &[HELLO];
@@ -17,6 +18,26 @@ const DONE_BYTE: &[u8] = &[DONE];
 
 /// Serves `spec` on a ringloop runtime forced onto `backend`; returns only on error.
 pub fn serve(backend: Backend, spec: ServerSpec) -> Result<(), String> {
+    serve_with(backend, move |listener| {
+        let ring = BufRing::builder()
+            .buf_size(spec.buffer)
+            .initial(16)
+            .max(4096)
+            .build()
+            .map_err(|e| format!("buffer ring: {e}"))?;
+        Ok(accept_all(listener, spec, ring))
+    })
+}
+
+/// Runs a server on a ringloop runtime forced onto `backend`: binds, announces the port,
+/// accepts the control connection, then spawns what `accept` makes of the listener (called
+/// on the loop) and answers snapshot requests until the control connection closes. Returns
+/// only on error.
+pub fn serve_with<F, A>(backend: Backend, accept: F) -> Result<(), String>
+where
+    F: FnOnce(TcpListener) -> Result<A, String>,
+    A: Future<Output = ()> + 'static,
+{
     let runtime = Runtime::builder()
         .backend(backend)
         .build()
@@ -29,13 +50,7 @@ pub fn serve(backend: Backend, spec: ServerSpec) -> Result<(), String> {
             .accept()
             .await
             .map_err(|e| format!("accepting the control connection: {e}"))?;
-        let ring = BufRing::builder()
-            .buf_size(spec.buffer)
-            .initial(16)
-            .max(4096)
-            .build()
-            .map_err(|e| format!("buffer ring: {e}"))?;
-        spawn(accept_all(listener, spec, ring));
+        spawn(accept(listener)?);
         // The control loop runs in `block_on`'s own future, so it may read the runtime's stats.
         let enters = || Some(runtime.stats().kernel_enters);
         loop {
@@ -54,7 +69,7 @@ pub fn serve(backend: Backend, spec: ServerSpec) -> Result<(), String> {
 /// Accepts the data connections and starts a task for each.
 async fn accept_all(listener: TcpListener, spec: ServerSpec, ring: BufRing) {
     let mut incoming = listener.incoming();
-    for _ in 0..spec.conns {
+    for _ in 0..spec.accepts() {
         let stream = incoming.next().await.expect("accept failed");
         stream.set_nodelay(true).expect("TCP_NODELAY failed");
         spawn(connection(stream, spec, ring.clone()));
@@ -76,6 +91,9 @@ async fn connection(stream: TcpStream, spec: ServerSpec, ring: BufRing) {
             if discard(&stream, &ring).await {
                 let _ = stream.write_all(DONE_BYTE).await;
             }
+        }
+        Mode::TlsEcho | Mode::TlsDiscard | Mode::TlsHandshake => {
+            unreachable!("TLS servers are in net/tls/")
         }
     }
 }

@@ -4,11 +4,23 @@
 use super::control::{DONE, HELLO};
 use super::server::{BACKLOG, LOOPBACK, announce, finish, snapshot_line, touched_buffer};
 use super::spec::{Mode, ServerSpec};
+use std::future::Future;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// Serves `spec` on a current-thread tokio runtime; returns only on error.
 pub fn serve(spec: ServerSpec) -> Result<(), String> {
+    serve_with(move |listener| accept_all(listener, spec))
+}
+
+/// Runs a server on a current-thread tokio runtime: binds, announces the port, accepts the
+/// control connection, then spawns what `accept` makes of the listener and answers snapshot
+/// requests until the control connection closes. Returns only on error.
+pub fn serve_with<F, A>(accept: F) -> Result<(), String>
+where
+    F: FnOnce(TcpListener) -> A,
+    A: Future<Output = ()> + 'static + Send,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -20,7 +32,7 @@ pub fn serve(spec: ServerSpec) -> Result<(), String> {
             .accept()
             .await
             .map_err(|e| format!("accepting the control connection: {e}"))?;
-        tokio::spawn(accept_all(listener, spec));
+        tokio::spawn(accept(listener));
         loop {
             let mut request = [0u8; 1];
             match control.read(&mut request).await {
@@ -47,7 +59,7 @@ fn listen() -> std::io::Result<TcpListener> {
 
 /// Accepts the data connections and starts a task for each.
 async fn accept_all(listener: TcpListener, spec: ServerSpec) {
-    for _ in 0..spec.conns {
+    for _ in 0..spec.accepts() {
         let (stream, _) = listener.accept().await.expect("accept failed");
         stream.set_nodelay(true).expect("TCP_NODELAY failed");
         tokio::spawn(connection(stream, spec));
@@ -67,6 +79,9 @@ async fn connection(mut stream: TcpStream, spec: ServerSpec) {
             if discard(&mut stream, spec.buffer).await {
                 let _ = stream.write_all(&[DONE]).await;
             }
+        }
+        Mode::TlsEcho | Mode::TlsDiscard | Mode::TlsHandshake => {
+            unreachable!("TLS servers are in net/tls/")
         }
     }
 }

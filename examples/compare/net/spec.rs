@@ -21,21 +21,43 @@ pub enum Mode {
     Discard,
     /// A read that stays pending (the client never writes): what an idle connection costs.
     Idle,
+    /// [`Echo`](Self::Echo) over TLS: handshake, hello, then echo the plaintext.
+    TlsEcho,
+    /// [`Discard`](Self::Discard) over TLS: the end of stream is the client's close_notify.
+    TlsDiscard,
+    /// Handshake, hello, then read until the client's close_notify; connections come one at
+    /// a time, for as long as the process runs.
+    TlsHandshake,
 }
 
 impl Mode {
+    const ALL: [Mode; 6] = [
+        Mode::Echo,
+        Mode::Discard,
+        Mode::Idle,
+        Mode::TlsEcho,
+        Mode::TlsDiscard,
+        Mode::TlsHandshake,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Mode::Echo => "echo",
             Mode::Discard => "discard",
             Mode::Idle => "idle",
+            Mode::TlsEcho => "tls_echo",
+            Mode::TlsDiscard => "tls_discard",
+            Mode::TlsHandshake => "tls_handshake",
         }
     }
 
     fn from_name(name: &str) -> Option<Mode> {
-        [Mode::Echo, Mode::Discard, Mode::Idle]
-            .into_iter()
-            .find(|mode| mode.name() == name)
+        Mode::ALL.into_iter().find(|mode| mode.name() == name)
+    }
+
+    /// Whether the connections speak TLS (the server reads its certificate from stdin).
+    pub fn is_tls(self) -> bool {
+        matches!(self, Mode::TlsEcho | Mode::TlsDiscard | Mode::TlsHandshake)
     }
 }
 
@@ -60,6 +82,10 @@ impl ServerSpec {
             // One connection to warm up on, one to time.
             NetKind::Stream { chunk } => (Mode::Discard, 2, chunk),
             NetKind::IdleRss { conns } => (Mode::Idle, conns, IDLE_BUFFER),
+            NetKind::TlsEcho { conns, msg } => (Mode::TlsEcho, conns, msg.max(ECHO_BUFFER)),
+            NetKind::TlsStream { chunk } => (Mode::TlsDiscard, 2, chunk),
+            // One connection open at a time; each reads only the client's close_notify.
+            NetKind::TlsHandshake => (Mode::TlsHandshake, 1, ECHO_BUFFER),
         };
         ServerSpec {
             runtime,
@@ -67,6 +93,15 @@ impl ServerSpec {
             conns,
             buffer,
             cpu,
+        }
+    }
+
+    /// How many data connections the server accepts: `conns`, or for handshakes as many as
+    /// come until the process exits.
+    pub fn accepts(self) -> usize {
+        match self.mode {
+            Mode::TlsHandshake => usize::MAX,
+            _ => self.conns,
         }
     }
 
@@ -119,8 +154,15 @@ mod tests {
             NetKind::Echo { conns: 16, msg: 64 },
             NetKind::Stream { chunk: 65_536 },
             NetKind::IdleRss { conns: 10_000 },
+            NetKind::TlsEcho {
+                conns: 16,
+                msg: 4096,
+            },
+            NetKind::TlsStream { chunk: 65_536 },
+            NetKind::TlsHandshake,
         ];
-        for (kind, cpu) in kinds.into_iter().zip([Some(1), None, Some(0)]) {
+        let cpus = [Some(1), None, Some(0), Some(1), None, Some(0)];
+        for (kind, cpu) in kinds.into_iter().zip(cpus) {
             let spec = ServerSpec::for_kind(RuntimeId::RingloopEpoll, kind, cpu);
             let args = spec.to_args();
             assert_eq!(args[0], SERVER_FLAG);
@@ -139,6 +181,14 @@ mod tests {
             (stream.mode, stream.conns, stream.buffer),
             (Mode::Discard, 2, 65_536)
         );
+        assert_eq!(stream.accepts(), 2);
+        let tls_stream =
+            ServerSpec::for_kind(RuntimeId::Tokio, NetKind::TlsStream { chunk: 65_536 }, None);
+        assert_eq!(tls_stream.mode, Mode::TlsDiscard);
+        assert!(tls_stream.mode.is_tls() && !stream.mode.is_tls());
+        let handshakes = ServerSpec::for_kind(RuntimeId::Tokio, NetKind::TlsHandshake, None);
+        assert_eq!((handshakes.mode, handshakes.conns), (Mode::TlsHandshake, 1));
+        assert_eq!(handshakes.accepts(), usize::MAX);
     }
 
     #[test]

@@ -134,13 +134,18 @@ pub fn lines(rows: &[&Row]) -> Vec<Line> {
 const NET_LEGEND: &str = "\
 Networking: the server runs on the runtime named, in a child process, its loop thread pinned
 to one CPU; one load generator (a bare epoll loop, the same for every server) on another.
+The tls_* rows run the same over TLS 1.3 (rustls with the ring provider on both ends; tokio's
+server is tokio-rustls; the client is the same loop with a rustls client, itself doing as much
+crypto as the server, so it may bound the rate: us/req shows the server's cost).
 One line per workload, unit and runtime; median, min and max are over the rounds (one sample
 per round) of that unit alone. Numbers of a million or more are written 1.61e9 (= 1.61 x 10^9).
   req/s       HIGHER is better: echo round trips per second of the timed window
   bytes/s     HIGHER is better: stream/64KiB, bytes written to the server (which reads and
-              discards them) per second
+              discards them) per second; tls_stream/64KiB counts plaintext bytes
+  hs/s        HIGHER is better: tls_handshake, full handshakes (connect, ECDSA P-256
+              certificate, no resumption, one byte back) per second, one connection at a time
   us/req      lower is better: server loop thread CPU time (user + sys, getrusage) per request
-              (stream: per 64 KiB write) over the timed window
+              (stream: per 64 KiB write; tls_handshake: per handshake) over the timed window
   enters/req  lower is better: ringloop's Runtime::stats().kernel_enters per request; ringloop
               lines only (tokio and monoio do not count them), so no ratio (n/a)
   KiB/conn    lower is better: growth of the server's VmRSS from before the first connection
@@ -155,7 +160,7 @@ good). n/a where tokio has no such line or a median is zero or below (RSS growth
 pub fn print_net_table(rows: &[&Row]) {
     println!("{NET_LEGEND}\n");
     println!(
-        "{:<18} {:<18} {:>10} {:>10} {:>10}  {:<10} {:>12}",
+        "{:<20} {:<18} {:>10} {:>10} {:>10}  {:<10} {:>12}",
         "workload", "runtime", "median", "min", "max", "unit", "ratio"
     );
     let lines = lines(rows);
@@ -168,7 +173,7 @@ pub fn print_net_table(rows: &[&Row]) {
             |(ratio, id)| format!("{ratio:.2}x {}", id.name()),
         );
         println!(
-            "{:<18} {:<18} {:>10} {:>10} {:>10}  {:<10} {:>12}",
+            "{:<20} {:<18} {:>10} {:>10} {:>10}  {:<10} {:>12}",
             line.workload,
             line.runtime.name(),
             number(line.summary.median),

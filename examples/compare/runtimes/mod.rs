@@ -56,6 +56,8 @@ impl RuntimeId {
             // monoio has no child-process support.
             (RuntimeId::Monoio | RuntimeId::Raw, Kind::ProcessSpawn) => false,
             (RuntimeId::Monoio, Kind::FileRead { .. }) => false,
+            // No TLS server on monoio here: ringloop's TlsStream against tokio-rustls.
+            (RuntimeId::Monoio, Kind::Net(net)) if net.is_tls() => false,
             // Single-loop primitives against tokio's; monoio and raw have none to compare.
             (RuntimeId::Monoio | RuntimeId::Raw, Kind::Asyncio(_)) => false,
             (RuntimeId::Raw, Kind::FileRead { .. }) => true,
