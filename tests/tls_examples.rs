@@ -147,7 +147,9 @@ both_backends! {
                     assert!(request.contains("Host: localhost\r\n"), "{request}");
                     tls.write_all(response.to_vec()).await.0.unwrap();
                     if i < 2 {
-                        tls.shutdown().await.unwrap();
+                        // The client may be gone already (it had the whole body): a close
+                        // racing with its close may fail, and that is fine.
+                        let _ = tls.shutdown().await;
                     }
                     // The last one ends with the connection, without close_notify.
                 }

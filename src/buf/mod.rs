@@ -304,32 +304,6 @@ pub(crate) fn fill_from<B: IoBufMut>(buf: &mut B, src: &[u8]) -> usize {
     n
 }
 
-/// Lets `fill` write up to `max` bytes into the spare capacity of `buf` (zeroed first, so it
-/// is a plain `&mut [u8]`), then marks what it reports written (capped to what it was given)
-/// initialised. For producers that fill a slice, like a TLS engine's plaintext reader; `max`
-/// keeps the zeroing to what the producer has.
-#[cfg(feature = "tls")]
-pub(crate) fn fill_with<B: IoBufMut, E>(
-    buf: &mut B,
-    max: usize,
-    fill: impl FnOnce(&mut [u8]) -> Result<usize, E>,
-) -> Result<usize, E> {
-    let init = buf.bytes_init();
-    let len = max.min(buf.bytes_total() - init);
-    // SAFETY: `init + len <= bytes_total`, so the region is the buffer's own writable memory;
-    // it is zeroed before the slice is made, so the slice is initialised, and `buf` is
-    // borrowed mutably for the slice's whole life.
-    let dst = unsafe {
-        let ptr = buf.stable_mut_ptr().add(init);
-        std::ptr::write_bytes(ptr, 0, len);
-        std::slice::from_raw_parts_mut(ptr, len)
-    };
-    let n = fill(dst)?.min(len);
-    // SAFETY: the first `n <= len` bytes of the spare capacity were initialised above.
-    unsafe { buf.set_init(init + n) };
-    Ok(n)
-}
-
 /// The spare capacity of `buf` as (pointer, length), the length capped to what one SQE can
 /// carry (`u32`).
 pub(crate) fn spare<B: IoBufMut>(buf: &mut B) -> (*mut u8, usize) {

@@ -3,7 +3,7 @@
 //! comes out as owned bytes. Nothing here does I/O; [`TlsStream`](super::TlsStream) and the
 //! TLS transport drive it.
 
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, BufRead as _, Write as _};
 use std::ops::Deref;
 
 use rustls::Connection;
@@ -46,6 +46,8 @@ pub(crate) struct Engine {
     pending: Option<(Chunk, usize)>,
     /// The socket reached end of file (the engine was told).
     eof: bool,
+    /// The engine failed (a bad record, a failed handshake): every later call reports it.
+    failed: Option<rustls::Error>,
 }
 
 impl Engine {
@@ -54,6 +56,7 @@ impl Engine {
             conn,
             pending: None,
             eof: false,
+            failed: None,
         }
     }
 
@@ -94,69 +97,109 @@ impl Engine {
         self.eof = true;
         // An empty read is how rustls learns of end of file.
         let _ = self.conn.read_tls(&mut io::empty());
-        self.conn.process_new_packets().map(|_| ())
+        match self.conn.process_new_packets() {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.failed = Some(e.clone());
+                Err(e)
+            }
+        }
     }
 
-    /// Feeds what is left of the pending chunk, as far as the engine's plaintext buffer
-    /// allows: it stops while decrypted plaintext waits for the application.
+    /// Feeds what is left of the pending chunk, as far as the engine's buffers allow: as
+    /// many reads of it as the engine takes, then one pass over the records they completed;
+    /// it stops while decrypted plaintext waits for the application.
     pub(crate) fn process_pending(&mut self) -> Result<(), rustls::Error> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         while let Some((chunk, at)) = &mut self.pending {
-            let mut rest = &chunk[*at..];
-            match self.conn.read_tls(&mut rest) {
-                Ok(n) => *at += n,
-                // Its plaintext buffer is full: the application reads first.
-                Err(_) => break,
+            let before = *at;
+            while *at < chunk.len() {
+                let mut rest = &chunk[*at..];
+                match self.conn.read_tls(&mut rest) {
+                    Ok(0) => break,
+                    Ok(n) => *at += n,
+                    // Its buffers are full: process what it has, or wait for the reader.
+                    Err(_) => break,
+                }
             }
-            let state = self.conn.process_new_packets()?;
-            if *at == chunk.len() {
+            let state = match self.conn.process_new_packets() {
+                Ok(state) => state,
+                Err(e) => {
+                    self.failed = Some(e.clone());
+                    return Err(e);
+                }
+            };
+            let (done, progressed) = (*at == chunk.len(), *at != before);
+            if done {
                 self.pending = None;
             }
-            if state.plaintext_bytes_to_read() > 0 {
+            if state.plaintext_bytes_to_read() > 0 || !progressed {
                 break;
             }
         }
         Ok(())
     }
 
-    /// Copies decrypted plaintext into the spare capacity of `buf`.
+    /// Copies decrypted plaintext into the spare capacity of `buf` (straight from the
+    /// engine's buffer: nothing is zeroed or copied twice).
     pub(crate) fn read_plain<B: IoBufMut>(&mut self, buf: &mut B) -> io::Result<Plain> {
-        if buf.bytes_init() == buf.bytes_total() {
-            return Ok(Plain::Data(0));
-        }
-        match self.available()? {
-            0 => self.no_plaintext(),
-            n => buf::fill_with(buf, n, |dst| self.conn.reader().read(dst)).map(Plain::Data),
-        }
+        self.read_with(buf.bytes_total() - buf.bytes_init(), |plain| {
+            buf::fill_from(buf, plain)
+        })
     }
 
     /// Copies decrypted plaintext into `dst`.
     pub(crate) fn read_plain_slice(&mut self, dst: &mut [u8]) -> io::Result<Plain> {
-        if dst.is_empty() {
+        let mut filled = 0;
+        self.read_with(dst.len(), |plain| {
+            let n = plain.len().min(dst.len() - filled);
+            dst[filled..filled + n].copy_from_slice(&plain[..n]);
+            filled += n;
+            n
+        })
+    }
+
+    /// Hands the engine's plaintext to `take` chunk by chunk (it returns how much it took)
+    /// until `room` bytes were taken or none is left; says what the stream holds otherwise.
+    fn read_with(
+        &mut self,
+        room: usize,
+        mut take: impl FnMut(&[u8]) -> usize,
+    ) -> io::Result<Plain> {
+        if room == 0 {
             return Ok(Plain::Data(0));
         }
-        match self.available()? {
-            0 => self.no_plaintext(),
-            _ => self.conn.reader().read(dst).map(Plain::Data),
+        let mut taken = 0;
+        let mut reader = self.conn.reader();
+        while taken < room {
+            let n = match reader.fill_buf() {
+                Ok([]) => break,
+                Ok(plain) => take(plain),
+                Err(_) if taken > 0 => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return match &self.failed {
+                        // A bad record ended the stream: say so to every later read.
+                        Some(e) => Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            super::TlsError::new(e.clone()),
+                        )),
+                        None => Ok(Plain::WouldBlock),
+                    };
+                }
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(truncated()),
+                Err(e) => return Err(e),
+            };
+            reader.consume(n);
+            taken += n;
         }
-    }
-
-    /// How many decrypted bytes wait.
-    fn available(&mut self) -> io::Result<usize> {
-        let state = self
-            .conn
-            .process_new_packets()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, super::TlsError::new(e)))?;
-        Ok(state.plaintext_bytes_to_read())
-    }
-
-    /// With nothing decrypted: whether the stream ended, cleanly or not, or more is needed.
-    fn no_plaintext(&mut self) -> io::Result<Plain> {
-        match self.conn.reader().into_first_chunk() {
-            Ok(_) => Ok(Plain::Eof),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Plain::WouldBlock),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(truncated()),
-            Err(e) => Err(e),
-        }
+        // `fill_buf` gives an empty chunk only at the clean end (close_notify).
+        Ok(if taken > 0 {
+            Plain::Data(taken)
+        } else {
+            Plain::Eof
+        })
     }
 
     /// The server name a client asked for (SNI), on the server side.

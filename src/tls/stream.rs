@@ -24,7 +24,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker, ready};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker, ready};
 
 use rustls::pki_types::CertificateDer;
 
@@ -129,9 +130,12 @@ struct Send {
     out: Vec<u8>,
     /// Where `out` starts (after a short write).
     at: usize,
-    /// Tasks that polled the write in flight: whoever sees it finish wakes them all (only the
-    /// last poller's waker sits in the op).
-    waiters: Vec<Waker>,
+    /// Tasks waiting on the write in flight (a writer, a reader passing ciphertext along,
+    /// a shutdown): the op is polled with `waker`, which wakes them all, so its completion
+    /// reaches every one of them whichever polled last — a task woken alone might not poll
+    /// the send again (a read that found plaintext returns), and the others would sleep.
+    waiters: Arc<SendWaiters>,
+    waker: Waker,
     /// A write failed: every later send reports it.
     failed: Option<(io::ErrorKind, String)>,
 }
@@ -144,6 +148,7 @@ impl<S: TlsSocket> TlsStream<S> {
         received: Vec<u8>,
     ) -> TlsStream<S> {
         let peer = socket.peer_description();
+        let waiters = Arc::new(SendWaiters::default());
         let mut engine = Engine::new(conn);
         engine.preload(received);
         TlsStream {
@@ -155,7 +160,8 @@ impl<S: TlsSocket> TlsStream<S> {
                     op: None,
                     out: Vec::new(),
                     at: 0,
-                    waiters: Vec::new(),
+                    waker: Waker::from(Arc::clone(&waiters)),
+                    waiters,
                     failed: None,
                 },
                 server_name,
@@ -256,7 +262,6 @@ impl<S: TlsSocket> TlsStream<S> {
     /// taken once their ciphertext is in the kernel.
     pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         let _turn = self.write_turn.take().await;
-        let _waiting = WakeOnDrop(self);
         let res = self.write_in_turn(crate::buf::init_bytes(&buf, 0)).await;
         (res, buf)
     }
@@ -264,7 +269,6 @@ impl<S: TlsSocket> TlsStream<S> {
     /// Sends all of `buf`.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
         let _turn = self.write_turn.take().await;
-        let _waiting = WakeOnDrop(self);
         let mut at = 0;
         let len = buf.bytes_init();
         while at < len {
@@ -291,7 +295,6 @@ impl<S: TlsSocket> TlsStream<S> {
     /// Waits until every byte written so far is in the kernel.
     pub async fn flush(&self) -> io::Result<()> {
         let _turn = self.write_turn.take().await;
-        let _waiting = WakeOnDrop(self);
         poll_fn(|cx| self.poll_send_all(cx)).await
     }
 
@@ -299,7 +302,6 @@ impl<S: TlsSocket> TlsStream<S> {
     /// of the stream. Reading stays possible (TLS 1.3 allows half-close).
     pub async fn shutdown(&self) -> io::Result<()> {
         let _turn = self.write_turn.take().await;
-        let _waiting = WakeOnDrop(self);
         self.queue_close_notify();
         let limit = self.shutdown_timeout.get();
         match crate::time::timeout(limit, poll_fn(|cx| self.poll_send_all(cx))).await {
@@ -314,7 +316,7 @@ impl<S: TlsSocket> TlsStream<S> {
                 ));
             }
         }
-        self.socket.shutdown_write()
+        shut_write(&*self.socket)
     }
 
     /// What was negotiated: protocol version, cipher suite, ALPN protocol, the peer's
@@ -461,16 +463,12 @@ impl<S: TlsSocket> TlsStream<S> {
                 return Poll::Ready(Err(io::Error::new(*kind, msg.clone())));
             }
             if let Some(op) = &mut send.op {
-                if !send.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                    send.waiters.push(cx.waker().clone());
-                }
-                let (res, slice) = ready!(op.as_mut().poll(cx));
+                send.waiters.add(cx.waker());
+                let (res, slice) = ready!(op.as_mut().poll(&mut Context::from_waker(&send.waker)));
                 send.op = None;
-                for w in send.waiters.drain(..) {
-                    if !w.will_wake(cx.waker()) {
-                        w.wake();
-                    }
-                }
+                // Done without a wake-up (an op can complete as it is polled): the others
+                // waiting learn it now.
+                send.waiters.wake_all();
                 send.out = slice.into_inner();
                 match res {
                     Ok(n) => send.at += n,
@@ -568,16 +566,33 @@ impl Inner {
     }
 }
 
-/// While a write future holds the write turn: if it is dropped with a send in flight, the
-/// tasks that wait on that send are woken, so one of them polls it on.
-struct WakeOnDrop<'a, S: TlsSocket>(&'a TlsStream<S>);
+/// The wakers of the tasks waiting on a stream's send in flight, woken together.
+#[derive(Default)]
+struct SendWaiters(Mutex<Vec<Waker>>);
 
-impl<S: TlsSocket> Drop for WakeOnDrop<'_, S> {
-    fn drop(&mut self) {
-        let waiters = std::mem::take(&mut self.0.inner.borrow_mut().send.waiters);
-        for w in waiters {
+impl SendWaiters {
+    fn add(&self, waker: &Waker) {
+        let mut wakers = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+    }
+
+    fn wake_all(&self) {
+        let wakers = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in wakers {
             w.wake();
         }
+    }
+}
+
+impl Wake for SendWaiters {
+    fn wake(self: Arc<Self>) {
+        self.wake_all();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wake_all();
     }
 }
 
@@ -648,7 +663,7 @@ impl<S: TlsSocket> futures_io::AsyncWrite for TlsStream<S> {
         let this = self.get_mut();
         this.queue_close_notify();
         ready!(this.poll_send_all(cx))?;
-        Poll::Ready(this.socket.shutdown_write())
+        Poll::Ready(shut_write(&*this.socket))
     }
 }
 
@@ -668,6 +683,15 @@ impl<B: IoBufMut> Sink for Owned<'_, B> {
 impl Sink for [u8] {
     fn take_from(&mut self, engine: &mut Engine) -> io::Result<Plain> {
         engine.read_plain_slice(self)
+    }
+}
+
+/// Shuts the write side down after close_notify went out. A peer that already closed the
+/// connection (`ENOTCONN`: it read what it wanted and left) leaves nothing to shut down.
+fn shut_write<S: TlsSocket>(socket: &S) -> io::Result<()> {
+    match socket.shutdown_write() {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+        other => other,
     }
 }
 
