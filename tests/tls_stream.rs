@@ -309,6 +309,38 @@ both_backends! {
         });
     }
 
+    /// A peer that stopped reading: a write cut by a timeout leaves sealed records that cannot
+    /// go out, and `shutdown` gives up after the acceptor's shutdown timeout with `TimedOut`.
+    fn shutdown_timeout_fires(rt) {
+        let _wd = support::watchdog(Duration::from_secs(30), "shutdown_timeout_fires");
+        let pki = Pki::new();
+        let leaf = pki.leaf("server", &["localhost"]);
+        let acceptor = TlsAcceptor::new(pki.server(&leaf, &[]))
+            .shutdown_timeout(Duration::from_millis(100));
+        let connector = TlsConnector::new(pki.client(&[]));
+        rt.block_on(async {
+            let listener = TcpListener::bind(loopback()).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let client_tcp = TcpStream::connect(addr).await.unwrap();
+            let (server_tcp, _) = listener.accept().await.unwrap();
+            let (client, server) = futures_lite::future::zip(
+                connector.connect("localhost", client_tcp),
+                acceptor.accept(server_tcp),
+            )
+            .await;
+            let (_client, server) = (client.unwrap(), server.unwrap());
+            // The client never reads: 16 MiB cannot all leave the socket buffers.
+            let big = vec![7u8; 16 << 20];
+            let r = time::timeout(Duration::from_millis(200), server.write_all(big)).await;
+            assert!(r.is_err(), "the peer does not read: the write cannot finish");
+            let start = std::time::Instant::now();
+            let err = server.shutdown().await.expect_err("close_notify cannot go out");
+            assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+            assert!(err.to_string().contains("close_notify not sent within"), "{err}");
+            assert!(start.elapsed() >= Duration::from_millis(100));
+        });
+    }
+
     /// Reads dropped by timeouts while nothing has arrived, then while records are arriving:
     /// every plaintext byte still reaches a later read, in order.
     fn reads_dropped_by_timeouts_lose_nothing(rt) {

@@ -220,6 +220,7 @@ fn pem_error(path: &Path, what: &str, e: rustls::pki_types::pem::Error) -> io::E
 pub struct TlsConnector {
     config: Arc<ClientConfig>,
     handshake_timeout: Duration,
+    shutdown_timeout: Duration,
 }
 
 impl TlsConnector {
@@ -228,6 +229,7 @@ impl TlsConnector {
         TlsConnector {
             config,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 
@@ -239,6 +241,14 @@ impl TlsConnector {
     /// Sets how long a handshake may take.
     pub fn handshake_timeout(mut self, timeout: Duration) -> TlsConnector {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets how long closing a stream (sending close_notify: `TlsStream::shutdown`, a TLS
+    /// transport's `close` or `write_eof`) may take; 30 s by default, asyncio's
+    /// `ssl_shutdown_timeout`.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> TlsConnector {
+        self.shutdown_timeout = timeout;
         self
     }
 
@@ -281,6 +291,7 @@ impl TlsConnector {
             )
         })?;
         let stream = TlsStream::new(stream, conn.into(), Some(server_name.to_owned()), received);
+        stream.set_shutdown_timeout(self.shutdown_timeout);
         handshake(stream, self.handshake_timeout, "with").await
     }
 }
@@ -296,6 +307,7 @@ impl fmt::Debug for TlsConnector {
         f.debug_struct("TlsConnector")
             .field("alpn_protocols", &self.config.alpn_protocols)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -305,6 +317,7 @@ impl fmt::Debug for TlsConnector {
 pub struct TlsAcceptor {
     config: Arc<ServerConfig>,
     handshake_timeout: Duration,
+    shutdown_timeout: Duration,
 }
 
 impl TlsAcceptor {
@@ -313,6 +326,7 @@ impl TlsAcceptor {
         TlsAcceptor {
             config,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 
@@ -328,6 +342,14 @@ impl TlsAcceptor {
     /// Sets how long a handshake may take.
     pub fn handshake_timeout(mut self, timeout: Duration) -> TlsAcceptor {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets how long closing a stream (sending close_notify: `TlsStream::shutdown`, a TLS
+    /// transport's `close` or `write_eof`) may take; 30 s by default, asyncio's
+    /// `ssl_shutdown_timeout`.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> TlsAcceptor {
+        self.shutdown_timeout = timeout;
         self
     }
 
@@ -355,6 +377,7 @@ impl TlsAcceptor {
             )
         })?;
         let stream = TlsStream::new(stream, conn.into(), None, received);
+        stream.set_shutdown_timeout(self.shutdown_timeout);
         handshake(stream, self.handshake_timeout, "from").await
     }
 }
@@ -370,6 +393,7 @@ impl fmt::Debug for TlsAcceptor {
         f.debug_struct("TlsAcceptor")
             .field("alpn_protocols", &self.config.alpn_protocols)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .finish_non_exhaustive()
     }
 }

@@ -299,12 +299,20 @@ impl<S: TlsSocket> TlsStream<S> {
     }
 
     /// Sends close_notify and shuts the socket's write side down: the peer reads a clean end
-    /// of the stream. Reading stays possible (TLS 1.3 allows half-close).
+    /// of the stream. Reading stays possible (TLS 1.3 allows half-close). Bounded by the
+    /// shutdown timeout (30 s unless set: [`set_shutdown_timeout`](Self::set_shutdown_timeout)
+    /// or the connector's or acceptor's `shutdown_timeout`), which counts a write still in
+    /// progress: past it, a `TimedOut` error.
     pub async fn shutdown(&self) -> io::Result<()> {
-        let _turn = self.write_turn.take().await;
-        self.queue_close_notify();
         let limit = self.shutdown_timeout.get();
-        match crate::time::timeout(limit, poll_fn(|cx| self.poll_send_all(cx))).await {
+        // The limit covers waiting for a write in progress too: a peer that stopped
+        // reading must not hold the close for ever.
+        let closing = async {
+            let _turn = self.write_turn.take().await;
+            self.queue_close_notify();
+            poll_fn(|cx| self.poll_send_all(cx)).await
+        };
+        match crate::time::timeout(limit, closing).await {
             Ok(sent) => sent?,
             Err(_) => {
                 return Err(io::Error::new(
