@@ -277,15 +277,20 @@ where
     P: Protocol,
     F: FnOnce() -> P,
 {
+    let stream = connect_any(addr).await?;
+    let (transport, protocol, run) = stream::start(stream, protocol_factory());
+    crate::spawn(run);
+    Ok((transport, protocol))
+}
+
+/// Connects to the first address `addr` resolves to that accepts, in order; the last
+/// address's error (naming it) if none does.
+pub(crate) async fn connect_any(addr: impl Into<HostAddr>) -> io::Result<TcpStream> {
     let addrs = addr.into().resolve().await?;
     let mut last_err = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {
-            Ok(stream) => {
-                let (transport, protocol, run) = stream::start(stream, protocol_factory());
-                crate::spawn(run);
-                return Ok((transport, protocol));
-            }
+            Ok(stream) => return Ok(stream),
             Err(e) => last_err = Some(e),
         }
     }

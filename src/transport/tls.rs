@@ -14,7 +14,7 @@ use super::shared::SharedProtocol;
 use super::socket::{self, SocketListener};
 use super::tls_link::TlsLink;
 use super::{HostAddr, Server, Transport, stream};
-use crate::net::{TcpListener, TcpStream, UnixStream};
+use crate::net::{TcpListener, UnixStream};
 use crate::tls::{TlsAcceptor, TlsConnector, TlsSocket, TlsStream};
 
 /// Connects to `addr` (each address it resolves to in turn, as
@@ -75,18 +75,9 @@ where
     P: Protocol,
     F: FnOnce() -> P,
 {
-    let addrs = addr.into().resolve().await?;
-    let mut last_err = None;
-    for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(tcp) => {
-                let tls = connector.connect(server_name, tcp).await?;
-                return Ok(start(tls, protocol_factory()));
-            }
-            Err(e) => last_err = Some(e),
-        }
-    }
-    Err(last_err.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")))
+    let tcp = super::connect_any(addr).await?;
+    let tls = connector.connect(server_name, tcp).await?;
+    Ok(start(tls, protocol_factory()))
 }
 
 /// [`create_tls_connection`] over the Unix socket at `path`.
@@ -143,15 +134,27 @@ where
 }
 
 /// Starts the transport of a TLS stream whose handshake is done.
-pub(crate) fn start<S: TlsSocket, P: Protocol>(
+fn start<S: TlsSocket, P: Protocol>(
     tls: TlsStream<S>,
     protocol: P,
 ) -> (Transport, SharedProtocol<P>) {
-    let mut info = SocketInfo::capture(tls.get_ref());
-    info.tls = Some(tls.info());
-    let (transport, view, run) = stream::start_link(TlsLink::new(tls), info, protocol);
+    let (transport, view, run) = prepare(tls, protocol);
     crate::spawn(run);
     (transport, view)
+}
+
+/// The transport of a TLS stream whose handshake is done, and the future that runs it.
+fn prepare<S: TlsSocket, P: Protocol>(
+    tls: TlsStream<S>,
+    protocol: P,
+) -> (
+    Transport,
+    SharedProtocol<P>,
+    impl std::future::Future<Output = ()>,
+) {
+    let mut info = SocketInfo::capture(tls.get_ref());
+    info.tls = Some(tls.info());
+    stream::start_link(TlsLink::new(tls), info, protocol)
 }
 
 fn serve<L, P, F>(listeners: Vec<L>, acceptor: TlsAcceptor, factory: F) -> Server
@@ -169,10 +172,7 @@ where
             let Ok(tls) = acceptor.accept(stream).await else {
                 return;
             };
-            let mut info = SocketInfo::capture(tls.get_ref());
-            info.tls = Some(tls.info());
-            let (transport, _protocol, run) =
-                stream::start_link(TlsLink::new(tls), info, factory());
+            let (transport, _protocol, run) = prepare(tls, factory());
             let _registration = slot.register(transport);
             run.await;
         }
