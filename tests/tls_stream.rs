@@ -329,10 +329,18 @@ both_backends! {
             )
             .await;
             let (_client, server) = (client.unwrap(), server.unwrap());
-            // The client never reads: 16 MiB cannot all leave the socket buffers.
-            let big = vec![7u8; 16 << 20];
-            let r = time::timeout(Duration::from_millis(200), server.write_all(big)).await;
-            assert!(r.is_err(), "the peer does not read: the write cannot finish");
+            // The client never reads: write until a write cannot finish (the socket buffers
+            // are full), so sealed records wait in the stream. Bounded by time; a write that
+            // takes half a second (scaled on slow machines) is one that cannot finish.
+            let piece = vec![7u8; 64 * 1024];
+            let give_up = std::time::Instant::now() + support::scaled(Duration::from_secs(20));
+            loop {
+                let write = server.write_all(piece.clone());
+                if time::timeout(support::scaled(Duration::from_millis(500)), write).await.is_err() {
+                    break;
+                }
+                assert!(std::time::Instant::now() < give_up, "the socket buffers never filled");
+            }
             let start = std::time::Instant::now();
             let err = server.shutdown().await.expect_err("close_notify cannot go out");
             assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
