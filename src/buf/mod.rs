@@ -269,15 +269,16 @@ unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
         if inner_init < self.begin {
             // Marking `begin + pos` bytes of the inner buffer initialised covers the gap
             // `inner_init..begin`, which nobody wrote: zero it first (see the type's docs).
-            // SAFETY: `inner_init < begin <= bytes_total` of the inner buffer, whose memory is
-            // writable; the gap ends where the slice's bytes (written by the caller) begin.
+            // The gap ends where the slice's bytes (written by the caller) begin.
+            // SAFETY: `inner_init < begin <= bytes_total` of the inner buffer: writable memory.
             unsafe {
                 let gap = self.buf.stable_mut_ptr().add(inner_init);
                 std::ptr::write_bytes(gap, 0, self.begin - inner_init);
             }
         }
-        // SAFETY: the inner buffer's first `begin` bytes are initialised (they were, or were
-        // just zeroed), and the caller initialised `pos` bytes from `begin`, inside it.
+        // The inner buffer's first `begin` bytes are initialised (they were, or were just
+        // zeroed), and the caller initialised `pos` bytes from `begin`, inside it.
+        // SAFETY: so the first `begin + pos` bytes of the inner buffer are initialised.
         unsafe { self.buf.set_init(self.begin + pos) }
     }
 }
@@ -286,8 +287,8 @@ unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
 pub(crate) fn init_bytes<B: IoBuf>(buf: &B, from: usize) -> &[u8] {
     let init = buf.bytes_init();
     let from = from.min(init);
-    // SAFETY: the first `bytes_init()` bytes at `stable_ptr()` are initialised (IoBuf
-    // contract) and stay valid while `buf` is borrowed.
+    // The first `bytes_init()` bytes at `stable_ptr()` are initialised (IoBuf contract).
+    // SAFETY: those bytes stay valid and unmoved while `buf` is borrowed.
     unsafe { std::slice::from_raw_parts(buf.stable_ptr().add(from), init - from) }
 }
 
@@ -295,8 +296,8 @@ pub(crate) fn init_bytes<B: IoBuf>(buf: &B, from: usize) -> &[u8] {
 pub(crate) fn fill_from<B: IoBufMut>(buf: &mut B, src: &[u8]) -> usize {
     let init = buf.bytes_init();
     let n = src.len().min(buf.bytes_total() - init);
-    // SAFETY: `init + n <= bytes_total`, so the destination lies in the buffer's writable
-    // memory, which cannot overlap `src` (a shared borrow of other memory).
+    // The destination cannot overlap `src`, a shared borrow of other memory.
+    // SAFETY: `init + n <= bytes_total`: the destination lies in the buffer's writable memory.
     unsafe {
         std::ptr::copy_nonoverlapping(src.as_ptr(), buf.stable_mut_ptr().add(init), n);
         buf.set_init(init + n);

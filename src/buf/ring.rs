@@ -431,8 +431,8 @@ impl Shared {
                 let addr = state.bufs[usize::from(bid)].as_mut_ptr() as u64;
                 // The kernel reads only the slots between its head and the published tail, and
                 // at most `len` buffers exist, so the slot at `tail & mask` is free.
-                // SAFETY: `ring.region` (held) maps `ring.len` descriptors; slot `tail & mask`
-                // is in bounds and not visible to the kernel until the tail is published.
+                // `ring.region` (held) maps `ring.len` descriptors, so the slot is in bounds.
+                // SAFETY: slot `tail & mask` is mapped and unseen by the kernel until published.
                 unsafe {
                     let entry = &mut *ring
                         .region
@@ -445,8 +445,8 @@ impl Shared {
                 }
                 state.tail = state.tail.wrapping_add(1);
                 // Publishing with Release makes the descriptor written above visible first.
-                // SAFETY: the tail is the first descriptor's reserved field: an aligned u16 in
-                // the mapped region, which the kernel only reads.
+                // The tail is the first descriptor's reserved field, which the kernel only reads.
+                // SAFETY: that field is an aligned u16 inside the mapped region.
                 unsafe {
                     let tail = io_uring::types::BufRingEntry::tail(ring.region.entries().as_ptr())
                         as *const AtomicU16;
@@ -533,8 +533,8 @@ impl Deref for RingBuf {
 
 impl DerefMut for RingBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
-        // SAFETY: `ptr` is allocated by the ring while lent and holds `len` received bytes;
-        // the buffer is out of the ring and `&mut self` makes this access exclusive.
+        // The buffer is out of the ring and `&mut self` makes this access exclusive.
+        // SAFETY: `ptr` is allocated by the ring while lent and holds `len` received bytes.
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 }

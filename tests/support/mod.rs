@@ -407,8 +407,8 @@ pub async fn settle_inflight(expected: usize) {
 /// and short writes; any other error fails the test.
 pub fn write_all(fd: &OwnedFd, mut data: &[u8]) {
     while !data.is_empty() {
-        // SAFETY: `fd` is an open descriptor borrowed for the call; `data` is valid for reads of
-        // `data.len()` bytes.
+        // `fd` is an open descriptor, borrowed for the call.
+        // SAFETY: `data` is valid for reads of `data.len()` bytes during the call.
         let n = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
         if n < 0 {
             let err = std::io::Error::last_os_error();
@@ -502,8 +502,8 @@ unsafe impl IoBufMut for CountedBuf {
 
     unsafe fn set_init(&mut self, pos: usize) {
         if pos > self.bytes.len() {
-            // SAFETY: the caller guarantees the first `pos` bytes are initialised, and `pos` is
-            // within `bytes_total()`, the Vec's capacity.
+            // `pos` is within `bytes_total()`, the Vec's capacity.
+            // SAFETY: the caller guarantees the first `pos` bytes are initialised.
             unsafe { self.bytes.set_len(pos) };
         }
     }
