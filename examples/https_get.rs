@@ -12,8 +12,9 @@
 use std::io;
 use std::sync::Arc;
 
-use ringloop::net::TcpStream;
-use ringloop::tls::{self, TlsConnector, TlsStream};
+use ringloop::streams::{self, StreamReader};
+use ringloop::tls::{self, TlsConnector};
+use ringloop::transport::ExtraInfo;
 
 /// The parts of an `https://` URL a GET needs.
 #[derive(Debug, PartialEq, Eq)]
@@ -87,10 +88,10 @@ impl Response {
     }
 }
 
-/// GETs `url` with `connector`.
+/// GETs `url` with `connector`, over ringloop's TLS streams.
 pub async fn get(url: &Url, connector: &TlsConnector) -> io::Result<Response> {
-    let tcp = TcpStream::connect((url.host.as_str(), url.port)).await?;
-    let tls = connector.connect(&url.host, tcp).await?;
+    let (mut reader, writer) =
+        streams::open_tls_connection((url.host.as_str(), url.port), connector, &url.host).await?;
     let host = if url.host.contains(':') {
         format!("[{}]", url.host)
     } else {
@@ -100,13 +101,9 @@ pub async fn get(url: &Url, connector: &TlsConnector) -> io::Result<Response> {
         "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: ringloop-https-get\r\nAccept: */*\r\nConnection: close\r\n\r\n",
         url.target
     );
-    tls.write_all(request.into_bytes()).await.0?;
-    let mut reader = Reader {
-        tls,
-        buf: Vec::new(),
-        eof: false,
-    };
-    let head = reader.until(b"\r\n\r\n", 64 * 1024).await?;
+    writer.write(request.as_bytes())?;
+    writer.drain().await?;
+    let head = reader.readuntil(b"\r\n\r\n").await?;
     let head = String::from_utf8_lossy(&head[..head.len() - 4]).into_owned();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default().to_owned();
@@ -120,11 +117,15 @@ pub async fn get(url: &Url, connector: &TlsConnector) -> io::Result<Response> {
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
         .collect();
+    let tls_version = match writer.get_extra_info("ssl_object") {
+        Some(ExtraInfo::Tls(info)) => info.version,
+        _ => None,
+    };
     let mut response = Response {
         status_line,
         headers,
         body: Vec::new(),
-        tls_version: reader.tls.info().version,
+        tls_version,
     };
     let chunked = response
         .header("transfer-encoding")
@@ -133,99 +134,49 @@ pub async fn get(url: &Url, connector: &TlsConnector) -> io::Result<Response> {
         .header("content-length")
         .and_then(|v| v.parse::<usize>().ok());
     response.body = if chunked {
-        reader.chunked().await?
+        chunked_body(&mut reader).await?
     } else if let Some(len) = length {
-        reader.exactly(len).await?
+        reader.readexactly(len).await?
     } else {
-        reader.rest().await?
+        body_to_end(&mut reader).await?
     };
-    // Servers often close without close_notify after `Connection: close`; the body is
-    // complete by then, so that is not an error here.
-    let _ = reader.tls.shutdown().await;
+    writer.close();
     Ok(response)
 }
 
-/// Buffered reads over the TLS stream.
-struct Reader {
-    tls: TlsStream<TcpStream>,
-    buf: Vec<u8>,
-    eof: bool,
-}
-
-impl Reader {
-    /// Reads more; false at the end of the stream.
-    async fn fill(&mut self) -> io::Result<bool> {
-        if self.eof {
-            return Ok(false);
-        }
-        let (n, chunk) = self.tls.read(Vec::with_capacity(16 * 1024)).await;
-        match n {
-            Ok(0) => self.eof = true,
-            Ok(_) => self.buf.extend_from_slice(&chunk),
-            // Connection: close without close_notify: the end, for a body read to the end.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => self.eof = true,
+/// A body that ends with the connection. Servers often close without close_notify after
+/// `Connection: close`: that truncation ends the body here rather than failing it.
+async fn body_to_end(reader: &mut StreamReader) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        match reader.read(64 * 1024).await {
+            Ok(bytes) if bytes.is_empty() => return Ok(body),
+            Ok(bytes) => body.extend_from_slice(&bytes),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(body),
             Err(e) => return Err(e),
         }
-        Ok(!self.eof)
     }
+}
 
-    /// Everything up to and including `delim`.
-    async fn until(&mut self, delim: &[u8], limit: usize) -> io::Result<Vec<u8>> {
-        loop {
-            if let Some(i) = self.buf.windows(delim.len()).position(|w| w == delim) {
-                return Ok(self.buf.drain(..i + delim.len()).collect());
-            }
-            if self.buf.len() > limit {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "response head too long",
-                ));
-            }
-            if !self.fill().await? {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the response ended early",
-                ));
-            }
+/// A chunked body (`Transfer-Encoding: chunked`), trailers skipped.
+async fn chunked_body(reader: &mut StreamReader) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line = reader.readuntil(b"\r\n").await?;
+        let size = String::from_utf8_lossy(&line[..line.len() - 2]);
+        let size = size.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size, 16).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad chunk size {size:?}"),
+            )
+        })?;
+        if size == 0 {
+            // Trailers, then the blank line.
+            while reader.readuntil(b"\r\n").await?.len() > 2 {}
+            return Ok(body);
         }
-    }
-
-    async fn exactly(&mut self, len: usize) -> io::Result<Vec<u8>> {
-        while self.buf.len() < len {
-            if !self.fill().await? {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the body ended early",
-                ));
-            }
-        }
-        Ok(self.buf.drain(..len).collect())
-    }
-
-    async fn rest(&mut self) -> io::Result<Vec<u8>> {
-        while self.fill().await? {}
-        Ok(std::mem::take(&mut self.buf))
-    }
-
-    async fn chunked(&mut self) -> io::Result<Vec<u8>> {
-        let mut body = Vec::new();
-        loop {
-            let line = self.until(b"\r\n", 1024).await?;
-            let size = String::from_utf8_lossy(&line[..line.len() - 2]);
-            let size = size.split(';').next().unwrap_or_default().trim();
-            let size = usize::from_str_radix(size, 16).map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("bad chunk size {size:?}"),
-                )
-            })?;
-            if size == 0 {
-                // Trailers, then the blank line.
-                while self.until(b"\r\n", 64 * 1024).await?.len() > 2 {}
-                return Ok(body);
-            }
-            body.extend(self.exactly(size + 2).await?.drain(..size));
-        }
+        body.extend_from_slice(&reader.readexactly(size + 2).await?[..size]);
     }
 }
 
