@@ -12,27 +12,14 @@ use std::io::ErrorKind;
 
 use ringloop::net::TcpStream;
 use ringloop::streams;
-use ringloop::tls::{TlsAcceptor, TlsConnector};
 use ringloop::transport::{self, ExtraInfo};
-use support::tls::Pki;
+use support::tls::Pair;
 use transport_support::{
     Callback, Recorder, Shared, TEST_LIMIT, any_loopback_port, pattern, wait_until,
 };
 
-struct Setup {
-    pki: Pki,
-    acceptor: TlsAcceptor,
-    connector: TlsConnector,
-}
-
-fn setup() -> Setup {
-    let pki = Pki::new();
-    let leaf = pki.leaf("server", &["localhost"]);
-    Setup {
-        acceptor: TlsAcceptor::new(pki.server(&leaf, &[b"h2", b"http/1.1"])),
-        connector: TlsConnector::new(pki.client(&[b"http/1.1"])),
-        pki,
-    }
+fn setup() -> Pair {
+    Pair::new(&[b"h2", b"http/1.1"], &[b"http/1.1"])
 }
 
 both_backends! {

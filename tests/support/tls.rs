@@ -2,7 +2,7 @@
 //! files in a temporary directory for peers ringloop did not write (Python's `ssl`,
 //! `openssl s_client`), and configs built from them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rcgen::{
@@ -10,29 +10,12 @@ use rcgen::{
 };
 use ringloop::tls::{self, CertificateDer, ClientConfig, PrivateKeyDer, ServerConfig};
 
-/// A temporary directory, removed when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(what: &str) -> TempDir {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("ringloop-{what}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+// The fs tests' scratch directory. Their binaries load that file as their own module too,
+// which is harmless (a separate copy of a small type).
+#[allow(clippy::duplicate_mod)]
+#[path = "../fs_support/mod.rs"]
+mod fs_support;
+pub use fs_support::TempDir;
 
 /// A certificate authority made for one test, and the leaf certificates it signs.
 pub struct Pki {
@@ -145,5 +128,25 @@ impl Pki {
         let mut config = tls::server_config(leaf.chain.clone(), leaf.key()).unwrap();
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Arc::new(config)
+    }
+}
+
+/// A CA, a leaf for `localhost` signed by it, and a server and a client for it (no ALPN
+/// unless given): what most TLS tests start from.
+pub struct Pair {
+    pub pki: Pki,
+    pub acceptor: ringloop::tls::TlsAcceptor,
+    pub connector: ringloop::tls::TlsConnector,
+}
+
+impl Pair {
+    pub fn new(server_alpn: &[&[u8]], client_alpn: &[&[u8]]) -> Pair {
+        let pki = Pki::new();
+        let leaf = pki.leaf("server", &["localhost"]);
+        Pair {
+            acceptor: ringloop::tls::TlsAcceptor::new(pki.server(&leaf, server_alpn)),
+            connector: ringloop::tls::TlsConnector::new(pki.client(client_alpn)),
+            pki,
+        }
     }
 }
