@@ -161,6 +161,17 @@ impl Engine {
         })
     }
 
+    /// Appends up to `max` bytes of decrypted plaintext to `out` (which grows by what there
+    /// is, not by `max`).
+    pub(crate) fn read_plain_vec(&mut self, out: &mut Vec<u8>, max: usize) -> io::Result<Plain> {
+        let start = out.len();
+        self.read_with(max, |plain| {
+            let n = plain.len().min(max - (out.len() - start));
+            out.extend_from_slice(&plain[..n]);
+            n
+        })
+    }
+
     /// Hands the engine's plaintext to `take` chunk by chunk (it returns how much it took)
     /// until `room` bytes were taken or none is left; says what the stream holds otherwise.
     fn read_with(

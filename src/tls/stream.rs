@@ -521,8 +521,9 @@ impl<S: TlsSocket> TlsStream<S> {
         max: usize,
     ) -> Poll<io::Result<Option<Vec<u8>>>> {
         self.inner.borrow_mut().paused = !reading;
-        let mut buf = Vec::with_capacity(max);
-        match ready!(self.poll_read_into(cx, &mut Owned(&mut buf))) {
+        // Sized by what was decrypted: no `max`-sized allocation per poll.
+        let mut buf = Vec::new();
+        match ready!(self.poll_read_into(cx, &mut Grow(&mut buf, max))) {
             Ok(0) => Poll::Ready(Ok(None)),
             Ok(_) => Poll::Ready(Ok(Some(buf))),
             Err(e) => Poll::Ready(Err(e)),
@@ -685,6 +686,15 @@ struct Owned<'a, B>(&'a mut B);
 impl<B: IoBufMut> Sink for Owned<'_, B> {
     fn take_from(&mut self, engine: &mut Engine) -> io::Result<Plain> {
         engine.read_plain(self.0)
+    }
+}
+
+/// A `Vec` that grows by the plaintext there is, up to a bound (a transport's delivery).
+struct Grow<'a>(&'a mut Vec<u8>, usize);
+
+impl Sink for Grow<'_> {
+    fn take_from(&mut self, engine: &mut Engine) -> io::Result<Plain> {
+        engine.read_plain_vec(self.0, self.1)
     }
 }
 
