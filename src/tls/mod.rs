@@ -7,7 +7,8 @@
 //! [`TlsStream`] with the plain streams' owned-buffer `read`/`write`/`write_all` plus
 //! `shutdown` (close_notify) and the futures-io traits. Ciphertext arrives through the
 //! socket's multishot receive into the loop's buffer ring and is fed to the engine as it
-//! comes (asyncio's memory-BIO design): no extra read syscall, one copy of plaintext into the
+//! comes (asyncio's memory-BIO design): no extra read syscall, records decrypted in place in
+//! the ring buffer the kernel filled (rustls's unbuffered API), plaintext copied into the
 //! caller's buffer.
 //!
 //! # A server and a client
@@ -76,6 +77,7 @@
 //! the stream, `Ok(0)`, as asyncio distinguishes them.
 
 mod engine;
+mod sni;
 mod stream;
 
 use std::fmt;
@@ -284,12 +286,13 @@ impl TlsConnector {
                 ),
             )
         })?;
-        let conn = rustls::ClientConnection::new(Arc::clone(&self.config), name).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                TlsError::new(e).with_context(format!("TLS client for {server_name:?}")),
-            )
-        })?;
+        let conn = rustls::client::UnbufferedClientConnection::new(Arc::clone(&self.config), name)
+            .map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    TlsError::new(e).with_context(format!("TLS client for {server_name:?}")),
+                )
+            })?;
         let stream = TlsStream::new(stream, conn.into(), Some(server_name.to_owned()), received);
         stream.set_shutdown_timeout(self.shutdown_timeout);
         handshake(stream, self.handshake_timeout, "with").await
@@ -370,12 +373,13 @@ impl TlsAcceptor {
         stream: S,
         received: Vec<u8>,
     ) -> io::Result<TlsStream<S>> {
-        let conn = rustls::ServerConnection::new(Arc::clone(&self.config)).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                TlsError::new(e).with_context("TLS server".to_owned()),
-            )
-        })?;
+        let conn = rustls::server::UnbufferedServerConnection::new(Arc::clone(&self.config))
+            .map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    TlsError::new(e).with_context("TLS server".to_owned()),
+                )
+            })?;
         let stream = TlsStream::new(stream, conn.into(), None, received);
         stream.set_shutdown_timeout(self.shutdown_timeout);
         handshake(stream, self.handshake_timeout, "from").await
@@ -477,7 +481,7 @@ pub struct TlsInfo {
 }
 
 impl TlsInfo {
-    pub(crate) fn of(conn: &rustls::Connection, server_name: Option<String>) -> TlsInfo {
+    pub(crate) fn of(conn: &rustls::CommonState, server_name: Option<String>) -> TlsInfo {
         TlsInfo {
             version: conn.protocol_version().map(|v| match v {
                 rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",

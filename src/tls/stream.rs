@@ -4,9 +4,9 @@
 //! # How bytes move
 //!
 //! Ciphertext arrives through one multishot receive into the loop's buffer ring (the same
-//! receive transports use): each chunk is fed to the engine, which decrypts into its own
-//! plaintext buffer, and a read copies plaintext from there into the caller's buffer — the
-//! one copy the design needs. Ciphertext to send is collected into one owned `Vec` per flush
+//! receive transports use): each chunk is fed to the engine, which has rustls decrypt its
+//! records in place, in the ring buffer, and a read copies the plaintext into the caller's
+//! buffer. Ciphertext to send is collected into one owned `Vec` per flush
 //! and written as one op; the `Vec` comes back with the op and is reused.
 //!
 //! # Drops and timeouts lose nothing
@@ -143,7 +143,7 @@ struct Send {
 impl<S: TlsSocket> TlsStream<S> {
     pub(crate) fn new(
         socket: S,
-        conn: rustls::Connection,
+        conn: super::engine::Conn,
         server_name: Option<String>,
         received: Vec<u8>,
     ) -> TlsStream<S> {
@@ -188,10 +188,7 @@ impl<S: TlsSocket> TlsStream<S> {
 
     /// Runs the handshake to its end (the caller bounds it with the handshake timeout).
     pub(crate) async fn handshake(&self) -> io::Result<()> {
-        let what = if matches!(
-            self.inner.borrow().engine.conn(),
-            rustls::Connection::Client(_)
-        ) {
+        let what = if self.inner.borrow().engine.is_client() {
             "TLS handshake with"
         } else {
             "TLS handshake from"
@@ -331,7 +328,7 @@ impl<S: TlsSocket> TlsStream<S> {
     /// certificates, the server name.
     pub fn info(&self) -> TlsInfo {
         let inner = self.inner.borrow();
-        TlsInfo::of(inner.engine.conn(), inner.server_name.clone())
+        TlsInfo::of(inner.engine.common(), inner.server_name.clone())
     }
 
     /// The ALPN protocol the handshake agreed on, if any.
@@ -339,7 +336,7 @@ impl<S: TlsSocket> TlsStream<S> {
         self.inner
             .borrow()
             .engine
-            .conn()
+            .common()
             .alpn_protocol()
             .map(<[u8]>::to_vec)
     }
@@ -349,7 +346,7 @@ impl<S: TlsSocket> TlsStream<S> {
         self.inner
             .borrow()
             .engine
-            .conn()
+            .common()
             .peer_certificates()
             .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
             .unwrap_or_default()
@@ -620,11 +617,10 @@ impl<S: TlsSocket> AsRawFd for TlsStream<S> {
 impl<S: TlsSocket> std::fmt::Debug for TlsStream<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let inner = self.inner.borrow();
-        let conn = inner.engine.conn();
         f.debug_struct("TlsStream")
             .field("peer", &self.peer)
-            .field("client", &matches!(conn, rustls::Connection::Client(_)))
-            .field("version", &conn.protocol_version())
+            .field("client", &inner.engine.is_client())
+            .field("version", &inner.engine.common().protocol_version())
             .finish_non_exhaustive()
     }
 }
