@@ -10,12 +10,13 @@ use std::task::Waker;
 
 use crate::driver::{self, BufferSource, DriverCell, buf_ring::KernelBufRing, context};
 
-/// The current loop's shared receive ring (64 KiB buffers, growing up to 4096 of them), made
+/// The current loop's shared receive ring (64 KiB buffers, growing up to 1024 of them), made
 /// on first use and kept in the loop's context until the runtime goes: transports receive into
 /// it, so an idle connection holds no buffer. 64 KiB: a bulk transfer arrives in a quarter of
 /// the completions 16 KiB would take, and a TLS chunk holds whole records (16 KiB of
 /// plaintext plus their framing) that rustls decrypts where the kernel wrote them; a small
-/// message still touches only the pages it fills.
+/// message still touches only the pages it fills. At most 1024 of them: 64 MiB, the most
+/// received data the loop holds ahead of its readers (bytes beyond wait in the sockets).
 pub(crate) fn loop_ring() -> io::Result<BufRing> {
     let kept = context::with_loop(|core| {
         core.loop_ring()
@@ -31,7 +32,7 @@ pub(crate) fn loop_ring() -> io::Result<BufRing> {
     let ring = BufRing::builder()
         .buf_size(64 * 1024)
         .initial(16)
-        .max(4096)
+        .max(1024)
         .build()?;
     // `build` succeeded, so a loop is entered.
     context::with_loop(|core| *core.loop_ring().borrow_mut() = Some(Box::new(ring.clone())));
