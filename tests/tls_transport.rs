@@ -145,17 +145,24 @@ both_backends! {
         });
     }
 
-    /// A plaintext client fails its handshake; the TLS server goes on serving.
+    /// A plaintext client fails its handshake, and the acceptor's hook hears why and from
+    /// whom; the TLS server goes on serving.
     fn plaintext_client_does_not_stop_the_server(rt) {
         let _wd = support::watchdog(TEST_LIMIT, "plaintext_client_does_not_stop_the_server");
         let s = setup();
+        let failures = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let heard = std::sync::Arc::clone(&failures);
+        let acceptor = s
+            .acceptor
+            .clone()
+            .on_handshake_error(move |e| heard.lock().unwrap().push((e.kind(), e.to_string())));
         rt.block_on(async {
             let servers = Shared::default();
             let factory = servers.clone();
             let server = transport::create_tls_server(
                 move || factory.add(Recorder::echoing),
                 any_loopback_port(),
-                s.acceptor.clone(),
+                acceptor,
             )
             .await
             .unwrap();
@@ -170,6 +177,15 @@ both_backends! {
                 }
             }
             assert_eq!(servers.len(), 0, "no protocol for a failed handshake");
+            let peer = plain.local_addr().unwrap().to_string();
+            wait_until("the hook to hear of the failure", || failures.lock().unwrap().len() == 1).await;
+            {
+                let failures = failures.lock().unwrap();
+                let (kind, text) = &failures[0];
+                assert_eq!(*kind, ErrorKind::InvalidData, "{text}");
+                assert!(text.contains(&peer), "names the peer {peer}: {text}");
+                assert!(text.contains("TLS handshake from"), "{text}");
+            }
             let (t, client) = transport::create_tls_connection(Recorder::default, addr, &s.connector, "localhost")
                 .await
                 .unwrap();
@@ -180,6 +196,7 @@ both_backends! {
             server.close_clients();
             server.wait_closed().await;
         });
+        assert_eq!(failures.lock().unwrap().len(), 1, "the TLS client's handshake succeeded");
     }
 
     /// Streams over TLS, TCP and Unix: `readline` / `write` / `drain` unchanged; the

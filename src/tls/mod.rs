@@ -321,7 +321,11 @@ pub struct TlsAcceptor {
     config: Arc<ServerConfig>,
     handshake_timeout: Duration,
     shutdown_timeout: Duration,
+    on_handshake_error: Option<HandshakeErrorHook>,
 }
+
+/// What a TLS server calls with each failed handshake.
+type HandshakeErrorHook = Arc<dyn Fn(&io::Error) + Send + Sync>;
 
 impl TlsAcceptor {
     /// An acceptor for `config`, with the default handshake timeout (60 s).
@@ -330,6 +334,7 @@ impl TlsAcceptor {
             config,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            on_handshake_error: None,
         }
     }
 
@@ -354,6 +359,39 @@ impl TlsAcceptor {
     pub fn shutdown_timeout(mut self, timeout: Duration) -> TlsAcceptor {
         self.shutdown_timeout = timeout;
         self
+    }
+
+    /// Sets what a TLS server ([`create_tls_server`](crate::transport::create_tls_server),
+    /// [`start_tls_server`](crate::streams::start_tls_server) and their Unix variants) calls
+    /// with each connection whose handshake fails — a client that does not speak TLS, an
+    /// unknown certificate, the handshake timeout — before it closes that connection and goes
+    /// on serving (asyncio reports these to the loop's exception handler). The error names the
+    /// peer and the reason. Not called by [`accept`](Self::accept), which returns the error.
+    ///
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// # let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    /// # let key = ringloop::tls::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+    /// # let config = std::sync::Arc::new(ringloop::tls::server_config(vec![cert.cert.der().clone()], key)?);
+    /// let acceptor = ringloop::tls::TlsAcceptor::new(config)
+    ///     .on_handshake_error(|e| eprintln!("TLS handshake failed: {e}"));
+    /// # let _ = acceptor;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn on_handshake_error(
+        mut self,
+        hook: impl Fn(&io::Error) + Send + Sync + 'static,
+    ) -> TlsAcceptor {
+        self.on_handshake_error = Some(Arc::new(hook));
+        self
+    }
+
+    /// Tells the hook set by [`on_handshake_error`](Self::on_handshake_error), if any.
+    pub(crate) fn report_handshake_error(&self, e: &io::Error) {
+        if let Some(hook) = &self.on_handshake_error {
+            hook(e);
+        }
     }
 
     /// The config handshakes use.
@@ -398,6 +436,7 @@ impl fmt::Debug for TlsAcceptor {
             .field("alpn_protocols", &self.config.alpn_protocols)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("on_handshake_error", &self.on_handshake_error.is_some())
             .finish_non_exhaustive()
     }
 }

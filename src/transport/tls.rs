@@ -99,7 +99,9 @@ where
 /// Listens on every address `addr` resolves to and serves each connection over TLS: the
 /// handshake first (bounded by the acceptor's handshake timeout), then a new protocol from
 /// `protocol_factory` and its transport. A connection whose handshake fails (a client that
-/// does not speak TLS, a timeout) is closed; the server goes on serving. See
+/// does not speak TLS, a timeout) is closed, after the acceptor's
+/// [`on_handshake_error`](TlsAcceptor::on_handshake_error) hook is told; the server goes on
+/// serving. See
 /// [`create_tls_connection`] for an example.
 pub async fn create_tls_server<P, F>(
     protocol_factory: F,
@@ -168,9 +170,11 @@ where
     Server::start(listeners, move |stream, slot| {
         let (factory, acceptor) = (Rc::clone(&factory), acceptor.clone());
         async move {
-            // A failed handshake ends this connection only; its socket closes here.
-            let Ok(tls) = acceptor.accept(stream).await else {
-                return;
+            // A failed handshake ends this connection only (its socket closes here), once the
+            // acceptor's hook has heard of it.
+            let tls = match acceptor.accept(stream).await {
+                Ok(tls) => tls,
+                Err(e) => return acceptor.report_handshake_error(&e),
             };
             let (transport, _protocol, run) = prepare(tls, factory());
             let _registration = slot.register(transport);
