@@ -147,6 +147,7 @@ impl BufRingBuilder {
             mode,
             state: RefCell::new(State {
                 bufs: Vec::new(),
+                blocks: Vec::new(),
                 free: Vec::new(),
                 tail: 0,
                 in_ring: 0,
@@ -341,13 +342,11 @@ impl BufRing {
         if let Mode::Kernel(_) = self.shared.mode {
             state.in_ring -= 1;
         }
-        let buf = &mut state.bufs[usize::from(bid)];
-        let ptr = buf.as_mut_ptr();
         RingBuf {
             ring: self.shared.clone(),
             bid,
-            ptr,
-            len: len.min(buf.len()),
+            ptr: state.bufs[usize::from(bid)],
+            len: len.min(self.shared.buf_size),
         }
     }
 
@@ -402,9 +401,11 @@ struct Shared {
 }
 
 struct State {
-    /// Every buffer allocated, indexed by id. Boxed slices never move or shrink, and are freed
-    /// only with the ring, after every op using it has completed (ops hold a clone).
-    bufs: Vec<Box<[u8]>>,
+    /// Where each buffer starts (`buf_size` bytes inside one of `blocks`), indexed by id.
+    bufs: Vec<*mut u8>,
+    /// The memory of the buffers. Blocks never move or shrink, and are unmapped only with the
+    /// ring, after every op using it has completed (ops hold a clone).
+    blocks: Vec<Block>,
     /// Pool mode: ids of free buffers.
     free: Vec<u16>,
     /// Kernel mode: the next tail index to publish.
@@ -415,14 +416,67 @@ struct State {
     waiters: Vec<Waker>,
 }
 
+/// Memory for a ring's buffers: an anonymous private mapping, so a page costs memory only once
+/// something is written to it — a 64 KiB buffer a 64-byte message lands in costs one page,
+/// and buffers never used cost none (an allocator's zeroed memory may be touched up front).
+struct Block {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Block {
+    /// Maps `len` bytes of zeroed memory; aborts as an allocation failure would if it cannot.
+    fn new(len: usize) -> Block {
+        // SAFETY: an anonymous private mapping at an address the kernel picks touches no
+        // existing memory; the result is checked before use.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            let layout = std::alloc::Layout::from_size_align(len, 4096)
+                .unwrap_or(std::alloc::Layout::new::<u8>());
+            std::alloc::handle_alloc_error(layout);
+        }
+        Block {
+            ptr: ptr.cast(),
+            len,
+        }
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` is a mapping this block made and nothing uses any more: blocks
+        // go with the ring's state, after every op and lent buffer holding the ring is gone.
+        unsafe {
+            libc::munmap(self.ptr.cast(), self.len);
+        }
+    }
+}
+
 impl Shared {
     /// Allocates `n` more buffers (not beyond the cap) and makes them available.
     fn grow(&self, n: u16) {
         let mut state = self.state.borrow_mut();
         let room = usize::from(self.max) - state.bufs.len();
-        for _ in 0..usize::from(n).min(room) {
+        let n = usize::from(n).min(room);
+        if n == 0 {
+            return;
+        }
+        let block = Block::new(n * self.buf_size);
+        let start = block.ptr;
+        state.blocks.push(block);
+        for i in 0..n {
             let bid = state.bufs.len() as u16;
-            state.bufs.push(vec![0u8; self.buf_size].into_boxed_slice());
+            // Inside the block just mapped: `n` buffers of `buf_size` bytes.
+            state.bufs.push(start.wrapping_add(i * self.buf_size));
             self.provide(&mut state, bid);
         }
     }
@@ -432,7 +486,7 @@ impl Shared {
         match &self.mode {
             Mode::Kernel(ring) => {
                 let mask = ring.len - 1;
-                let addr = state.bufs[usize::from(bid)].as_mut_ptr() as u64;
+                let addr = state.bufs[usize::from(bid)] as u64;
                 // The kernel reads only the slots between its head and the published tail, and
                 // at most `len` buffers exist, so the slot at `tail & mask` is free.
                 // `ring.region` (held) maps `ring.len` descriptors, so the slot is in bounds.
@@ -479,8 +533,7 @@ impl BufferSource for Shared {
     fn take(&self) -> Option<(u16, *mut u8, usize)> {
         let mut state = self.state.borrow_mut();
         let bid = state.free.pop()?;
-        let buf = &mut state.bufs[usize::from(bid)];
-        Some((bid, buf.as_mut_ptr(), buf.len()))
+        Some((bid, state.bufs[usize::from(bid)], self.buf_size))
     }
 
     fn give_back(&self, bid: u16) {
@@ -549,8 +602,8 @@ impl Drop for RingBuf {
     }
 }
 
-// SAFETY: the memory is a boxed slice owned by the ring, which this value keeps alive; it
-// does not move, and `len` bytes are initialised (the ring zero-fills its buffers).
+// SAFETY: the memory is in a block mapped by the ring, which this value keeps alive; it
+// does not move, and `len` bytes are initialised (mapped memory starts zeroed).
 unsafe impl super::IoBuf for RingBuf {
     fn stable_ptr(&self) -> *const u8 {
         self.ptr
@@ -576,12 +629,11 @@ impl PooledBuf {
     /// Hands the received bytes to the user as a [`RingBuf`].
     pub(crate) fn into_ring_buf(mut self) -> RingBuf {
         self.handed_out = true;
-        let mut state = self.ring.shared.state.borrow_mut();
-        let buf = &mut state.bufs[usize::from(self.bid)];
+        let ptr = self.ring.shared.state.borrow().bufs[usize::from(self.bid)];
         RingBuf {
             ring: self.ring.shared.clone(),
             bid: self.bid,
-            ptr: buf.as_mut_ptr(),
+            ptr,
             len: self.filled,
         }
     }
@@ -595,11 +647,11 @@ impl Drop for PooledBuf {
     }
 }
 
-// SAFETY: the buffer is a boxed slice owned by the ring, which this value keeps alive and
+// SAFETY: the buffer is in a block mapped by the ring, which this value keeps alive and
 // which lends it to no one else until it is given back; it never moves.
 unsafe impl super::IoBuf for PooledBuf {
     fn stable_ptr(&self) -> *const u8 {
-        self.ring.shared.state.borrow().bufs[usize::from(self.bid)].as_ptr()
+        self.ring.shared.state.borrow().bufs[usize::from(self.bid)].cast_const()
     }
     fn bytes_init(&self) -> usize {
         self.filled
@@ -612,7 +664,7 @@ unsafe impl super::IoBuf for PooledBuf {
 // SAFETY: as for `IoBuf`; the bytes are writable and `set_init` records what was received.
 unsafe impl super::IoBufMut for PooledBuf {
     fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.ring.shared.state.borrow_mut().bufs[usize::from(self.bid)].as_mut_ptr()
+        self.ring.shared.state.borrow().bufs[usize::from(self.bid)]
     }
     unsafe fn set_init(&mut self, pos: usize) {
         self.filled = self.filled.max(pos);

@@ -22,6 +22,7 @@ fn pool(buf_size: usize, initial: u16, max: u16) -> BufRing {
         single_shot: false,
         state: RefCell::new(State {
             bufs: Vec::new(),
+            blocks: Vec::new(),
             free: Vec::new(),
             tail: 0,
             in_ring: 0,
@@ -165,4 +166,34 @@ fn a_ring_buf_outlives_every_handle_to_its_ring() {
     drop(ring);
     assert_eq!(&buf[..], b"last");
     drop(buf);
+}
+
+/// How many of the `len / 4096` pages from `addr` (page aligned) are resident.
+fn resident_pages(addr: *mut u8, len: usize) -> usize {
+    let mut pages = vec![0u8; len.div_ceil(4096)];
+    // SAFETY: `addr..addr + len` is a mapping the ring made and keeps; `pages` has one byte
+    // per page of it, which is what mincore writes.
+    let rc = unsafe { libc::mincore(addr.cast(), len, pages.as_mut_ptr()) };
+    assert_eq!(rc, 0, "mincore: {}", std::io::Error::last_os_error());
+    pages.iter().filter(|&&p| p & 1 != 0).count()
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri has no mincore")]
+fn buffers_cost_memory_only_where_data_landed() {
+    let ring = pool(64 * 1024, 16, 16);
+    let start = ring.shared.state.borrow().bufs[0];
+    assert_eq!(
+        resident_pages(start, 16 * 64 * 1024),
+        0,
+        "fresh buffers are resident"
+    );
+    let bid = receive(&ring, &[7; 100]);
+    let buf = ring.lend(bid, 100);
+    assert_eq!(&buf[..], &[7; 100][..]);
+    assert_eq!(
+        resident_pages(start, 16 * 64 * 1024),
+        1,
+        "a 100-byte message costs one page"
+    );
 }
