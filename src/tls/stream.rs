@@ -9,6 +9,12 @@
 //! buffer. Ciphertext to send is collected into one owned `Vec` per flush
 //! and written as one op; the `Vec` comes back with the op and is reused.
 //!
+//! The receive runs ahead of the reader: bytes the peer sends while the application is not
+//! reading land in ring buffers (as many as the ring has free when they arrive; the ring's
+//! cap bounds the loop's total), not in the socket, and wait there until read. A receive
+//! that finds the ring empty stops, and the rest waits in the socket, where TCP flow control
+//! slows the peer.
+//!
 //! # Drops and timeouts lose nothing
 //!
 //! Everything in flight lives in the stream, not in the futures: the receive and any chunk
