@@ -5,8 +5,12 @@
 //! even when the stream or its write half is dropped right after.
 //!
 //!
+//! `fs::File` through futures-io moves its cursor as the owned-buffer methods do, and a
+//! `File` dropped right after `write_all` still writes every accepted byte.
+//!
 //! Every test holds the fd lock through `net_support::fixture`.
 
+mod fs_support;
 mod net_support;
 mod support;
 
@@ -259,6 +263,56 @@ both_backends! {
             client.close().await.expect("close");
             let got = read_all(server, "mixed writes").await;
             support::assert_bytes_eq("poll-based then owned writes", &got, &data);
+        });
+    }
+
+    /// `fs::File` through futures-io: written with `write_all` and flushed, the cursor at
+    /// the end; after `seek(0)` a poll-based read hands out 10 bytes (reading ahead), and an
+    /// owned-buffer `read` then continues at byte 10, not after the read-ahead; a poll-based
+    /// `read_to_end` returns the rest. A `File` dropped right after `write_all`, unflushed,
+    /// still writes every byte it accepted.
+    fn file_cursor_and_dropped_writes(backend: Backend) {
+        let fx = fixture(backend, "file_cursor_and_dropped_writes");
+        fx.rt.block_on(async {
+            let dir = fs_support::TempDir::new("io-traits-file");
+            let data = numbered(200 * 1024);
+            let path = dir.join("data");
+            let mut file = ringloop::fs::File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .open(&path)
+                .await
+                .expect("open");
+            AsyncWriteExt::write_all(&mut file, &data).await.expect("write_all");
+            AsyncWriteExt::flush(&mut file).await.expect("flush");
+            assert_eq!(file.stream_position(), data.len() as u64);
+            file.seek(std::io::SeekFrom::Start(0)).await.expect("seek");
+            let mut head = [0u8; 10];
+            AsyncReadExt::read_exact(&mut file, &mut head).await.expect("poll-based read");
+            assert_eq!(&head[..], &data[..10]);
+            assert_eq!(file.stream_position(), 10);
+            // (May be short: the fault injector shortens reads.)
+            let (res, owned) = file.read(Vec::with_capacity(100)).await;
+            let n = res.expect("owned read");
+            assert!(n > 0, "end of file at byte 10");
+            assert_eq!(&owned[..], &data[10..10 + n], "the owned read continues at the cursor");
+            let mut rest = Vec::new();
+            AsyncReadExt::read_to_end(&mut file, &mut rest).await.expect("read_to_end");
+            support::assert_bytes_eq("the rest", &rest, &data[10 + n..]);
+            file.close().await.expect("close");
+
+            let path = dir.join("dropped");
+            let mut file = ringloop::fs::File::create(&path).await.expect("create");
+            AsyncWriteExt::write_all(&mut file, &data).await.expect("write_all");
+            drop(file);
+            let len = data.len() as u64;
+            support::yield_until("the dropped file's bytes are written", || {
+                std::fs::metadata(&path).is_ok_and(|m| m.len() == len)
+            })
+            .await;
+            let written = std::fs::read(&path).expect("read back");
+            support::assert_bytes_eq("written after the drop", &written, &data);
         });
     }
 }
