@@ -77,6 +77,8 @@
 
 mod engine;
 mod stream;
+#[cfg(feature = "tokio-io")]
+mod tokio_io;
 
 use std::fmt;
 use std::io;
