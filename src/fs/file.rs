@@ -163,7 +163,9 @@ impl File {
         if !polled.write_pending() {
             return Ok(());
         }
-        std::future::poll_fn(|cx| polled.poll_written(cx)).await
+        std::future::poll_fn(|cx| polled.poll_written(cx))
+            .await
+            .map_err(|e| with_path(e, "write", &self.path))
     }
 
     /// Reads at the cursor and advances it.
