@@ -62,10 +62,27 @@ async fn read_all<R: AsyncRead + Unpin>(mut r: R, what: &str) -> Vec<u8> {
     }
 }
 
+/// A stream's owned-buffer read, for [`read_mixed`].
+trait OwnedRead: AsyncRead + Unpin {
+    async fn owned_read(&self, buf: Vec<u8>) -> (std::io::Result<usize>, Vec<u8>);
+}
+
+impl OwnedRead for TcpStream {
+    async fn owned_read(&self, buf: Vec<u8>) -> (std::io::Result<usize>, Vec<u8>) {
+        TcpStream::read(self, buf).await
+    }
+}
+
+impl OwnedRead for ringloop::net::OwnedReadHalf<UnixStream> {
+    async fn owned_read(&self, buf: Vec<u8>) -> (std::io::Result<usize>, Vec<u8>) {
+        self.read(buf).await
+    }
+}
+
 /// Reads `total` bytes from `stream`, mixing at random: a poll-based read polled once and
 /// abandoned if pending, a poll-based read dropped by a short timeout, an owned-buffer read
 /// dropped by a short timeout, and reads of both kinds run to completion.
-async fn read_mixed(stream: &mut TcpStream, total: usize, seed: u64) -> Vec<u8> {
+async fn read_mixed<S: OwnedRead>(stream: &mut S, total: usize, seed: u64) -> Vec<u8> {
     let mut rng = Rng::new(seed);
     let mut got = Vec::with_capacity(total);
     let deadline = Instant::now() + support::scaled(READ_LIMIT * 3);
@@ -93,7 +110,7 @@ async fn read_mixed(stream: &mut TcpStream, total: usize, seed: u64) -> Vec<u8> 
                 }
             }
             2 => {
-                let read = TcpStream::read(stream, Vec::with_capacity(size));
+                let read = stream.owned_read(Vec::with_capacity(size));
                 if let Ok((res, buf)) = time::timeout(short, read).await {
                     res.expect("owned read");
                     got.extend_from_slice(&buf);
@@ -108,7 +125,7 @@ async fn read_mixed(stream: &mut TcpStream, total: usize, seed: u64) -> Vec<u8> 
                 got.extend_from_slice(&buf[..n]);
             }
             _ => {
-                let (res, buf) = TcpStream::read(stream, Vec::with_capacity(size)).await;
+                let (res, buf) = stream.owned_read(Vec::with_capacity(size)).await;
                 assert!(res.expect("owned read") > 0, "seed {seed}: end of file");
                 got.extend_from_slice(&buf);
             }
@@ -133,6 +150,22 @@ both_backends! {
                 let mut rest = [0u8; 16];
                 let n = time::timeout(READ_LIMIT, AsyncReadExt::read(&mut server, &mut rest)).await;
                 assert_eq!(n.expect("end of file in time").expect("read"), 0, "seed {seed}: bytes after the end");
+                writer.await.expect("writer task");
+            }
+        });
+    }
+
+    /// The same through the read half of a `UnixStream`.
+    fn abandoned_poll_reads_on_a_unix_half_lose_no_byte(backend: Backend) {
+        let fx = fixture(backend, "abandoned_poll_reads_on_a_unix_half_lose_no_byte");
+        fx.rt.block_on(async {
+            for seed in [3u64, 11] {
+                let (a, b) = UnixStream::pair().expect("socketpair");
+                let (mut r, _w) = b.into_split();
+                let total = 512 * 1024;
+                let writer = ringloop::spawn(write_chunks(a, numbered(total), seed));
+                let got = read_mixed(&mut r, total, seed ^ 0xface).await;
+                support::assert_bytes_eq(&format!("seed {seed}"), &got, &numbered(total));
                 writer.await.expect("writer task");
             }
         });
