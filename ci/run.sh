@@ -37,7 +37,7 @@ cargo test
 step "doc tests again, forced onto the epoll fallback"
 RINGLOOP_BACKEND=epoll cargo test --doc
 
-# Every feature on (today `tls`, which is also a default one).
+# Every feature on (today `tls`, also a default one, and `tokio-io`).
 step "cargo test --all-features"
 cargo test --all-features
 

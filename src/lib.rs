@@ -50,6 +50,38 @@
 //!   asyncio's `add_signal_handler` on the [`Handle`].
 //! * [`buf`] — the owned-buffer traits, and provided-buffer rings ([`buf::BufRing`]).
 //!
+//! # Features
+//!
+//! * `tls` (default) — the [`tls`] module: rustls with its *ring* provider.
+//! * `tokio-io` — tokio's `AsyncRead`/`AsyncWrite`/`AsyncBufRead` on [`net::TcpStream`],
+//!   [`net::UnixStream`], their owned halves, [`fs::File`], the child pipes, the
+//!   [`streams`] reader, writer and [`streams::Duplex`], and the TLS stream, each through
+//!   its futures-io impl (tokio itself comes with its default features off: no runtime).
+//!   tokio's `ReadBuf` may hold uninitialised memory and futures-io reads into initialised
+//!   slices, so a read zeroes the part of the `ReadBuf` not initialised yet (once per
+//!   buffer, at most 64 KiB per read); the bytes are then copied once, from the receive
+//!   buffer into it.
+//!
+//! ```
+//! # #[cfg(feature = "tokio-io")]
+//! # fn main() {
+//! use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+//! use ringloop::net::UnixStream;
+//!
+//! ringloop::run(async {
+//!     let (mut a, b) = UnixStream::pair().unwrap();
+//!     AsyncWriteExt::write_all(&mut a, b"one\ntwo\n").await.unwrap();
+//!     AsyncWriteExt::shutdown(&mut a).await.unwrap();
+//!     let mut lines = BufReader::new(b).lines();
+//!     assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("one"));
+//!     assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("two"));
+//!     assert_eq!(lines.next_line().await.unwrap(), None);
+//! });
+//! # }
+//! # #[cfg(not(feature = "tokio-io"))]
+//! # fn main() {}
+//! ```
+//!
 //! # Choosing a backend
 //!
 //! [`Backend::Auto`] (the default) probes io_uring and falls back to epoll, saying why in
@@ -57,6 +89,7 @@
 
 mod blocking;
 pub mod buf;
+mod compat;
 mod driver;
 pub mod fs;
 pub mod net;

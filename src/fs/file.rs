@@ -3,8 +3,11 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use super::file_poll::FilePoll;
 use super::{Metadata, OpenOptions, with_path};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::op::{self, keep_fd};
@@ -33,6 +36,31 @@ use crate::op::{self, keep_fd};
 /// ringloop::fs::remove_file(&path).await.unwrap();
 /// # });
 /// ```
+///
+/// # Poll-based I/O
+///
+/// `File` implements futures-io's `AsyncRead` and `AsyncWrite` (and, with the `tokio-io`
+/// feature, tokio's), moving the same cursor. Their ops live in the `File`: a read reads
+/// ahead into a buffer the `File` owns, a write is accepted into one and written in the
+/// background; `poll_flush` (or the cursor methods, which wait for it first) reports its
+/// error. See `fs/file_poll.rs` for exactly when.
+///
+/// ```
+/// use futures_lite::{AsyncReadExt, AsyncWriteExt};
+/// use ringloop::fs::File;
+/// # ringloop::run(async {
+/// let path = std::env::temp_dir().join(format!("ringloop-doc-file-poll-{}", std::process::id()));
+/// let mut file = File::create(&path).await.unwrap();
+/// // The inherent owned-buffer methods share these names: name the trait.
+/// AsyncWriteExt::write_all(&mut file, b"through futures-io").await.unwrap();
+/// AsyncWriteExt::flush(&mut file).await.unwrap();
+/// file.close().await.unwrap();
+/// let mut text = String::new();
+/// File::open(&path).await.unwrap().read_to_string(&mut text).await.unwrap();
+/// assert_eq!(text, "through futures-io");
+/// # ringloop::fs::remove_file(&path).await.unwrap();
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct File {
     /// Shared with the ops in flight on it, so that an abandoned op never outlives the
@@ -41,6 +69,8 @@ pub struct File {
     path: PathBuf,
     pos: u64,
     append: bool,
+    /// The poll-based reads and writes, made on first use.
+    polled: Option<Box<FilePoll>>,
 }
 
 impl File {
@@ -50,6 +80,7 @@ impl File {
             path,
             pos: 0,
             append,
+            polled: None,
         }
     }
 
@@ -122,8 +153,26 @@ impl File {
         (Ok(()), buf)
     }
 
+    /// Waits until the bytes a poll-based write accepted are written (their error, if
+    /// any), and drops the poll-based read-ahead: the cursor methods start from the cursor.
+    async fn settle(&mut self) -> io::Result<()> {
+        let Some(polled) = &mut self.polled else {
+            return Ok(());
+        };
+        polled.forget_reads();
+        if !polled.write_pending() {
+            return Ok(());
+        }
+        std::future::poll_fn(|cx| polled.poll_written(cx))
+            .await
+            .map_err(|e| with_path(e, "write", &self.path))
+    }
+
     /// Reads at the cursor and advances it.
     pub async fn read<B: IoBufMut>(&mut self, buf: B) -> (io::Result<usize>, B) {
+        if let Err(e) = self.settle().await {
+            return (Err(e), buf);
+        }
         let (res, buf) = self.read_at(buf, self.pos).await;
         if let Ok(n) = res {
             self.pos += n as u64;
@@ -134,6 +183,9 @@ impl File {
     /// Writes at the cursor (at the end of the file when opened with `append`) and advances
     /// it; may write fewer bytes than given.
     pub async fn write<B: IoBuf>(&mut self, buf: B) -> (io::Result<usize>, B) {
+        if let Err(e) = self.settle().await {
+            return (Err(e), buf);
+        }
         if self.append {
             let (res, buf) = keep_fd(op::write(self.fd(), buf), &self.fd).await;
             return (res.map_err(|e| self.err(e, "write")), buf);
@@ -164,6 +216,9 @@ impl File {
 
     /// Reads at the cursor into several buffers in turn (`preadv`), advancing the cursor.
     pub async fn readv<B: IoBufMut>(&mut self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        if let Err(e) = self.settle().await {
+            return (Err(e), bufs);
+        }
         let (res, bufs) = keep_fd(op::readv_at(self.fd(), bufs, self.pos), &self.fd).await;
         if let Ok(n) = res {
             self.pos += n as u64;
@@ -173,6 +228,9 @@ impl File {
 
     /// Writes several buffers in turn at the cursor (`pwritev`), advancing it.
     pub async fn writev<B: IoBuf>(&mut self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        if let Err(e) = self.settle().await {
+            return (Err(e), bufs);
+        }
         if self.append {
             let (res, bufs) = keep_fd(op::writev(self.fd(), bufs), &self.fd).await;
             return (res.map_err(|e| self.err(e, "write")), bufs);
@@ -186,6 +244,7 @@ impl File {
 
     /// Moves the cursor; returns the new position. `End` asks the file for its size.
     pub async fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        self.settle().await?;
         let base = match to {
             io::SeekFrom::Start(n) => {
                 self.pos = n;
@@ -204,7 +263,8 @@ impl File {
         Ok(pos)
     }
 
-    /// The cursor's position.
+    /// The cursor's position (after the bytes poll-based reads handed out and poll-based
+    /// writes accepted).
     pub fn stream_position(&self) -> u64 {
         self.pos
     }
@@ -266,8 +326,12 @@ impl File {
     /// Closes the file through the ring and reports `close(2)`'s error. If an op on the file
     /// was abandoned (its future dropped) and has not finished yet, the descriptor is closed
     /// when that op finishes instead, and this returns `Ok`.
-    pub async fn close(self) -> io::Result<()> {
-        let File { fd, path, .. } = self;
+    pub async fn close(mut self) -> io::Result<()> {
+        self.settle().await?;
+        let File {
+            fd, path, polled, ..
+        } = self;
+        drop(polled);
         match Arc::try_unwrap(fd) {
             Ok(fd) => op::close(fd)
                 .await
@@ -286,5 +350,61 @@ impl AsRawFd for File {
 impl AsFd for File {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+impl File {
+    fn polled(&mut self) -> &mut FilePoll {
+        let fd = &self.fd;
+        self.polled
+            .get_or_insert_with(|| Box::new(FilePoll::new(fd)))
+    }
+}
+
+impl futures_io::AsyncRead for File {
+    /// Reads at the cursor (through the `File`'s read-ahead buffer) and advances it.
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let mut pos = this.pos;
+        let res = this.polled().poll_read(cx, &mut pos, buf);
+        this.pos = pos;
+        res.map_err(|e| this.err(e, "read"))
+    }
+}
+
+impl futures_io::AsyncWrite for File {
+    /// Accepts up to 64 KiB at the cursor (at the end when opened with `append`) and
+    /// advances it; the write goes on in the `File`.
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let (mut pos, append) = (this.pos, this.append);
+        let res = this.polled().poll_write(cx, &mut pos, append, buf);
+        this.pos = pos;
+        res.map_err(|e| this.err(e, "write"))
+    }
+
+    /// Ready when every accepted byte is written (not synced: see
+    /// [`sync_all`](File::sync_all)).
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match &mut this.polled {
+            Some(polled) => polled
+                .poll_written(cx)
+                .map_err(|e| with_path(e, "write", &this.path)),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// As `poll_flush`; the descriptor closes when the `File` is dropped.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(cx)
     }
 }

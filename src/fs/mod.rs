@@ -32,6 +32,7 @@
 //!   enter user space), falling back to a read/write loop where the source cannot be spliced.
 
 mod file;
+mod file_poll;
 mod functions;
 mod metadata;
 mod open_options;

@@ -49,6 +49,12 @@ impl<T> Adopted<T> {
         self.turn.take()
     }
 
+    /// Whether no receive owns the turn (for a poll-based read, which takes none); if one
+    /// does, `waker` is woken when it lets go. See [`Turn::poll_free`].
+    pub(crate) fn poll_turn_free(&self, waker: &std::task::Waker) -> bool {
+        self.turn.poll_free(waker)
+    }
+
     /// Whether an adopted op is in the slot.
     pub(crate) fn is_occupied(&self) -> bool {
         self.op.borrow().is_some()

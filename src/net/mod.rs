@@ -32,10 +32,18 @@
 //! concurrent reads get the bytes in the order they were started, and receives dropped
 //! together leave one adopted op, which loses nothing. Writes never wait for reads.
 //!
+//! # futures-io and tokio traits
+//!
+//! The stream types and their halves implement futures-io's `AsyncRead`/`AsyncWrite` (and
+//! tokio's, feature `tokio-io`) with the same guarantee: the receive a `poll_read` starts
+//! waits in the stream's adopted slot, so abandoning the poll loses nothing; see
+//! [`TcpStream`]'s docs for when a `poll_write`'s error is reported.
+//!
 //! # Implementation
 //!
 //! `stream.rs` is the byte-stream core both stream types wrap (reads with adoption, writes,
-//! fd passing); `adopt.rs` holds a dropped receive's op and `turn.rs` orders receives; `split.rs` shares it between halves through an `Rc` (the loop is
+//! fd passing, and under `stream/` the poll-based reads and writes that `io_traits.rs` turns
+//! into futures-io's `AsyncRead`/`AsyncWrite` impls); `adopt.rs` holds a dropped receive's op and `turn.rs` orders receives; `split.rs` shares it between halves through an `Rc` (the loop is
 //! single-threaded); `resolve.rs` turns [`ToSocketAddrs`] values into addresses.
 //!
 //! ```
@@ -63,6 +71,7 @@
 mod adopt;
 pub mod ancillary;
 mod incoming;
+mod io_traits;
 mod recv;
 mod resolve;
 mod split;

@@ -17,7 +17,7 @@ use crate::buf::{IoBuf, IoBufMut};
 pub(crate) mod sealed {
     /// Streams that can be split (sealed: [`TcpStream`](crate::net::TcpStream) and
     /// [`UnixStream`](crate::net::UnixStream)).
-    pub trait Sealed {
+    pub trait Sealed: 'static {
         /// The shared stream core.
         fn stream_socket(&self) -> &super::StreamSocket;
     }
@@ -88,7 +88,7 @@ fn reunite<S: SplitStream>(
 }
 
 impl<S: SplitStream> OwnedReadHalf<S> {
-    fn core(&self) -> &StreamSocket {
+    pub(super) fn core(&self) -> &StreamSocket {
         self.stream.stream_socket()
     }
 
@@ -118,7 +118,7 @@ impl<S: SplitStream> OwnedReadHalf<S> {
 }
 
 impl<S: SplitStream> OwnedWriteHalf<S> {
-    fn core(&self) -> &StreamSocket {
+    pub(super) fn core(&self) -> &StreamSocket {
         self.stream.stream_socket()
     }
 
@@ -155,10 +155,27 @@ impl<S: SplitStream> OwnedWriteHalf<S> {
 
 impl<S: SplitStream> Drop for OwnedWriteHalf<S> {
     fn drop(&mut self) {
-        if self.shutdown_on_drop {
-            // The peer may be gone already (ENOTCONN): nothing left to shut down.
-            let _ = self.core().socket().shutdown(Shutdown::Write);
+        if !self.shutdown_on_drop {
+            return;
         }
+        if self.core().write_unsent() {
+            // Bytes `poll_write` accepted go first: a task sends them, then shuts down.
+            let stream = Rc::clone(&self.stream);
+            let spawned = crate::runtime::with_context(|cx| {
+                (!cx.shutting_down.get()).then(|| {
+                    cx.spawn(async move {
+                        let core = stream.stream_socket();
+                        let _ = std::future::poll_fn(|cx| core.poll_flush(cx)).await;
+                        let _ = core.socket().shutdown(Shutdown::Write);
+                    })
+                })
+            });
+            if let Some(Some(_detached)) = spawned {
+                return;
+            }
+        }
+        // The peer may be gone already (ENOTCONN): nothing left to shut down.
+        let _ = self.core().socket().shutdown(Shutdown::Write);
     }
 }
 

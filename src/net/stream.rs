@@ -12,10 +12,21 @@
 //! Reads take the stream's turn ([`turn`](super::turn)) for their whole length — a
 //! `read_exact` for all of its reads — so concurrent reads run one after another and get the
 //! bytes in order, and two dropped together leave one adopted op, not two.
+//!
+//! # Poll-based I/O
+//!
+//! The futures-io (and tokio) traits on the stream types run here too: reads in
+//! [`poll_read`](self::poll_read), whose receive waits in the same adopted slot a dropped
+//! read's does, and writes in [`poll_write`](self::poll_write), whose accepted bytes and
+//! send the stream keeps.
+
+mod poll_read;
+mod poll_write;
 
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::task::{Context, Poll, ready};
 
 use socket2::Socket;
 
@@ -26,6 +37,8 @@ use crate::op::{self, Control};
 /// A connected stream socket with the reads a drop left behind. Public only inside a private
 /// module, so that the split halves can name it in their sealed trait.
 pub struct StreamSocket {
+    /// What `poll_write` accepted and the send carrying it; boxed on the first `poll_write`.
+    write: RefCell<Option<Box<poll_write::PolledWrite>>>,
     /// Dropped first: an adopted read still in flight is cancelled before the socket
     /// closes, so no op is left naming a closed descriptor.
     rescue: Rescue,
@@ -37,6 +50,7 @@ pub struct StreamSocket {
 impl StreamSocket {
     pub(crate) fn new(socket: Socket) -> Self {
         StreamSocket {
+            write: RefCell::new(None),
             rescue: Rescue::default(),
             _registration: op::Registration::new(socket.as_raw_fd()),
             socket,
@@ -66,15 +80,25 @@ impl StreamSocket {
         !self.rescue.is_empty()
     }
 
-    /// Gives the socket back, unless a dropped read still owns bytes or descriptors.
-    pub(crate) fn into_socket(self, what: &str) -> io::Result<Socket> {
+    /// Gives the socket back, unless a dropped read still owns bytes or descriptors, or
+    /// bytes `poll_write` accepted are still being sent.
+    pub(crate) fn into_socket(mut self, what: &str) -> io::Result<Socket> {
         if !self.rescue.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("{what}::into_std: a dropped read is still in flight or left data unread"),
             ));
         }
-        Ok(self.socket)
+        if self.write_unsent() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{what}::into_std: written bytes are still being sent (flush first)"),
+            ));
+        }
+        // The stream closes a duplicate in its place when dropped (its `Drop` rules out
+        // moving the socket out).
+        let dup = self.socket.try_clone()?;
+        Ok(std::mem::replace(&mut self.socket, dup))
     }
 
     pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
@@ -119,10 +143,16 @@ impl StreamSocket {
     }
 
     pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        if let Err(e) = self.flush_accepted().await {
+            return (Err(e), buf);
+        }
         op::send(self.socket.as_raw_fd(), buf).await
     }
 
     pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        if let Err(e) = self.flush_accepted().await {
+            return (Err(e), bufs);
+        }
         op::sendmsg_vectored(self.socket.as_raw_fd(), bufs).await
     }
 
@@ -177,6 +207,9 @@ impl StreamSocket {
         buf: B,
         fds: &[BorrowedFd<'_>],
     ) -> (io::Result<usize>, B) {
+        if let Err(e) = self.flush_accepted().await {
+            return (Err(e), buf);
+        }
         let control = match control_with(fds) {
             Ok(c) => c,
             Err(e) => return (Err(e), buf),
@@ -206,6 +239,14 @@ impl StreamSocket {
             Ok((msg.len, fds))
         });
         (res, buf)
+    }
+}
+
+impl Drop for StreamSocket {
+    /// Accepted bytes still being sent are sent before the socket closes (see
+    /// [`poll_write`](self::poll_write)).
+    fn drop(&mut self) {
+        self.linger();
     }
 }
 
@@ -281,8 +322,10 @@ struct Rescue {
 
 #[derive(Default)]
 struct Leftover {
-    /// Bytes not yet taken by a read.
+    /// Bytes not yet taken by a read: `bytes[at..]`. Once read out, the empty buffer is kept
+    /// for the next poll-based receive.
     bytes: Vec<u8>,
+    at: usize,
     /// Descriptors an adopted `recv_with_fds` received, for the next `recv_with_fds`.
     fds: Vec<OwnedFd>,
 }
@@ -299,7 +342,7 @@ impl Rescue {
         self.left
             .borrow()
             .as_ref()
-            .is_none_or(|l| l.bytes.is_empty() && l.fds.is_empty())
+            .is_none_or(|l| !l.has_bytes() && l.fds.is_empty())
             && !self.adopted.is_occupied()
     }
 
@@ -314,34 +357,119 @@ impl Rescue {
     /// Hands rescued bytes to `fill` (which returns how many it took), first waiting for an
     /// adopted read if there is one.
     async fn take(&self, mut fill: impl FnMut(&[u8]) -> usize) -> Rescued {
-        if let Some(left) = self.left.borrow_mut().as_mut()
-            && !left.bytes.is_empty()
-        {
-            let n = fill(&left.bytes);
-            left.bytes.drain(..n);
+        if let Some(n) = self.take_left(&mut fill) {
             return Rescued::Bytes(n);
         }
         match adopt::resume(&self.adopted).await {
             None => Rescued::Nothing,
-            Some(Ok(arrived)) => {
-                let mut left = self.left.borrow_mut();
-                let left = left.get_or_insert_with(Box::default);
-                if arrived.control_truncated {
-                    // Descriptors of a truncated message are closed, as a direct receive does.
-                    drop(arrived.fds);
-                } else {
-                    left.fds.extend(arrived.fds);
-                }
-                if arrived.bytes.is_empty() {
-                    return Rescued::Eof;
-                }
-                let n = fill(&arrived.bytes);
-                left.bytes.extend_from_slice(&arrived.bytes[n..]);
-                Rescued::Bytes(n)
-            }
+            Some(result) => self.settle(result, fill),
+        }
+    }
+
+    /// [`take`](Self::take) for a poll-based read: an adopted op stays in its slot while it
+    /// is pending.
+    fn poll_take(
+        &self,
+        cx: &mut Context<'_>,
+        mut fill: impl FnMut(&[u8]) -> usize,
+    ) -> Poll<Rescued> {
+        if let Some(n) = self.take_left(&mut fill) {
+            return Poll::Ready(Rescued::Bytes(n));
+        }
+        Poll::Ready(match ready!(adopt::poll_adopted(&self.adopted, cx)) {
+            None => Rescued::Nothing,
+            Some(result) => self.settle(result, fill),
+        })
+    }
+
+    /// Hands bytes left over to `fill`; `None` if there are none.
+    fn take_left(&self, mut fill: impl FnMut(&[u8]) -> usize) -> Option<usize> {
+        let mut left = self.left.borrow_mut();
+        let left = left.as_mut().filter(|l| l.has_bytes())?;
+        let n = fill(left.unread());
+        left.consume(n);
+        Some(n)
+    }
+
+    /// Hands what an adopted op received to `fill`; keeps the rest (called with nothing
+    /// left over). The op's byte buffer becomes the leftover as it is, not copied.
+    fn settle(&self, result: io::Result<Arrived>, mut fill: impl FnMut(&[u8]) -> usize) -> Rescued {
+        let arrived = match result {
+            Ok(arrived) => arrived,
             // Cancelled (runtime shutdown): nothing was read; read afresh.
-            Some(Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => Rescued::Nothing,
-            Some(Err(e)) => Rescued::Failed(e),
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => return Rescued::Nothing,
+            Err(e) => return Rescued::Failed(e),
+        };
+        let mut left = self.left.borrow_mut();
+        let left = left.get_or_insert_with(Box::default);
+        if arrived.control_truncated {
+            // Descriptors of a truncated message are closed, as a direct receive does.
+            drop(arrived.fds);
+        } else {
+            left.fds.extend(arrived.fds);
+        }
+        if arrived.bytes.is_empty() {
+            left.keep_spare(arrived.bytes);
+            return Rescued::Eof;
+        }
+        let n = fill(&arrived.bytes);
+        left.keep(arrived.bytes, n);
+        Rescued::Bytes(n)
+    }
+
+    /// An empty buffer with room for `want` bytes: the leftover's, once it is read.
+    fn spare(&self, want: usize) -> Vec<u8> {
+        let mut buf = self
+            .left
+            .borrow_mut()
+            .as_mut()
+            .filter(|l| !l.has_bytes())
+            .map(|l| std::mem::take(&mut l.bytes))
+            .unwrap_or_default();
+        buf.clear();
+        buf.reserve(want);
+        buf
+    }
+}
+
+impl Leftover {
+    fn has_bytes(&self) -> bool {
+        self.at < self.bytes.len()
+    }
+
+    fn unread(&self) -> &[u8] {
+        &self.bytes[self.at..]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at += n;
+        if self.at == self.bytes.len() {
+            // Read out: the buffer stays, empty, as the next poll-based receive's.
+            self.bytes.clear();
+            self.at = 0;
+        }
+    }
+
+    /// Keeps `bytes` from `at` on (there are no other bytes left over).
+    fn keep(&mut self, bytes: Vec<u8>, at: usize) {
+        debug_assert!(
+            !self.has_bytes(),
+            "rescued bytes arrived with bytes left over"
+        );
+        if at == bytes.len() {
+            self.keep_spare(bytes);
+        } else {
+            self.bytes = bytes;
+            self.at = at;
+        }
+    }
+
+    /// Keeps the larger of the two empty buffers for the next poll-based receive.
+    fn keep_spare(&mut self, mut bytes: Vec<u8>) {
+        if !self.has_bytes() && bytes.capacity() > self.bytes.capacity() {
+            bytes.clear();
+            self.bytes = bytes;
+            self.at = 0;
         }
     }
 }

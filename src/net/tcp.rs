@@ -227,6 +227,38 @@ impl AsFd for TcpListener {
 /// assert_eq!(buf, b"late");
 /// # });
 /// ```
+///
+/// # futures-io and tokio traits
+///
+/// A `TcpStream` (and [`UnixStream`](super::UnixStream), and the owned halves) implements
+/// futures-io's `AsyncRead` and `AsyncWrite`, and tokio's with the `tokio-io` feature. The
+/// receive a poll starts lives in the stream, so an abandoned poll-based read loses nothing
+/// and interleaves with owned-buffer reads; bytes are copied once, from the stream's receive
+/// buffer into the caller's slice. `poll_write` accepts up to 64 KiB (copied) and sends them
+/// from the stream: an error sending them is reported by the next `poll_write`,
+/// `poll_flush` or `poll_close` (so by the flush at the latest), and a stream dropped before
+/// they are sent sends them before it closes. `poll_close` flushes and shuts the write side
+/// down. The inherent owned-buffer methods share the traits' method names and win, so call
+/// the traits' methods by their trait's name:
+///
+/// ```
+/// use futures_lite::{AsyncReadExt, AsyncWriteExt};
+/// use ringloop::net::{TcpListener, TcpStream};
+/// # ringloop::run(async {
+/// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+/// let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+/// let (mut server, _) = listener.accept().await.unwrap();
+/// AsyncWriteExt::write_all(&mut client, b"poll-based").await.unwrap();
+/// AsyncWriteExt::flush(&mut client).await.unwrap();
+/// let mut buf = [0; 4];
+/// AsyncReadExt::read_exact(&mut server, &mut buf).await.unwrap();
+/// assert_eq!(&buf, b"poll");
+/// // The rest waits in the stream for any kind of read: here an owned-buffer one.
+/// let (res, rest) = server.read_exact(Vec::with_capacity(6)).await;
+/// res.unwrap();
+/// assert_eq!(rest, b"-based");
+/// # });
+/// ```
 pub struct TcpStream {
     inner: StreamSocket,
 }

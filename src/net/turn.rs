@@ -16,6 +16,12 @@
 //! ticket, with the waker of its last poll. Releasing the turn wakes the first in the queue,
 //! which takes the turn when polled (a newcomer queues behind it). A waiting receive that is
 //! dropped leaves the queue, passing the wake-up on if it was first.
+//!
+//! A poll-based read (futures-io or tokio `poll_read`) owns no turn across polls: it only
+//! runs while the turn is free, and leaves its op in the socket's adopted slot, which the
+//! next holder of the turn resumes first. While the turn is held it waits as `polled`, a
+//! single waker (a stream has one poll-based reader: the traits take `&mut self`) woken
+//! whenever the turn is released.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -37,6 +43,8 @@ struct Queue {
     /// Waiting receives in arrival order: ticket and waker.
     waiting: VecDeque<(u64, Waker)>,
     next_ticket: u64,
+    /// The poll-based reader waiting for the turn to be free (see the module docs).
+    polled: Option<Waker>,
 }
 
 impl Turn {
@@ -51,6 +59,39 @@ impl Turn {
 }
 
 impl Turn {
+    /// Whether no receive owns the turn. If one does, `waker` is woken when it lets go (and
+    /// whenever the turn is released later, until the next call replaces it). A reader that
+    /// has an op in flight calls this on every poll, so the holder of the turn taking that
+    /// op over wakes it when done.
+    pub(crate) fn poll_free(&self, waker: &Waker) -> bool {
+        let mut queue = self.queue.borrow_mut();
+        let free = !self.held.get();
+        let q = queue.get_or_insert_with(Box::default);
+        let old = match &mut q.polled {
+            Some(w) if w.will_wake(waker) => None,
+            slot => slot.replace(waker.clone()),
+        };
+        drop(queue);
+        // A second poll-based reader (through two `&mut` paths to one stream) is not lost:
+        // the one replaced is woken to register again.
+        if let Some(old) = old {
+            old.wake();
+        }
+        free
+    }
+
+    /// Wakes the poll-based reader waiting on the turn, if any.
+    fn wake_polled(&self) {
+        let waker = self
+            .queue
+            .borrow_mut()
+            .as_deref_mut()
+            .and_then(|q| q.polled.take());
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
     /// Waits until no other receive owns the turn, then owns it until the guard is dropped.
     pub(crate) fn take(&self) -> TakeTurn<'_> {
         TakeTurn {
@@ -133,5 +174,6 @@ impl Drop for TurnGuard<'_> {
         if let Some(w) = next {
             w.wake();
         }
+        self.turn.wake_polled();
     }
 }

@@ -76,7 +76,7 @@ pub use fs::{
     LinkAt, MkdirAt, OpenAt, RenameAt, Statx, SymlinkAt, UnlinkAt, linkat, mkdirat, openat,
     renameat, statx, symlinkat, unlinkat,
 };
-pub(crate) use keep_fd::keep_fd;
+pub(crate) use keep_fd::{KeepFd, keep_fd};
 pub use msg::{
     Received, RecvMsg, SendMsg, SendMsgVectored, control_space, fds_space, recvmsg, sendmsg,
     sendmsg_vectored,

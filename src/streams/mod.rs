@@ -60,6 +60,7 @@
 //! extension methods of the same name: call those as `AsyncReadExt::read(&mut reader, buf)`
 //! and `AsyncWriteExt::close(&mut writer)`.
 
+mod duplex;
 mod error;
 mod feeder;
 mod protocol;
@@ -68,6 +69,7 @@ mod reader;
 mod tls;
 mod writer;
 
+pub use duplex::Duplex;
 pub use error::{IncompleteReadError, LimitOverrunError, ReadError};
 pub use feeder::StreamFeeder;
 pub use reader::{DEFAULT_LIMIT, StreamReader};

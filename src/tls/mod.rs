@@ -79,6 +79,8 @@
 mod engine;
 mod sni;
 mod stream;
+#[cfg(feature = "tokio-io")]
+mod tokio_io;
 
 use std::fmt;
 use std::io;
