@@ -27,9 +27,12 @@ cargo clippy --all-targets -- -D warnings
 
 step "cargo clippy --no-default-features (ringloop without TLS builds, tests included)"
 cargo clippy --no-default-features --all-targets -- -D warnings
+step "cargo clippy --all-features (tokio-io on top of the defaults)"
+cargo clippy --all-features --all-targets -- -D warnings
 
-step "cargo doc"
+step "cargo doc (default and all features)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
 step "cargo test (every behavioural test runs on io_uring and epoll)"
 cargo test
