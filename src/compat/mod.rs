@@ -15,9 +15,8 @@
 #[cfg(feature = "tokio-io")]
 mod tokio_io;
 
-/// For the TLS stream's impls (`tls/tokio_io.rs`).
 #[cfg(all(feature = "tokio-io", feature = "tls"))]
-pub(crate) use tokio_io::poll_read_buf;
+mod tls;
 
 /// The most one tokio read asks of the futures-io read under it: the largest receive the
 /// sockets and files start.

@@ -79,8 +79,6 @@
 mod engine;
 mod sni;
 mod stream;
-#[cfg(feature = "tokio-io")]
-mod tokio_io;
 
 use std::fmt;
 use std::io;

@@ -1,7 +1,8 @@
 //! tokio's `AsyncRead`/`AsyncWrite` on [`TlsStream`] (feature `tokio-io`), through its
 //! futures-io impls: a read decrypts into the engine's plaintext buffer and is copied once
 //! into the caller's `ReadBuf`; a write is taken as futures-io's `poll_write` takes it, and
-//! `poll_shutdown` is its `poll_close` (close_notify, then the write side shut down).
+//! `poll_shutdown` is its `poll_close` (close_notify, then the write side shut down). Not
+//! vectored: each slice a vectored write hands over would become a TLS record of its own.
 
 use std::io;
 use std::pin::Pin;
@@ -10,7 +11,7 @@ use std::task::{Context, Poll};
 use futures_io::AsyncWrite as FuturesWrite;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{TlsSocket, TlsStream};
+use crate::tls::{TlsSocket, TlsStream};
 
 impl<S: TlsSocket> AsyncRead for TlsStream<S> {
     fn poll_read(
@@ -18,7 +19,7 @@ impl<S: TlsSocket> AsyncRead for TlsStream<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        crate::compat::poll_read_buf(self, cx, buf)
+        super::tokio_io::poll_read_buf(self, cx, buf)
     }
 }
 
