@@ -427,8 +427,8 @@ struct Block {
 impl Block {
     /// Maps `len` bytes of zeroed memory; aborts as an allocation failure would if it cannot.
     fn new(len: usize) -> Block {
-        // SAFETY: an anonymous private mapping at an address the kernel picks touches no
-        // existing memory; the result is checked before use.
+        // The result is checked against MAP_FAILED before use.
+        // SAFETY: an anonymous private mapping at a kernel-chosen address touches no memory.
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -453,8 +453,8 @@ impl Block {
 
 impl Drop for Block {
     fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` is a mapping this block made and nothing uses any more: blocks
-        // go with the ring's state, after every op and lent buffer holding the ring is gone.
+        // Blocks go with the ring's state, after every op and lent buffer holding it is gone.
+        // SAFETY: `ptr`/`len` is this block's own mapping, and nothing uses it any more.
         unsafe {
             libc::munmap(self.ptr.cast(), self.len);
         }
@@ -602,8 +602,8 @@ impl Drop for RingBuf {
     }
 }
 
-// SAFETY: the memory is in a block mapped by the ring, which this value keeps alive; it
-// does not move, and `len` bytes are initialised (mapped memory starts zeroed).
+// The ring's mapped block never moves, and mapped memory starts zeroed.
+// SAFETY: the ring (kept alive by this value) holds `len` initialised bytes at `ptr`.
 unsafe impl super::IoBuf for RingBuf {
     fn stable_ptr(&self) -> *const u8 {
         self.ptr
@@ -647,8 +647,8 @@ impl Drop for PooledBuf {
     }
 }
 
-// SAFETY: the buffer is in a block mapped by the ring, which this value keeps alive and
-// which lends it to no one else until it is given back; it never moves.
+// The ring lends the buffer to no one else until it is given back.
+// SAFETY: the buffer lives in the ring's mapped block (kept alive by this value), never moving.
 unsafe impl super::IoBuf for PooledBuf {
     fn stable_ptr(&self) -> *const u8 {
         self.ring.shared.state.borrow().bufs[usize::from(self.bid)].cast_const()

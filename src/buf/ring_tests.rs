@@ -171,8 +171,8 @@ fn a_ring_buf_outlives_every_handle_to_its_ring() {
 /// How many of the `len / 4096` pages from `addr` (page aligned) are resident.
 fn resident_pages(addr: *mut u8, len: usize) -> usize {
     let mut pages = vec![0u8; len.div_ceil(4096)];
-    // SAFETY: `addr..addr + len` is a mapping the ring made and keeps; `pages` has one byte
-    // per page of it, which is what mincore writes.
+    // `pages` has one byte per page of the range, which is what mincore writes.
+    // SAFETY: `addr..addr + len` is mapped by the ring, which the caller keeps alive.
     let rc = unsafe { libc::mincore(addr.cast(), len, pages.as_mut_ptr()) };
     assert_eq!(rc, 0, "mincore: {}", std::io::Error::last_os_error());
     pages.iter().filter(|&&p| p & 1 != 0).count()
