@@ -80,6 +80,7 @@ mod tcp;
 mod turn;
 mod udp;
 mod unix;
+pub(crate) mod waiters;
 
 pub use ancillary::{ControlMessage, PacketInfo, ReceivedDatagram};
 pub use incoming::Incoming;

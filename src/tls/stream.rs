@@ -30,14 +30,15 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker, ready};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker, ready};
 
 use rustls::pki_types::CertificateDer;
 
 use super::engine::{Chunk, Engine, Plain};
 use super::{TlsError, TlsInfo};
 use crate::buf::{IoBuf, IoBufMut, Slice};
+use crate::net::waiters::Waiters;
 use crate::net::{RecvStream, TcpStream, Turn, UnixStream};
 
 /// The most plaintext one write encrypts before sending (four full records).
@@ -140,7 +141,7 @@ struct Send {
     /// a shutdown): the op is polled with `waker`, which wakes them all, so its completion
     /// reaches every one of them whichever polled last — a task woken alone might not poll
     /// the send again (a read that found plaintext returns), and the others would sleep.
-    waiters: Arc<SendWaiters>,
+    waiters: Arc<Waiters>,
     waker: Waker,
     /// A write failed: every later send reports it.
     failed: Option<(io::ErrorKind, String)>,
@@ -154,7 +155,7 @@ impl<S: TlsSocket> TlsStream<S> {
         received: Vec<u8>,
     ) -> TlsStream<S> {
         let peer = socket.peer_description();
-        let waiters = Arc::new(SendWaiters::default());
+        let waiters = Arc::new(Waiters::default());
         let mut engine = Engine::new(conn);
         engine.preload(received);
         TlsStream {
@@ -575,36 +576,6 @@ impl Inner {
     fn end(&mut self) -> io::Result<()> {
         self.recv = Recv::Done;
         self.engine.feed_eof().map_err(tls_io)
-    }
-}
-
-/// The wakers of the tasks waiting on a stream's send in flight, woken together.
-#[derive(Default)]
-struct SendWaiters(Mutex<Vec<Waker>>);
-
-impl SendWaiters {
-    fn add(&self, waker: &Waker) {
-        let mut wakers = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if !wakers.iter().any(|w| w.will_wake(waker)) {
-            wakers.push(waker.clone());
-        }
-    }
-
-    fn wake_all(&self) {
-        let wakers = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
-        for w in wakers {
-            w.wake();
-        }
-    }
-}
-
-impl Wake for SendWaiters {
-    fn wake(self: Arc<Self>) {
-        self.wake_all();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wake_all();
     }
 }
 

@@ -38,11 +38,12 @@
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker, ready};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker, ready};
 
 use super::StreamSocket;
 use crate::buf::{IoBuf, Slice};
+use crate::net::waiters::Waiters;
 use crate::op::{self, Op};
 
 /// The most one `poll_write` accepts.
@@ -230,45 +231,5 @@ pub(crate) fn shutdown_write(socket: &socket2::Socket) -> io::Result<()> {
     match socket.shutdown(std::net::Shutdown::Write) {
         Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
         other => other,
-    }
-}
-
-/// The wakers of the tasks waiting on a send in flight, woken together.
-#[derive(Default)]
-struct Waiters(Mutex<Vec<Waker>>);
-
-impl Waiters {
-    fn add(&self, waker: &Waker) {
-        let mut wakers = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if !wakers.iter().any(|w| w.will_wake(waker)) {
-            wakers.push(waker.clone());
-        }
-    }
-
-    /// Wakes every waiter but `current` (which is running).
-    fn wake_others(&self, current: &Waker) {
-        let wakers = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
-        for w in wakers {
-            if !w.will_wake(current) {
-                w.wake();
-            }
-        }
-    }
-
-    fn wake_all(&self) {
-        let wakers = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
-        for w in wakers {
-            w.wake();
-        }
-    }
-}
-
-impl Wake for Waiters {
-    fn wake(self: Arc<Self>) {
-        self.wake_all();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wake_all();
     }
 }
