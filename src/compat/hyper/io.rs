@@ -1,5 +1,5 @@
 //! hyper's [`rt::Read`](::hyper::rt::Read) and [`rt::Write`](::hyper::rt::Write) on
-//! [`TcpStream`], [`UnixStream`], their owned halves and (feature `tls`) `TlsStream`.
+//! [`TcpStream`], [`UnixStream`] and their owned halves.
 //!
 //! - A socket's `poll_read` copies received bytes once, from the stream's receive buffer
 //!   straight into the unfilled part of hyper's `ReadBufCursor` (`put_slice`, which writes
@@ -11,9 +11,8 @@
 //!   every accepted byte is in the kernel, `poll_shutdown` is `poll_close` (flush, then shut
 //!   the write direction down). Sockets and write halves are vectored: one call gathers
 //!   every slice into the send buffer, so hyper's head and body go out in one send.
-//! - A TLS stream decrypts into its engine and copies plaintext into a slice; hyper's cursor
-//!   gets that slice zeroed at most once per read (see `poll_read_tls`). Its writes are not
-//!   vectored: each slice would become a TLS record of its own.
+//! - The TLS stream's impls are in `tls.rs`: one copy of plaintext into the cursor, no
+//!   zero-fill, writes not vectored.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;

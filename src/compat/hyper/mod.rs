@@ -45,8 +45,10 @@
 //!
 //! # Implementation
 //!
-//! Reads take bytes from the stream's own receive buffer into hyper's cursor, once, without
-//! zeroing the cursor first; writes go through the futures-io impls (see `io.rs`). The
+//! Reads take bytes from the stream's own receive buffer (a TLS stream's: its decrypted
+//! plaintext) into hyper's cursor, once, without zeroing the cursor first; writes go through
+//! the futures-io impls (see `io.rs` and `tls.rs`; only the TLS read needs `unsafe`, to lend
+//! the cursor's uninitialised memory to the TLS engine's copy). The
 //! timer's sleep holds the loop's [`Handle`](crate::Handle) (an `Arc`) and a timer key rather
 //! than the loop itself (an `Rc`), which is what makes it `Send + Sync`; it registers, moves
 //! and removes its timer in the loop's timer table on the loop's thread (see [`Sleep`]).
@@ -54,6 +56,8 @@
 mod executor;
 mod io;
 mod timer;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use executor::Executor;
 pub use timer::{Sleep, Timer};
