@@ -373,3 +373,44 @@ both_backends! {
         });
     }
 }
+
+both_backends! {
+    /// The Timer's sleep: completes at its deadline, not before; `reset` moves a pending or
+    /// a finished sleep; one dropped before its deadline, on the loop or (being `Send`) on
+    /// another thread, removes its timer without disturbing the loop.
+    fn timer_sleep_reset_and_drop(backend: Backend) {
+        use hyper::rt::Timer as _;
+        let _serial = support::serial();
+        let rt = support::runtime(backend);
+        let _wd = support::watchdog(Duration::from_secs(60), "timer_sleep_reset_and_drop");
+        rt.block_on(async {
+            let timer = Timer::new();
+            let start = Instant::now();
+            timer.sleep(Duration::from_millis(20)).await;
+            assert!(start.elapsed() >= Duration::from_millis(20));
+
+            // Registered for an hour, then moved to 10 ms from now.
+            let mut sleep = timer.sleep(Duration::from_secs(3600));
+            assert!(futures_lite::future::poll_once(&mut sleep).await.is_none());
+            let start = Instant::now();
+            timer.reset(&mut sleep, start + Duration::from_millis(10));
+            (&mut sleep).await;
+            assert!(start.elapsed() >= Duration::from_millis(10));
+            // Finished, then moved again: it waits once more.
+            let start = Instant::now();
+            timer.reset(&mut sleep, start + Duration::from_millis(10));
+            sleep.await;
+            assert!(start.elapsed() >= Duration::from_millis(10));
+
+            // Dropped while registered, here and on another thread.
+            let mut here = timer.sleep(Duration::from_secs(3600));
+            let mut there = timer.sleep(Duration::from_secs(3600));
+            assert!(futures_lite::future::poll_once(&mut here).await.is_none());
+            assert!(futures_lite::future::poll_once(&mut there).await.is_none());
+            drop(here);
+            std::thread::spawn(move || drop(there)).join().unwrap();
+            // The removal posted from the other thread runs on the loop.
+            time::sleep(Duration::from_millis(1)).await;
+        });
+    }
+}
