@@ -90,6 +90,8 @@
 mod blocking;
 pub mod buf;
 mod compat;
+#[cfg(feature = "hyper")]
+pub use compat::hyper;
 mod driver;
 pub mod fs;
 pub mod net;

@@ -1,5 +1,6 @@
-//! Other runtimes' I/O traits on ringloop's types (feature `tokio-io`): tokio's
+//! Other runtimes' I/O traits on ringloop's types. Feature `tokio-io`: tokio's
 //! `AsyncRead`/`AsyncWrite`/`AsyncBufRead`, each mapped onto the type's futures-io impl.
+//! Feature `hyper`: hyper's `rt` traits, in [`ringloop::hyper`](crate::hyper) (its own docs).
 //!
 //! # Implementation
 //!
@@ -17,6 +18,9 @@ mod tokio_io;
 
 #[cfg(all(feature = "tokio-io", feature = "tls"))]
 mod tls;
+
+#[cfg(feature = "hyper")]
+pub mod hyper;
 
 /// The most one tokio read asks of the futures-io read under it: the largest receive the
 /// sockets and files start.

@@ -103,3 +103,42 @@ impl<S: SplitStream> AsyncWrite for OwnedWriteHalf<S> {
         self.core().poll_shutdown(cx)
     }
 }
+
+/// Poll-based reads that hand received bytes to a closure rather than copy them into a
+/// slice, for destinations that are not one (hyper's read cursor, possibly uninitialised):
+/// `fill` copies what fits, at most `room` bytes, and returns how many it took; the rest stays
+/// in the stream for the next read. Still one copy, from the receive buffer to wherever
+/// `fill` puts it.
+#[cfg(feature = "hyper")]
+pub(crate) trait PollReadWith {
+    fn poll_read_with<F: FnMut(&[u8]) -> usize>(
+        &self,
+        cx: &mut Context<'_>,
+        room: usize,
+        fill: F,
+    ) -> Poll<io::Result<usize>>;
+}
+
+#[cfg(feature = "hyper")]
+impl<S: Sealed> PollReadWith for S {
+    fn poll_read_with<F: FnMut(&[u8]) -> usize>(
+        &self,
+        cx: &mut Context<'_>,
+        room: usize,
+        fill: F,
+    ) -> Poll<io::Result<usize>> {
+        self.stream_socket().poll_read_with(cx, room, fill)
+    }
+}
+
+#[cfg(feature = "hyper")]
+impl<S: SplitStream> PollReadWith for OwnedReadHalf<S> {
+    fn poll_read_with<F: FnMut(&[u8]) -> usize>(
+        &self,
+        cx: &mut Context<'_>,
+        room: usize,
+        fill: F,
+    ) -> Poll<io::Result<usize>> {
+        self.core().poll_read_with(cx, room, fill)
+    }
+}

@@ -91,6 +91,8 @@ pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
+#[cfg(feature = "hyper")]
+pub(crate) use io_traits::PollReadWith;
 /// For layers over a connected stream (TLS): its shared core, reached through the sealed
 /// trait both stream types implement.
 #[cfg(feature = "tls")]

@@ -188,6 +188,12 @@ impl Handle {
         }
     }
 
+    /// This handle's loop, if the calling thread runs it.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn local_if_current(&self) -> Option<Rc<LoopContext>> {
+        context::current().filter(|cx| cx.is(&self.shared))
+    }
+
     pub(crate) fn local(&self, what: &str) -> Rc<LoopContext> {
         let cx = context::expect(what);
         assert!(

@@ -602,6 +602,21 @@ impl<S: TlsSocket> std::fmt::Debug for TlsStream<S> {
     }
 }
 
+/// Poll-based reads into an owned-buffer destination for the foreign-trait adapters in
+/// `compat` (hyper's read cursor): `&mut self`, so no turn is needed, as for futures-io.
+#[cfg(feature = "hyper")]
+impl<S: TlsSocket> TlsStream<S> {
+    /// Decrypts into the spare capacity of `buf` (nothing is zeroed); `Ok(0)` at the clean
+    /// end, or when `buf` has no spare capacity.
+    pub(crate) fn poll_read_spare<B: IoBufMut>(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut B,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_into(cx, &mut Owned(buf))
+    }
+}
+
 /// futures-io reads: `&mut self`, so no turn is needed.
 impl<S: TlsSocket> futures_io::AsyncRead for TlsStream<S> {
     fn poll_read(

@@ -38,7 +38,25 @@ impl StreamSocket {
         cx: &mut Context<'_>,
         out: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        if out.is_empty() {
+        let room = out.len();
+        self.poll_read_with(cx, room, |src| {
+            let n = src.len().min(out.len());
+            out[..n].copy_from_slice(&src[..n]);
+            n
+        })
+    }
+
+    /// [`poll_read`](Self::poll_read) for a destination that is not a slice (hyper's read
+    /// cursor, which may be uninitialised): `fill` gets received bytes, copies what fits of
+    /// them (at most `room`) and returns how many it took; the rest stays for the next read.
+    /// `room` sizes the receive started, as `out.len()` does for `poll_read`.
+    pub(crate) fn poll_read_with(
+        &self,
+        cx: &mut Context<'_>,
+        room: usize,
+        mut fill: impl FnMut(&[u8]) -> usize,
+    ) -> Poll<io::Result<usize>> {
+        if room == 0 {
             return Poll::Ready(Ok(0));
         }
         if !self.rescue.adopted.poll_turn_free(cx.waker()) {
@@ -46,12 +64,7 @@ impl StreamSocket {
         }
         let mut started = false;
         loop {
-            let fill = |src: &[u8]| {
-                let n = src.len().min(out.len());
-                out[..n].copy_from_slice(&src[..n]);
-                n
-            };
-            match ready!(self.rescue.poll_take(cx, fill)) {
+            match ready!(self.rescue.poll_take(cx, &mut fill)) {
                 Rescued::Bytes(n) => return Poll::Ready(Ok(n)),
                 Rescued::Eof => return Poll::Ready(Ok(0)),
                 Rescued::Failed(e) => return Poll::Ready(Err(e)),
@@ -61,7 +74,7 @@ impl StreamSocket {
                     return Poll::Ready(Err(io::Error::from_raw_os_error(libc::ECANCELED)));
                 }
                 Rescued::Nothing => {
-                    let want = out.len().clamp(POLL_READ_MIN, POLL_READ_MAX);
+                    let want = room.clamp(POLL_READ_MIN, POLL_READ_MAX);
                     let recv = op::recv(self.socket.as_raw_fd(), self.rescue.spare(want));
                     self.rescue
                         .adopted
