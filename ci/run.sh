@@ -27,8 +27,19 @@ cargo clippy --all-targets -- -D warnings
 
 step "cargo clippy --no-default-features (ringloop without TLS builds, tests included)"
 cargo clippy --no-default-features --all-targets -- -D warnings
-step "cargo clippy --all-features (tokio-io on top of the defaults)"
+step "cargo clippy --all-features (every feature: tls, tokio-io, hyper)"
 cargo clippy --all-features --all-targets -- -D warnings
+
+# Tests, examples and benches turn `hyper` and `tokio-io` on (ringloop's dev-dependency on
+# itself, for examples/compare), so the steps above never build the library without them:
+# these do, once per feature set a user can pick.
+step "cargo clippy --lib for each feature set (no dev-dependencies, so no feature unification)"
+for features in "" "--no-default-features" "--no-default-features --features tokio-io" \
+    "--no-default-features --features hyper" "--features hyper"; do
+    echo "-- cargo clippy --lib $features"
+    # shellcheck disable=SC2086
+    cargo clippy --lib $features -- -D warnings
+done
 
 step "cargo doc (default and all features)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps

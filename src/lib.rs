@@ -111,7 +111,8 @@ pub mod transport;
 pub use driver::{Backend, BackendKind, BackendReport};
 pub use runtime::{
     Builder, CallbackHandle, Cancelled, Handle, InvalidStateError, JoinError, JoinHandle,
-    LoopFuture, Runner, Runtime, Stats, TimerHandle, run, spawn, spawn_blocking, yield_now,
+    LoopFuture, OnLoop, Runner, Runtime, Stats, TimerHandle, on_loop, run, spawn, spawn_blocking,
+    yield_now,
 };
 
 /// The README's code blocks, compiled and run as doc tests so they stay true.

@@ -8,8 +8,10 @@
 //! | group | one iteration |
 //! | --- | --- |
 //! | `nop/1`, `nop/32` | one `op::nop()` awaited by a task, with 1 or 32 tasks (NOPs in flight) |
+//! | `nop/1/on_loop` | `nop/1`, each NOP awaited through a fresh `ringloop::on_loop` wrapper |
 //! | `spawn_join` | spawn a task and await its `JoinHandle` |
 //! | `yield` | one `yield_now().await` in a task |
+//! | `yield/on_loop` | the same inside one `ringloop::on_loop` wrapper (its check per poll) |
 //! | `timer/sleep_1us` | register a 1 µs sleep and wait for the loop to fire it |
 //! | `timer/timeout_cancel` | register a 10 s `time::timeout` (one poll) and drop it |
 //! | `op_cancel` | submit a read of an empty pipe, then `op.cancel().await` it |
@@ -26,7 +28,7 @@ mod timers;
 criterion::criterion_group! {
     name = hot_paths;
     config = backends::config();
-    targets = ops::nop, tasks::spawn_join, tasks::yield_now, timers::sleep, timers::timeout_cancel,
-        ops::op_cancel
+    targets = ops::nop, ops::nop_on_loop, tasks::spawn_join, tasks::yield_now,
+        tasks::yield_on_loop, timers::sleep, timers::timeout_cancel, ops::op_cancel
 }
 criterion::criterion_main!(hot_paths);

@@ -33,6 +33,25 @@ async fn nops_in_flight(tasks: u64, iters: u64) -> Duration {
     start.elapsed()
 }
 
+/// `nop/1/on_loop`: `nop/1` with each NOP awaited through a fresh `ringloop::on_loop`
+/// wrapper, as an axum handler awaiting ringloop I/O does: what the wrapper adds to an op
+/// (one allocation, one loop check per poll).
+pub fn nop_on_loop(c: &mut Criterion) {
+    on_each_backend(c, "nop/1/on_loop", |iters| async move {
+        let start = Instant::now();
+        ringloop::spawn(async move {
+            for _ in 0..iters {
+                ringloop::on_loop(ringloop::op::nop())
+                    .await
+                    .expect("nop failed");
+            }
+        })
+        .await
+        .expect("nop task failed");
+        start.elapsed()
+    });
+}
+
 /// `op_cancel`: a read of an empty pipe is submitted (polled once), then cancelled with
 /// `op.cancel().await`, which resolves once the op's own completion (`ECANCELED`) is in.
 pub fn op_cancel(c: &mut Criterion) {

@@ -35,3 +35,19 @@ pub fn yield_now(c: &mut Criterion) {
         start.elapsed()
     });
 }
+
+/// `yield/on_loop`: `yield` inside one `ringloop::on_loop` wrapper: the loop check the
+/// wrapper makes on every poll.
+pub fn yield_on_loop(c: &mut Criterion) {
+    on_each_backend(c, "yield/on_loop", |iters| async move {
+        let start = Instant::now();
+        ringloop::spawn(ringloop::on_loop(async move {
+            for _ in 0..iters {
+                ringloop::yield_now().await;
+            }
+        }))
+        .await
+        .expect("yielding task failed");
+        start.elapsed()
+    });
+}

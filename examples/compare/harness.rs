@@ -125,6 +125,10 @@ fn record(row: &mut Row, measured: Measured) {
     row.enters_per_unit.extend(measured.enters_per_unit());
     row.cpu_us_per_unit.extend(measured.cpu_us_per_unit());
     row.kib_per_conn.extend(measured.kib_per_conn());
+    if let Some(latency) = measured.latency {
+        row.p50_us.push(latency.p50_us);
+        row.p99_us.push(latency.p99_us);
+    }
 }
 
 /// The slots `0..len` starting at `round % len`, wrapping around.

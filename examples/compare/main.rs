@@ -16,6 +16,7 @@
 //! | `timeout_cancel` | 100 000 × `timeout(10 s, yield_now())`: poll once (the timer registers), drop (it is cancelled) | ns/op |
 //! | `yield`          | one task awaiting `yield_now()` 1 000 000 times                 | ns/yield |
 //! | `echo/Cconn/S`   | C = 1, 16, 128 connections, each with one S = 64 B or 4 KiB message in flight, echoed | req/s, us/req, enters/req, KiB/conn |
+//! | `http/1conn`, `/64conn` | HTTP/1.1 keep-alive `GET /` answered with a 13-byte body by hyper's http1 server; 1 or 64 connections, one request in flight each | req/s, us/req, p50 us and p99 us (1conn), enters/req, KiB/conn |
 //! | `stream/64KiB`   | one connection of 64 KiB writes; the server reads and discards  | bytes/s, us/req, enters/req |
 //! | `tls_echo/16conn/4KiB` | `echo/16conn/4KiB` over TLS 1.3 (rustls, *ring* provider): 16 connections, one 4 KiB message each in flight | req/s, us/req, enters/req, KiB/conn |
 //! | `tls_stream/64KiB` | `stream/64KiB` over TLS: 64 KiB plaintext writes, read and discarded | bytes/s, us/req, enters/req |
@@ -43,7 +44,19 @@
 //! `stream/64KiB`'s of the same run for each runtime: the share of plain throughput TLS keeps.
 //! The TLS rows need ringloop's `tls` feature (on by default).
 //!
-//! Runtimes: `ringloop-io_uring` and `ringloop-epoll` (ringloop with the backend forced),
+//! The HTTP rows (`net/http/`) serve hyper's HTTP/1.1 server with one handler: on ringloop
+//! through its `hyper` feature (the socket is hyper's I/O, `ringloop::hyper::Timer`), on tokio
+//! through hyper-util's `TokioIo` and `TokioTimer`; monoio has no HTTP server here. The load
+//! generator sends a fixed `GET /` and reads one whole response per request, one in flight per
+//! connection, and at one connection records every request's latency (p50, p99). The
+//! `ringloop-io_uring+tokio-io` and `ringloop-epoll+tokio-io` columns run `echo/16conn/64B`
+//! only: ringloop's echo server written against tokio's `AsyncRead`/`AsyncWrite` (its
+//! `tokio-io` impls), set under the table against the native server of the same run. The
+//! `hyper` and `tokio-io` features these need are turned on for the examples by ringloop's
+//! dev-dependency on itself (Cargo.toml), so the plain command runs them.
+//!
+//! Runtimes: `ringloop-io_uring` and `ringloop-epoll` (ringloop with the backend forced; with
+//! `+tokio-io`, the echo server through tokio's I/O traits),
 //! `tokio` (current-thread, all drivers), `monoio` (io_uring driver, timer on) and `raw`, a bare
 //! io_uring loop (push N NOP SQEs, one `submit_and_wait(N)`, reap, repeat) that marks the limit
 //! for `nop/N`. Only ringloop and raw have `nop/N` rows: tokio has no NOP op and monoio keeps its

@@ -10,6 +10,7 @@
 mod json;
 mod lines;
 mod tls_share;
+mod tokio_io_share;
 
 pub use json::write_json;
 
@@ -17,6 +18,7 @@ use crate::runtimes::RuntimeId;
 use crate::workload::{Better, Kind, Metric};
 use lines::print_net_table;
 use tls_share::print_tls_stream_shares;
+use tokio_io_share::print_tokio_io_shares;
 
 /// Every sample of one runtime on one workload.
 #[derive(Debug)]
@@ -32,6 +34,10 @@ pub struct Row {
     pub cpu_us_per_unit: Vec<f64>,
     /// Server RSS growth per connection in KiB, one per sample (networking workloads).
     pub kib_per_conn: Vec<f64>,
+    /// The p50 and p99 of the requests' latencies in microseconds, one per sample, where
+    /// measured (`http/1conn`).
+    pub p50_us: Vec<f64>,
+    pub p99_us: Vec<f64>,
 }
 
 /// Median, min and max of a row's samples.
@@ -54,6 +60,8 @@ impl Row {
             enters_per_unit: Vec::new(),
             cpu_us_per_unit: Vec::new(),
             kib_per_conn: Vec::new(),
+            p50_us: Vec::new(),
+            p99_us: Vec::new(),
         }
     }
 
@@ -126,7 +134,8 @@ rounds, where counted: ringloop's Runtime::stats and the raw loop; `-` elsewhere
 
 /// Prints the tables: one for the compute workloads, one for the networking workloads, each
 /// with its legend, one block per workload in the order of `rows`; under the networking table,
-/// the TLS stream's share of the plain stream's throughput.
+/// the TLS stream's share of the plain stream's throughput and the tokio-io echo's share of
+/// the native echo's.
 pub fn print_table(rows: &[Row]) {
     let (net, compute): (Vec<&Row>, Vec<&Row>) = rows.iter().partition(|row| row.is_net());
     if !compute.is_empty() {
@@ -139,6 +148,7 @@ pub fn print_table(rows: &[Row]) {
         }
         print_net_table(&net);
         print_tls_stream_shares(&net);
+        print_tokio_io_shares(&net);
     }
 }
 

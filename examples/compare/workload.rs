@@ -58,6 +58,9 @@ pub enum NetKind {
     TlsStream { chunk: usize },
     /// Full TLS handshakes one after another, each on a new connection (no resumption).
     TlsHandshake,
+    /// `conns` HTTP/1.1 keep-alive connections to a hyper server, each with one `GET /` in
+    /// flight, answered with a 13-byte body.
+    Http { conns: usize },
 }
 
 impl NetKind {
@@ -162,6 +165,12 @@ pub const STREAM: &str = "stream/64KiB";
 /// The name of the TLS streaming row.
 pub const TLS_STREAM: &str = "tls_stream/64KiB";
 
+/// The echo row also served through the `tokio-io` traits (ringloop's `+tokio-io` columns),
+/// so the compat layer's cost shows next to the native API's.
+pub const TOKIO_IO_ECHO: &str = "echo/16conn/64B";
+/// [`TOKIO_IO_ECHO`]'s kind.
+pub const TOKIO_IO_ECHO_KIND: NetKind = NetKind::Echo { conns: 16, msg: 64 };
+
 /// Every workload, in the order the table prints them; `quick` shrinks `idle_rss`. The TLS
 /// rows are there when ringloop is built with its `tls` feature (the default).
 pub fn all(quick: bool) -> Vec<Workload> {
@@ -195,7 +204,11 @@ pub fn all(quick: bool) -> Vec<Workload> {
             metric: Metric::NanosPer("ns/yield"),
         },
         echo("echo/1conn/64B", 1, 64),
-        echo("echo/16conn/64B", 16, 64),
+        Workload {
+            name: TOKIO_IO_ECHO,
+            kind: Kind::Net(TOKIO_IO_ECHO_KIND),
+            metric: Metric::ReqPerSec,
+        },
         echo("echo/128conn/64B", 128, 64),
         echo("echo/1conn/4KiB", 1, 4096),
         echo("echo/16conn/4KiB", 16, 4096),
@@ -207,6 +220,8 @@ pub fn all(quick: bool) -> Vec<Workload> {
                 unit_bytes: 64 * 1024,
             },
         },
+        http("http/1conn", 1),
+        http("http/64conn", 64),
     ];
     if cfg!(feature = "tls") {
         workloads.extend(tls_workloads());
@@ -298,6 +313,14 @@ fn file_read(name: &'static str, depth: usize) -> Workload {
     }
 }
 
+fn http(name: &'static str, conns: usize) -> Workload {
+    Workload {
+        name,
+        kind: Kind::Net(NetKind::Http { conns }),
+        metric: Metric::ReqPerSec,
+    }
+}
+
 fn echo(name: &'static str, conns: usize, msg: usize) -> Workload {
     Workload {
         name,
@@ -370,6 +393,31 @@ pub struct Measured {
     pub server_cpu: Option<Duration>,
     /// Growth of the server process's RSS in KiB, and over how many connections.
     pub server_rss: Option<RssGrowth>,
+    /// Request latency percentiles seen by the load generator, where measured (`http/1conn`).
+    pub latency: Option<Latency>,
+}
+
+/// Percentiles of the time from sending a request to receiving its whole answer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Latency {
+    pub p50_us: f64,
+    pub p99_us: f64,
+}
+
+impl Latency {
+    /// The nearest-rank 50th and 99th percentiles of `samples` (reordered); `None` if empty.
+    pub fn of(samples: &mut [Duration]) -> Option<Latency> {
+        samples.sort_unstable();
+        let rank = |p: usize| {
+            // Nearest rank: the smallest value with at least p % of the samples at or below it.
+            let index = (samples.len() * p).div_ceil(100).max(1) - 1;
+            samples[index].as_secs_f64() * 1e6
+        };
+        (!samples.is_empty()).then(|| Latency {
+            p50_us: rank(50),
+            p99_us: rank(99),
+        })
+    }
 }
 
 /// Growth of a server's resident memory while it held `conns` connections.
@@ -388,6 +436,7 @@ impl Measured {
             kernel_enters: None,
             server_cpu: None,
             server_rss: None,
+            latency: None,
         }
     }
 
@@ -566,6 +615,25 @@ mod tests {
         assert_eq!(Metric::KibPerConn.value(measured), 4.0);
         assert_eq!(Metric::KibPerConn.better(), Better::Lower);
         assert_eq!(Metric::ReqPerSec.better(), Better::Higher);
+    }
+
+    #[test]
+    fn latency_percentiles_are_nearest_rank() {
+        let mut samples: Vec<Duration> = (1..=200).rev().map(Duration::from_micros).collect();
+        let latency = Latency::of(&mut samples).unwrap();
+        assert_eq!((latency.p50_us, latency.p99_us), (100.0, 198.0));
+        let mut one = [Duration::from_micros(7)];
+        assert_eq!(Latency::of(&mut one).map(|l| l.p99_us), Some(7.0));
+        assert_eq!(Latency::of(&mut []), None);
+    }
+
+    #[test]
+    fn http_rows_and_the_tokio_io_echo_row_exist() {
+        let workloads = all(true);
+        let names: Vec<_> = workloads.iter().map(|w| w.name).collect();
+        assert!(names.contains(&"http/1conn") && names.contains(&"http/64conn"));
+        let echo = workloads.iter().find(|w| w.name == TOKIO_IO_ECHO).unwrap();
+        assert_eq!(echo.kind, Kind::Net(TOKIO_IO_ECHO_KIND));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use super::task::{self, JoinHandle, TaskMeta};
 use super::timer::Timers;
 use crate::blocking::Pool;
 use crate::driver::context::{self as driver_context, LoopCore};
-use crate::driver::{DriverRef, Unparker};
+use crate::driver::{BackendReport, DriverRef, Unparker};
 
 /// A task ready to run.
 pub type Runnable = async_task::Runnable<TaskMeta>;
@@ -70,6 +70,8 @@ pub struct Shared {
     /// The id of the next task spawned from another thread (`Handle::spawn`): odd numbers,
     /// so they never meet the loop's own, even ones (`LoopContext::next_task_id`).
     pub next_remote_id: AtomicU64,
+    /// Which backend runs and why, for `Runtime::backend_report` and `Handle::backend_report`.
+    pub report: BackendReport,
 }
 
 /// Work posted to the loop by other threads, until the loop closes.
@@ -81,12 +83,13 @@ pub struct RemoteQueue {
 }
 
 impl Shared {
-    pub fn new(unparker: Arc<Unparker>, pool: Pool) -> Shared {
+    pub fn new(unparker: Arc<Unparker>, pool: Pool, report: BackendReport) -> Shared {
         Shared {
             unparker,
             remote: Mutex::default(),
             pool,
             next_remote_id: AtomicU64::new(1),
+            report,
         }
     }
 

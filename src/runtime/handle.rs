@@ -188,6 +188,22 @@ impl Handle {
         }
     }
 
+    /// Which backend this loop runs on and why (the same report as
+    /// [`Runtime::backend_report`](super::Runtime::backend_report)), from inside `run` or
+    /// from any thread holding the handle.
+    ///
+    /// ```
+    /// ringloop::run(async {
+    ///     let report = ringloop::Handle::current().backend_report().clone();
+    ///     println!("serving on {report}");
+    ///     let kind = report.backend();
+    ///     assert!(matches!(kind, ringloop::BackendKind::IoUring | ringloop::BackendKind::Epoll));
+    /// });
+    /// ```
+    pub fn backend_report(&self) -> &crate::BackendReport {
+        &self.shared.report
+    }
+
     /// This handle's loop, if the calling thread runs it.
     #[cfg(feature = "hyper")]
     pub(crate) fn local_if_current(&self) -> Option<Rc<LoopContext>> {

@@ -15,6 +15,7 @@
 mod context;
 mod future;
 mod handle;
+mod on_loop;
 mod runner;
 mod task;
 pub(crate) mod timer;
@@ -37,6 +38,7 @@ pub(crate) use context::LoopContext;
 use context::Shared;
 pub use future::{Cancelled, InvalidStateError, LoopFuture};
 pub use handle::{CallbackHandle, Handle, TimerHandle};
+pub use on_loop::{OnLoop, on_loop};
 pub use runner::Runner;
 pub use task::{JoinError, JoinHandle, spawn, spawn_blocking, yield_now};
 
@@ -234,7 +236,7 @@ impl Builder {
             fault_seed: self.fault_seed,
         };
         let (driver, report) = Driver::new(&config, pool.clone())?;
-        let shared = Arc::new(Shared::new(driver.unparker().clone(), pool));
+        let shared = Arc::new(Shared::new(driver.unparker().clone(), pool, report));
         let cx = Rc::new(LoopContext {
             core: Rc::new(LoopCore::new(Rc::new(driver::DriverCell::new(driver)))),
             ready: RefCell::new(VecDeque::with_capacity(256)),
@@ -249,7 +251,6 @@ impl Builder {
         });
         Ok(Runtime {
             cx,
-            report,
             blocking_shutdown_timeout: self.blocking_shutdown_timeout,
         })
     }
@@ -288,7 +289,6 @@ pub struct Stats {
 /// ```
 pub struct Runtime {
     cx: Rc<LoopContext>,
-    report: BackendReport,
     blocking_shutdown_timeout: Duration,
 }
 
@@ -317,7 +317,7 @@ impl Runtime {
 
     /// Which backend runs and why.
     pub fn backend_report(&self) -> &BackendReport {
-        &self.report
+        &self.cx.shared.report
     }
 
     /// A handle to this loop (asyncio's loop methods), usable from other threads.
@@ -492,7 +492,7 @@ impl LoopContext {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        if let Some(seed) = self.report.fault_seed()
+        if let Some(seed) = self.cx.shared.report.fault_seed()
             && std::thread::panicking()
         {
             eprintln!(

@@ -18,16 +18,19 @@
 //! of the timed window; `us/req`, the server thread's CPU time (user + system,
 //! `getrusage(RUSAGE_THREAD)`) between the two snapshots per request; `enters/req`, ringloop's
 //! `Runtime::stats().kernel_enters` over the same span per request; `KiB/conn`, the growth of
-//! the server's `VmRSS` from the baseline to the end, per connection.
+//! the server's `VmRSS` from the baseline to the end, per connection; for `http/1conn`, the
+//! p50 and p99 of the requests' latencies the load generator saw in the window.
 
 mod child;
 mod control;
+mod http;
 mod loadgen;
 mod os;
 mod server;
 mod server_monoio;
 mod server_ringloop;
 mod server_tokio;
+mod server_tokio_io;
 pub mod spec;
 #[cfg(feature = "tls")]
 mod tls;
@@ -78,14 +81,20 @@ pub fn sample(runtime: RuntimeId, kind: NetKind, sizes: Sizes) -> Result<Measure
             }
             session.window(sizes, |window, _| loadgen::echo(&conns, msg, window))?
         }
+        NetKind::Http { conns: count } => {
+            for conn in &conns {
+                conn.set_nonblocking(true)
+                    .map_err(|e| format!("set_nonblocking: {e}"))?;
+            }
+            // Latency at one connection only: with more, it is the queue's length over the rate.
+            let latency = count == 1;
+            session.window(sizes, |window, _| http::load(&conns, window, latency))?
+        }
         NetKind::Stream { chunk } => session.window(sizes, |window, timed| {
             loadgen::stream(&conns[usize::from(timed)], chunk, window)
         })?,
         NetKind::IdleRss { conns } => {
-            let idle = Done {
-                elapsed: Duration::ZERO,
-                units: conns as u64,
-            };
+            let idle = Done::new(Duration::ZERO, conns as u64);
             (base, idle, session.control.snapshot()?)
         }
         _ => unreachable!("TLS workloads are sampled in tls/"),
@@ -160,7 +169,10 @@ fn measured(kind: NetKind, conns: usize, snapshots: [Snapshot; 3], done: Done) -
     let timed = !matches!(kind, NetKind::IdleRss { .. });
     let per_connection = matches!(
         kind,
-        NetKind::Echo { .. } | NetKind::IdleRss { .. } | NetKind::TlsEcho { .. }
+        NetKind::Echo { .. }
+            | NetKind::IdleRss { .. }
+            | NetKind::TlsEcho { .. }
+            | NetKind::Http { .. }
     );
     Measured {
         elapsed: done.elapsed,
@@ -176,6 +188,7 @@ fn measured(kind: NetKind, conns: usize, snapshots: [Snapshot; 3], done: Done) -
             kib: end.rss_kib as i64 - base.rss_kib as i64,
             conns,
         }),
+        latency: done.latency,
     }
 }
 
@@ -220,10 +233,7 @@ mod tests {
 
     #[test]
     fn echo_sample_counts_the_window_and_memory_from_the_baseline() {
-        let done = Done {
-            elapsed: Duration::from_millis(100),
-            units: 1_000,
-        };
+        let done = Done::new(Duration::from_millis(100), 1_000);
         let snaps = [
             snapshot(1, Some(5), 1_000),
             snapshot(10, Some(100), 1_200),
@@ -243,10 +253,7 @@ mod tests {
             snapshot(1, None, 1_000),
             snapshot(2, None, 9_000),
         ];
-        let done = Done {
-            elapsed: Duration::ZERO,
-            units: 1_000,
-        };
+        let done = Done::new(Duration::ZERO, 1_000);
         let idle = measured(NetKind::IdleRss { conns: 1_000 }, 1_000, snaps, done);
         assert_eq!(idle.server_cpu, None);
         assert_eq!(idle.kernel_enters, None);

@@ -6,7 +6,7 @@
 
 use super::control::{self, Snapshot};
 use super::os;
-use super::spec::ServerSpec;
+use super::spec::{Mode, ServerSpec};
 use crate::runtimes::RuntimeId;
 use ringloop::Backend;
 use std::io::Write;
@@ -43,9 +43,14 @@ fn run(spec: ServerSpec) -> Result<(), String> {
     if spec.mode.is_tls() {
         return tls_serve(spec);
     }
+    if spec.mode == Mode::Http {
+        return super::http::serve(spec);
+    }
     match spec.runtime {
         RuntimeId::RingloopIoUring => super::server_ringloop::serve(Backend::IoUring, spec),
         RuntimeId::RingloopEpoll => super::server_ringloop::serve(Backend::Epoll, spec),
+        RuntimeId::RingloopIoUringTokioIo => super::server_tokio_io::serve(Backend::IoUring, spec),
+        RuntimeId::RingloopEpollTokioIo => super::server_tokio_io::serve(Backend::Epoll, spec),
         RuntimeId::Tokio => super::server_tokio::serve(spec),
         RuntimeId::Monoio => super::server_monoio::serve(spec),
         other => Err(format!("no networking server for {}", other.name())),

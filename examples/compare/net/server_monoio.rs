@@ -66,8 +66,8 @@ async fn connection(mut stream: TcpStream, spec: ServerSpec) {
                 let _ = stream.write_all(DONE_BYTE).await;
             }
         }
-        Mode::TlsEcho | Mode::TlsDiscard | Mode::TlsHandshake => {
-            unreachable!("TLS servers are in net/tls/")
+        Mode::TlsEcho | Mode::TlsDiscard | Mode::TlsHandshake | Mode::Http => {
+            unreachable!("TLS servers are in net/tls/, HTTP servers in net/http/")
         }
     }
 }

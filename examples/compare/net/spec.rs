@@ -28,16 +28,19 @@ pub enum Mode {
     /// Handshake, hello, then read until the client's close_notify; connections come one at
     /// a time, for as long as the process runs.
     TlsHandshake,
+    /// Hello, then hyper's HTTP/1.1 server on the connection: `GET /` answered with 13 bytes.
+    Http,
 }
 
 impl Mode {
-    const ALL: [Mode; 6] = [
+    const ALL: [Mode; 7] = [
         Mode::Echo,
         Mode::Discard,
         Mode::Idle,
         Mode::TlsEcho,
         Mode::TlsDiscard,
         Mode::TlsHandshake,
+        Mode::Http,
     ];
 
     fn name(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Mode {
             Mode::TlsEcho => "tls_echo",
             Mode::TlsDiscard => "tls_discard",
             Mode::TlsHandshake => "tls_handshake",
+            Mode::Http => "http",
         }
     }
 
@@ -86,6 +90,8 @@ impl ServerSpec {
             NetKind::TlsStream { chunk } => (Mode::TlsDiscard, 2, chunk),
             // One connection open at a time; each reads only the client's close_notify.
             NetKind::TlsHandshake => (Mode::TlsHandshake, 1, ECHO_BUFFER),
+            // hyper keeps its own buffers: `buffer` is not used.
+            NetKind::Http { conns } => (Mode::Http, conns, ECHO_BUFFER),
         };
         ServerSpec {
             runtime,
@@ -160,8 +166,9 @@ mod tests {
             },
             NetKind::TlsStream { chunk: 65_536 },
             NetKind::TlsHandshake,
+            NetKind::Http { conns: 64 },
         ];
-        let cpus = [Some(1), None, Some(0), Some(1), None, Some(0)];
+        let cpus = [Some(1), None, Some(0), Some(1), None, Some(0), Some(1)];
         for (kind, cpu) in kinds.into_iter().zip(cpus) {
             let spec = ServerSpec::for_kind(RuntimeId::RingloopEpoll, kind, cpu);
             let args = spec.to_args();

@@ -13,6 +13,10 @@ pub const ENTERS_PER_REQ: &str = "enters/req";
 pub const ENTERS_PER_UNIT: &str = "enters/unit";
 /// Server RSS growth per connection in KiB (networking).
 pub const KIB_PER_CONN: &str = "KiB/conn";
+/// The median request latency in microseconds, as the load generator saw it (`http/1conn`).
+pub const P50_US: &str = "p50 us";
+/// The 99th percentile of the request latency in microseconds (`http/1conn`).
+pub const P99_US: &str = "p99 us";
 
 /// One measured quantity of a row: its unit, which way is better, one value per sample.
 #[derive(Debug)]
@@ -32,9 +36,11 @@ impl Row {
             better: self.metric.better(),
             values: &self.samples,
         };
-        let [us, enters, kib] = side_units(self.is_net());
+        let [us, p50, p99, enters, kib] = side_units(self.is_net());
         let side = [
             (us, &self.cpu_us_per_unit),
+            (p50, &self.p50_us),
+            (p99, &self.p99_us),
             (enters, &self.enters_per_unit),
             (kib, &self.kib_per_conn),
         ];
@@ -53,14 +59,21 @@ impl Row {
 }
 
 /// The side numbers' units, in the order a row's series and the table give them.
-fn side_units(net: bool) -> [&'static str; 3] {
+fn side_units(net: bool) -> [&'static str; 5] {
     let enters = if net { ENTERS_PER_REQ } else { ENTERS_PER_UNIT };
-    [US_PER_REQ, enters, KIB_PER_CONN]
+    [US_PER_REQ, P50_US, P99_US, enters, KIB_PER_CONN]
 }
 
 /// Where `unit` goes among a workload's units: its own metric first, then the side numbers.
 fn unit_rank(unit: &str) -> usize {
-    let side = [US_PER_REQ, ENTERS_PER_REQ, ENTERS_PER_UNIT, KIB_PER_CONN];
+    let side = [
+        US_PER_REQ,
+        P50_US,
+        P99_US,
+        ENTERS_PER_REQ,
+        ENTERS_PER_UNIT,
+        KIB_PER_CONN,
+    ];
     side.iter()
         .position(|&s| s == unit)
         .map_or(0, |index| index + 1)
@@ -81,7 +94,8 @@ pub struct Line {
 }
 
 /// Every series of `rows` as lines, for each workload (in the order of `rows`) for each unit
-/// (the workload's own first, then `us/req`, `enters/*`, `KiB/conn`) the runtimes (in the order of `rows`). The baseline of a
+/// (the workload's own first, then `us/req`, `p50 us`, `p99 us`, `enters/*`, `KiB/conn`) the
+/// runtimes (in the order of `rows`). The baseline of a
 /// workload and unit is tokio's line, or else the raw loop's.
 pub fn lines(rows: &[&Row]) -> Vec<Line> {
     let mut lines = Vec::new();
@@ -137,15 +151,23 @@ to one CPU; one load generator (a bare epoll loop, the same for every server) on
 The tls_* rows run the same over TLS 1.3 (rustls with the ring provider on both ends; tokio's
 server is tokio-rustls; the client is the same loop with a rustls client, itself doing as much
 crypto as the server, so it may bound the rate: us/req shows the server's cost).
+The http/* rows serve HTTP/1.1 keep-alive `GET /` (a 13-byte body) with hyper's http1 server:
+on ringloop through its `hyper` feature, on tokio through hyper-util's TokioIo; the client is
+the same loop sending a fixed request and reading one whole response, one in flight per
+connection. `ringloop-*+tokio-io` is ringloop's echo server written against tokio's
+AsyncRead/AsyncWrite (ringloop's `tokio-io` impls), on echo/16conn/64B only.
 One line per workload, unit and runtime; median, min and max are over the rounds (one sample
 per round) of that unit alone. Numbers of a million or more are written 1.61e9 (= 1.61 x 10^9).
-  req/s       HIGHER is better: echo round trips per second of the timed window
+  req/s       HIGHER is better: echo round trips (http: responses) per second of the window
   bytes/s     HIGHER is better: stream/64KiB, bytes written to the server (which reads and
               discards them) per second; tls_stream/64KiB counts plaintext bytes
   hs/s        HIGHER is better: tls_handshake, full handshakes (connect, ECDSA P-256
               certificate, no resumption, one byte back) per second, one connection at a time
   us/req      lower is better: server loop thread CPU time (user + sys, getrusage) per request
               (stream: per 64 KiB write; tls_handshake: per handshake) over the timed window
+  p50 us      lower is better: http/1conn, the median request latency the client saw, from a
+              request's first write to its response's last byte, in microseconds
+  p99 us      lower is better: the same, 99th percentile
   enters/req  lower is better: ringloop's Runtime::stats().kernel_enters per request; ringloop
               lines only (tokio and monoio do not count them), so no ratio (n/a)
   KiB/conn    lower is better: growth of the server's VmRSS from before the first connection
@@ -160,7 +182,7 @@ good). n/a where tokio has no such line or a median is zero or below (RSS growth
 pub fn print_net_table(rows: &[&Row]) {
     println!("{NET_LEGEND}\n");
     println!(
-        "{:<20} {:<18} {:>10} {:>10} {:>10}  {:<10} {:>12}",
+        "{:<20} {:<26} {:>10} {:>10} {:>10}  {:<10} {:>12}",
         "workload", "runtime", "median", "min", "max", "unit", "ratio"
     );
     let lines = lines(rows);
@@ -173,7 +195,7 @@ pub fn print_net_table(rows: &[&Row]) {
             |(ratio, id)| format!("{ratio:.2}x {}", id.name()),
         );
         println!(
-            "{:<20} {:<18} {:>10} {:>10} {:>10}  {:<10} {:>12}",
+            "{:<20} {:<26} {:>10} {:>10} {:>10}  {:<10} {:>12}",
             line.workload,
             line.runtime.name(),
             number(line.summary.median),
@@ -206,6 +228,12 @@ mod tests {
         let row = echo_row(RuntimeId::RingloopIoUring, &[1.0], &[2.0], &[0.5]);
         let units: Vec<_> = row.series().iter().map(|s| s.unit).collect();
         assert_eq!(units, ["req/s", US_PER_REQ, ENTERS_PER_REQ, KIB_PER_CONN]);
+
+        let mut http = echo_row(RuntimeId::Tokio, &[1.0], &[2.0], &[]);
+        http.p50_us = vec![50.0];
+        http.p99_us = vec![90.0];
+        let units: Vec<_> = http.series().iter().map(|s| s.unit).collect();
+        assert_eq!(units, ["req/s", US_PER_REQ, P50_US, P99_US, KIB_PER_CONN]);
 
         let kind = Kind::Net(NetKind::IdleRss { conns: 1_000 });
         let mut idle = Row::new("idle_rss/1000", kind, Metric::KibPerConn, RuntimeId::Tokio);
@@ -276,6 +304,22 @@ mod tests {
         assert_eq!(lines[3].versus, Some((1.0, RuntimeId::Tokio)));
         assert_eq!(lines[4].summary.median, 0.5);
         assert_eq!(lines[4].versus, None);
+    }
+
+    /// Latency is better lower: the ratio is tokio's over this row's, as for `us/req`.
+    #[test]
+    fn latency_lines_are_oriented_like_cpu_time() {
+        let mut uring = echo_row(RuntimeId::RingloopIoUring, &[1.0], &[1.0], &[]);
+        uring.p50_us = vec![40.0];
+        uring.p99_us = vec![200.0];
+        let mut tokio = echo_row(RuntimeId::Tokio, &[1.0], &[1.0], &[]);
+        tokio.p50_us = vec![50.0];
+        tokio.p99_us = vec![100.0];
+        let lines = lines(&[&uring, &tokio]);
+        let find = |unit| lines.iter().find(|l| l.unit == unit).unwrap();
+        assert_eq!(find(P50_US).better, Better::Lower);
+        assert_eq!(find(P50_US).versus, Some((1.25, RuntimeId::Tokio)));
+        assert_eq!(find(P99_US).versus, Some((0.5, RuntimeId::Tokio)));
     }
 
     /// A median of zero (no RSS growth) gets no ratio rather than an infinite one.

@@ -8,7 +8,7 @@ mod raw;
 mod ringloop_rt;
 mod tokio_rt;
 
-use crate::workload::{Kind, Measured, Sizes};
+use crate::workload::{Kind, Measured, NetKind, Sizes, TOKIO_IO_ECHO_KIND};
 use ringloop::Backend;
 
 /// One column of contenders; `name()` is the label in the table and the JSON.
@@ -16,6 +16,13 @@ use ringloop::Backend;
 pub enum RuntimeId {
     RingloopIoUring,
     RingloopEpoll,
+    /// ringloop's echo server written against tokio's `AsyncRead`/`AsyncWrite` (ringloop's
+    /// `tokio-io` impls) instead of ringloop's own API: [`TOKIO_IO_ECHO`] only.
+    ///
+    /// [`TOKIO_IO_ECHO`]: crate::workload::TOKIO_IO_ECHO
+    RingloopIoUringTokioIo,
+    /// As [`RingloopIoUringTokioIo`](Self::RingloopIoUringTokioIo), on the epoll backend.
+    RingloopEpollTokioIo,
     Tokio,
     Monoio,
     /// A bare io_uring loop written with the io-uring crate: the limit, not a runtime.
@@ -24,9 +31,11 @@ pub enum RuntimeId {
 
 impl RuntimeId {
     /// All contenders, in the order the table lists them.
-    pub const ALL: [RuntimeId; 5] = [
+    pub const ALL: [RuntimeId; 7] = [
         RuntimeId::RingloopIoUring,
         RuntimeId::RingloopEpoll,
+        RuntimeId::RingloopIoUringTokioIo,
+        RuntimeId::RingloopEpollTokioIo,
         RuntimeId::Tokio,
         RuntimeId::Monoio,
         RuntimeId::Raw,
@@ -41,6 +50,8 @@ impl RuntimeId {
         match self {
             RuntimeId::RingloopIoUring => "ringloop-io_uring",
             RuntimeId::RingloopEpoll => "ringloop-epoll",
+            RuntimeId::RingloopIoUringTokioIo => "ringloop-io_uring+tokio-io",
+            RuntimeId::RingloopEpollTokioIo => "ringloop-epoll+tokio-io",
             RuntimeId::Tokio => "tokio",
             RuntimeId::Monoio => "monoio",
             RuntimeId::Raw => "raw",
@@ -53,6 +64,13 @@ impl RuntimeId {
     /// and the raw loop only does NOPs.
     pub fn runs(self, kind: Kind) -> bool {
         match (self, kind) {
+            // The compat layer's cost: one echo row, next to the native server's.
+            (RuntimeId::RingloopIoUringTokioIo | RuntimeId::RingloopEpollTokioIo, kind) => {
+                kind == Kind::Net(TOKIO_IO_ECHO_KIND)
+            }
+            // hyper on ringloop (its `hyper` impls) against hyper on tokio (hyper-util's
+            // TokioIo); monoio has no hyper server here.
+            (RuntimeId::Monoio | RuntimeId::Raw, Kind::Net(NetKind::Http { .. })) => false,
             // monoio has no child-process support.
             (RuntimeId::Monoio | RuntimeId::Raw, Kind::ProcessSpawn) => false,
             (RuntimeId::Monoio, Kind::FileRead { .. }) => false,
@@ -72,8 +90,12 @@ impl RuntimeId {
     /// Checks that the contender can start here; the error says why not.
     pub fn probe(self) -> Result<(), String> {
         match self {
-            RuntimeId::RingloopIoUring => ringloop_rt::probe(Backend::IoUring),
-            RuntimeId::RingloopEpoll => ringloop_rt::probe(Backend::Epoll),
+            RuntimeId::RingloopIoUring | RuntimeId::RingloopIoUringTokioIo => {
+                ringloop_rt::probe(Backend::IoUring)
+            }
+            RuntimeId::RingloopEpoll | RuntimeId::RingloopEpollTokioIo => {
+                ringloop_rt::probe(Backend::Epoll)
+            }
             RuntimeId::Tokio => tokio_rt::probe(),
             RuntimeId::Monoio => monoio_rt::probe(),
             RuntimeId::Raw => raw::probe(),
@@ -103,7 +125,7 @@ impl RuntimeId {
                 }
                 RuntimeId::Tokio => crate::file::tokio_sample(depth, reads, bytes),
                 RuntimeId::Raw => crate::file::raw_sample(reads, bytes),
-                RuntimeId::Monoio => Err("monoio has no file_read row".to_owned()),
+                other => Err(format!("{} has no file_read row", other.name())),
             };
         }
         match self {
@@ -112,6 +134,9 @@ impl RuntimeId {
             RuntimeId::Tokio => tokio_rt::sample(kind, sizes),
             RuntimeId::Monoio => monoio_rt::sample(kind, sizes),
             RuntimeId::Raw => raw::sample(kind, sizes),
+            RuntimeId::RingloopIoUringTokioIo | RuntimeId::RingloopEpollTokioIo => {
+                Err(format!("{} has only networking rows", self.name()))
+            }
         }
     }
 }

@@ -190,10 +190,7 @@ fn echo_inner(clients: &mut [TlsClient], msg: usize, window: Duration) -> io::Re
             }
         }
     }
-    Ok(Done {
-        elapsed: start.elapsed(),
-        units: completed,
-    })
+    Ok(Done::new(start.elapsed(), completed))
 }
 
 /// Writes `chunk`-byte blocks of plaintext (blocking) until `window` has passed, then sends
@@ -219,10 +216,7 @@ fn stream_inner(client: &mut TlsClient, chunk: usize, window: Duration) -> io::R
             format!("expected DONE from the server, got {:#04x}", done[0]),
         ));
     }
-    Ok(Done {
-        elapsed: start.elapsed(),
-        units: chunks,
-    })
+    Ok(Done::new(start.elapsed(), chunks))
 }
 
 /// Full handshakes one after another until `window` has passed: each connects, handshakes,
@@ -240,8 +234,5 @@ pub fn handshakes(
             .map_err(|e| format!("TLS handshake {count}: {e}"))?;
         count += 1;
     }
-    Ok(Done {
-        elapsed: start.elapsed(),
-        units: count,
-    })
+    Ok(Done::new(start.elapsed(), count))
 }
