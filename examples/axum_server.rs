@@ -33,10 +33,16 @@ pub const SLOW: Duration = Duration::from_millis(300);
 
 /// `GET /slow`: waits on a ringloop timer.
 ///
-/// axum wants handlers whose futures are `Send`; the hyper timer's sleep is `Send`.
+/// axum wants handlers whose futures are `Send`, and ringloop's own futures (timers, files,
+/// sockets) are not: they belong to their loop. `ringloop::on_loop` makes them `Send` by a
+/// check (it panics if polled off the loop's thread), which holds here: `serve` runs every
+/// connection, and so every handler, on the loop's thread.
 async fn slow() -> String {
-    hyper::rt::Timer::sleep(&ringloop::hyper::Timer::new(), SLOW).await;
-    format!("slept {} ms\n", SLOW.as_millis())
+    ringloop::on_loop(async {
+        ringloop::time::sleep(SLOW).await;
+        format!("slept {} ms\n", SLOW.as_millis())
+    })
+    .await
 }
 
 /// The app.

@@ -1,5 +1,6 @@
 //! `ringloop::hyper::serve`: an axum `Router` (and a hand-written tower service with `!Send`
-//! futures) served over HTTP/1 and HTTP/2 (prior knowledge, through the auto builder); the
+//! futures) served over HTTP/1 and HTTP/2 (prior knowledge, through the auto builder), with
+//! handlers awaiting ringloop's timers and files through `ringloop::on_loop`; the
 //! graceful shutdown closes the listener, lets requests in flight finish on both protocols and
 //! resolves once every connection is done, leaving no descriptor; accept errors that do not
 //! concern the listener (a real `EMFILE` included) do not end the server, and those that do
@@ -254,6 +255,57 @@ both_backends! {
             stop.set();
             server.await.unwrap().unwrap();
         });
+    }
+
+    /// An axum handler awaits ringloop's own timer and file read through `ringloop::on_loop`
+    /// (axum wants `Send` handler futures), over HTTP/1 and over HTTP/2 (where hyper runs
+    /// each stream as a task of its own through ringloop's Executor, on the same loop).
+    fn axum_handler_awaits_ringloop_io_through_on_loop(backend: Backend) {
+        let _serial = support::serial();
+        let rt = support::runtime(backend);
+        let _wd = support::watchdog(Duration::from_secs(60), "axum_handler_awaits_ringloop_io_through_on_loop");
+        let path = std::env::temp_dir().join(format!(
+            "ringloop-serve-on-loop-{}-{}",
+            std::process::id(),
+            support::backend_role(backend)
+        ));
+        std::fs::write(&path, b"read by ringloop::fs").unwrap();
+        rt.block_on(async {
+            const NAP: Duration = Duration::from_millis(50);
+            let file = path.clone();
+            let app = Router::new().route(
+                "/file",
+                get(move || {
+                    let file = file.clone();
+                    async move {
+                        ringloop::on_loop(async move {
+                            ringloop::time::sleep(NAP).await;
+                            ringloop::fs::read(&file).await.unwrap()
+                        })
+                        .await
+                    }
+                }),
+            );
+            let listener = TcpListener::bind(local()).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let stop = Rc::new(Event::new());
+            let server = spawn_server(listener, app, &stop);
+
+            let start = std::time::Instant::now();
+            let mut h1 = http1_client(addr).await;
+            let resp = h1.send_request(Request::get("/file").body(Full::default()).unwrap()).await.unwrap();
+            assert_eq!(body_of(resp).await, "read by ringloop::fs");
+            assert!(start.elapsed() >= NAP);
+            let mut h2 = http2_client(addr).await;
+            let req = Request::get("http://localhost/file").body(Full::default()).unwrap();
+            let resp = h2.send_request(req).await.unwrap();
+            assert_eq!(resp.version(), hyper::Version::HTTP_2);
+            assert_eq!(body_of(resp).await, "read by ringloop::fs");
+
+            stop.set();
+            server.await.unwrap().unwrap();
+        });
+        std::fs::remove_file(&path).unwrap();
     }
 
     /// Graceful shutdown: with a request in flight on HTTP/1 and one on HTTP/2, and an idle

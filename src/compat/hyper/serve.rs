@@ -91,7 +91,10 @@ impl Listener for UnixListener {
 ///
 /// `service` is a tower `Service` that can be cloned (an axum `Router` is one; each
 /// connection gets a clone, each request is called on a clone of that, after `poll_ready`).
-/// Its futures need not be `Send`. Connections use ringloop's [`Timer`] (so hyper's HTTP/1
+/// Its futures need not be `Send` (axum asks its handlers for `Send` futures anyway: a
+/// handler awaits ringloop's own timers, files and sockets inside [`on_loop`](crate::on_loop),
+/// which holds because every connection, and so every handler, runs on the loop's thread).
+/// Connections use ringloop's [`Timer`] (so hyper's HTTP/1
 /// `header_read_timeout`, 30 s by default, cuts off clients that send half a request head)
 /// and [`Executor`] (HTTP/2 streams run as tasks on the loop). HTTP upgrades (WebSocket,
 /// `CONNECT`) are not served: hyper hands an upgraded connection on only if it is `Send`, and
