@@ -10,6 +10,8 @@
 //! - [`Timer`]: hyper's timer on the loop's timers, with a `Send + Sync` [`Sleep`] (hyper
 //!   needs one for `header_read_timeout`, which it turns on by default for HTTP/1 servers,
 //!   and for HTTP/2 keep-alive).
+//! - [`serve`]: a listener and a tower `Service` (an axum `Router`) served with HTTP/1 and
+//!   HTTP/2, one task per connection, with graceful shutdown: `axum::serve` for ringloop.
 //!
 //! A server and a client on one loop, over HTTP/1.1:
 //!
@@ -55,9 +57,11 @@
 
 mod executor;
 mod io;
+mod serve;
 mod timer;
 #[cfg(feature = "tls")]
 mod tls;
 
 pub use executor::Executor;
+pub use serve::{Listener, Serve, ServeFuture, serve};
 pub use timer::{Sleep, Timer};
