@@ -320,7 +320,21 @@ both_backends! {
             let got = body_of(sender.send_request(req).await.unwrap()).await;
             assert!(got == sent, "the echoed body differs");
             drop(sender);
-            server.await.unwrap().unwrap();
+            // The client closes first, so the close_notify the server sends on the way out
+            // may meet a reset socket (likelier when the fault injector splits that send):
+            // every request was answered; only that error is allowed.
+            if let Err(e) = server.await.unwrap() {
+                let kind = std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<std::io::Error>())
+                    .map(|io| io.kind());
+                assert!(
+                    matches!(
+                        kind,
+                        Some(std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)
+                    ),
+                    "the server failed: {e:?}"
+                );
+            }
         });
     }
 }
