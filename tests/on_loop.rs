@@ -150,17 +150,26 @@ both_backends! {
     }
 
     /// A wrapper made on one loop panics when polled by a task of another loop, even on the
-    /// same thread: it holds the first loop's I/O.
+    /// same thread (it holds the first loop's I/O); dropped on that thread, it drops its
+    /// future (the thread is the right one), rather than leaking it.
     fn other_loop_on_same_thread_panics(backend: Backend) {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let guard = DropFlag(dropped.clone());
         let first = support::runtime(backend);
         // The wrapper itself is the output: made on the first loop, awaited on the second.
         #[allow(clippy::async_yields_async)]
-        let wrapped = first.block_on(async { ringloop::on_loop(async { 1 }) });
+        let wrapped = first.block_on(async move {
+            ringloop::on_loop(async move {
+                let _guard = guard;
+                1
+            })
+        });
         let second = support::runtime(backend);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             second.block_on(async move { pin!(wrapped).await })
         }));
         assert!(result.is_err(), "a second loop polled the first loop's future");
+        assert!(dropped.load(Ordering::SeqCst), "dropped on its own thread, yet leaked");
     }
 
     /// The backend report is reachable from inside `run`, through the handle, and is the

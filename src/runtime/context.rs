@@ -72,6 +72,9 @@ pub struct Shared {
     pub next_remote_id: AtomicU64,
     /// Which backend runs and why, for `Runtime::backend_report` and `Handle::backend_report`.
     pub report: BackendReport,
+    /// The thread that built the runtime, the only one that runs it (a `Runtime` is not
+    /// `Send`).
+    pub thread: std::thread::ThreadId,
 }
 
 /// Work posted to the loop by other threads, until the loop closes.
@@ -90,6 +93,7 @@ impl Shared {
             pool,
             next_remote_id: AtomicU64::new(1),
             report,
+            thread: std::thread::current().id(),
         }
     }
 

@@ -9,10 +9,10 @@
 //! - it records the loop it was made on, and every poll asserts that the thread polling it
 //!   runs that loop (a loop never leaves its thread, so this is the same thread that made
 //!   the future): polled anywhere else it panics before touching the future;
-//! - dropped on its loop's thread, it drops the future there and then; dropped on any other
-//!   thread (which only happens to a future moved off its loop, a bug the first poll would
-//!   have reported), it leaks the future rather than run its destructor on a thread it does
-//!   not belong to. Posting it back to the loop to be dropped there is not an option: the
+//! - dropped on its loop's thread (inside or outside that loop), it drops the future there
+//!   and then; dropped on any other thread (which only happens to a future moved off its
+//!   loop, a bug the first poll would have reported), it leaks the future rather than run its
+//!   destructor on a thread it does not belong to. Posting it back to the loop to be dropped there is not an option: the
 //!   future may borrow from the frame that is dropping it.
 //!
 //! The cost is one allocation when it is made (the future is boxed, so the wrapper is
@@ -78,9 +78,10 @@ impl<F: Future> OnLoop<F> {
     }
 }
 
-// SAFETY: the only non-`Send` part is `fut`, and `OnLoop` touches it (polls it, drops it) only
-// on the thread running the loop in `shared` (checked before each poll and each drop; a loop
-// never leaves its thread), the thread that made it; elsewhere the box is leaked, untouched.
+// SAFETY: the only non-`Send` part is `fut`, and `OnLoop` touches it only on the thread that
+// made it, the one running the loop in `shared` (a loop never leaves its thread): each poll
+// checks that this loop runs on the polling thread, each drop that it is that thread; on any
+// other thread the box is leaked, untouched.
 unsafe impl<F: Future> Send for OnLoop<F> {}
 
 // SAFETY: a shared reference gives access to nothing of `fut`: every method that reaches it
@@ -117,7 +118,7 @@ impl<F: Future> Drop for OnLoop<F> {
         let Some(fut) = self.fut.take() else {
             return;
         };
-        if self.on_own_loop() {
+        if self.on_own_loop() || std::thread::current().id() == self.shared.thread {
             drop(fut);
         } else {
             // No other thread may run the future's destructor, and the loop cannot be asked
