@@ -329,9 +329,13 @@ both_backends! {
             // An idle keep-alive connection (one request answered, then nothing).
             let idle = TcpStream::connect(addr).await.unwrap();
             idle.write_all(b"GET /quick HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()).await.0.unwrap();
-            let (n, first) = idle.read(Vec::with_capacity(4096)).await;
-            n.unwrap();
-            assert!(first.ends_with(b"quick"), "{:?}", String::from_utf8_lossy(&first));
+            // The whole response (a read may return part of it, e.g. under the fault injector).
+            let mut first = Vec::new();
+            while !first.ends_with(b"quick") {
+                let (n, got) = idle.read(Vec::with_capacity(4096)).await;
+                assert!(n.unwrap() > 0, "EOF after {:?}", String::from_utf8_lossy(&first));
+                first.extend_from_slice(&got);
+            }
 
             let mut h1 = http1_client(addr).await;
             let slow1 = ringloop::spawn(async move {
@@ -382,8 +386,11 @@ both_backends! {
             stop.set();
             server.await.unwrap().unwrap();
             assert_eq!(support::open_fds(), before, "fds: {:?}", support::describe_open_fds());
-            let refused = TcpStream::connect(addr).await.expect_err("the listener is closed");
-            assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+            // The descriptor is closed; the socket stops listening once the accept the
+            // kernel held is cancelled, which a delayed cancel (the fault injector's, or a
+            // real race) may leave to the next turn of the loop: a connect in between is
+            // accepted and dropped. Refused within a bounded time is the promise.
+            until_refused(addr).await;
         });
     }
 
