@@ -36,9 +36,9 @@ impl CursorSpare {
     }
 }
 
-// SAFETY: `ptr` points to the `len` bytes of the cursor's unfilled part, borrowed for the whole
-// life of the value (it is made and dropped inside one `poll_read`, which holds the cursor),
-// and they do not move; the first `filled` were written by `set_init`'s caller.
+// A `CursorSpare` is made and dropped inside one `poll_read`, which holds the cursor's borrow
+// all that time; the first `filled` bytes were written by `set_init`'s caller.
+// SAFETY: `ptr` points to the cursor's `len` unfilled bytes, borrowed for our life, unmoved.
 unsafe impl IoBuf for CursorSpare {
     fn stable_ptr(&self) -> *const u8 {
         self.ptr
@@ -70,12 +70,12 @@ impl<S: TlsSocket> Read for TlsStream<S> {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
-        // SAFETY: the engine only writes plaintext into this memory (through `CursorSpare`);
-        // it never de-initialises a byte.
+        // The engine only writes plaintext into this memory, through `CursorSpare`.
+        // SAFETY: nothing here de-initialises a byte of the cursor's unfilled part.
         let mut spare = CursorSpare::new(unsafe { buf.as_mut() });
         std::task::ready!(self.get_mut().poll_read_spare(cx, &mut spare))?;
-        // SAFETY: `filled` counts the bytes at the start of the unfilled part that the engine
-        // wrote (it calls `set_init` after each copy), so they are initialised.
+        // The engine calls `set_init` after each copy into the spare part.
+        // SAFETY: the first `filled` bytes of the unfilled part were written, so are initialised.
         unsafe { buf.advance(spare.filled) };
         Poll::Ready(Ok(()))
     }
