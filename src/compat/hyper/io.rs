@@ -38,35 +38,24 @@ fn poll_read_cursor<T: PollReadWith + ?Sized>(
     .map_ok(drop)
 }
 
-impl Read for TcpStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        poll_read_cursor(&*self, cx, buf)
-    }
+/// `rt::Read` through [`poll_read_cursor`].
+macro_rules! hyper_read {
+    ($ty:ty $(, $gen:ident)?) => {
+        impl$(<$gen: SplitStream>)? Read for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: ReadBufCursor<'_>,
+            ) -> Poll<io::Result<()>> {
+                poll_read_cursor(&*self, cx, buf)
+            }
+        }
+    };
 }
 
-impl Read for UnixStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        poll_read_cursor(&*self, cx, buf)
-    }
-}
-
-impl<S: SplitStream> Read for OwnedReadHalf<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        poll_read_cursor(&*self, cx, buf)
-    }
-}
+hyper_read!(TcpStream);
+hyper_read!(UnixStream);
+hyper_read!(OwnedReadHalf<S>, S);
 
 /// `rt::Write` through the type's futures-io `AsyncWrite`, vectored.
 macro_rules! hyper_write_vectored {
