@@ -231,3 +231,64 @@ both_backends! {
         });
     }
 }
+
+both_backends! {
+    /// Bytes a `poll_write` accepted reach the peer without a flush, while the writer waits
+    /// on something else (the peer task): the writer's send buffer is tiny, so the send of
+    /// the last accepted chunk comes back short, and the rest must still go out.
+    fn accepted_bytes_are_sent_without_a_flush(backend: Backend) {
+        let fx = fixture(backend, "accepted_bytes_are_sent_without_a_flush");
+        fx.rt.block_on(async {
+            const LEN: usize = 256 * 1024;
+            let (mut writer, reader) = UnixStream::pair().expect("pair");
+            socket2::SockRef::from(&writer).set_send_buffer_size(4096).expect("SO_SNDBUF");
+            let data = pattern(LEN);
+            let expected = data.clone();
+            let peer = ringloop::spawn(async move {
+                let mut got = Vec::with_capacity(LEN);
+                while got.len() < LEN {
+                    let (res, buf) = reader.read(Vec::with_capacity(LEN - got.len())).await;
+                    let n = res.expect("peer read");
+                    assert!(n > 0, "end of file after {} of {LEN} bytes", got.len());
+                    got.extend_from_slice(&buf);
+                }
+                assert!(got == expected, "the bytes arrived changed");
+                reader
+            });
+            AsyncWriteExt::write_all(&mut writer, &data).await.expect("write_all");
+            let done = time::timeout(READ_LIMIT, peer).await;
+            let _reader = done.expect("the peer got every byte in time").expect("peer task");
+            // Dropped with nothing unsent: the stream's sending task ends with it.
+            drop(writer);
+        });
+    }
+}
+
+#[cfg(feature = "tls")]
+both_backends! {
+    /// The same over TLS: plaintext a `poll_write` accepted is encrypted and sent without a
+    /// flush, although the client's send buffer is tiny and its sends come back short.
+    fn accepted_tls_bytes_are_sent_without_a_flush(backend: Backend) {
+        let fx = fixture(backend, "accepted_tls_bytes_are_sent_without_a_flush");
+        fx.rt.block_on(async {
+            const LEN: usize = 256 * 1024;
+            let pair = support::tls::Pair::new(&[], &[]);
+            let (client, server) = UnixStream::pair().expect("pair");
+            let acceptor = pair.acceptor.clone();
+            let data = pattern(LEN);
+            let expected = data.clone();
+            let server = ringloop::spawn(async move {
+                let mut tls = acceptor.accept(server).await.expect("TLS accept");
+                let mut got = vec![0u8; LEN];
+                AsyncReadExt::read_exact(&mut tls, &mut got).await.expect("server read_exact");
+                assert!(got == expected, "the bytes arrived changed");
+                tls
+            });
+            let mut tls = pair.connector.connect("localhost", client).await.expect("TLS connect");
+            socket2::SockRef::from(tls.get_ref()).set_send_buffer_size(4096).expect("SO_SNDBUF");
+            AsyncWriteExt::write_all(&mut tls, &data).await.expect("write_all");
+            let done = time::timeout(READ_LIMIT, server).await;
+            let _server_tls = done.expect("the server got every byte in time").expect("server task");
+        });
+    }
+}

@@ -6,8 +6,9 @@
 //! - `poll_read` copies bytes once, from the stream's receive buffer into the caller's
 //!   slice; bytes that do not fit wait for the next read, poll-based or owned-buffer.
 //! - `poll_write` accepts up to 64 KiB (copied into the stream's send buffer) and returns at
-//!   once; an error sending it is reported by the next `poll_write`, `poll_flush` or
-//!   `poll_close`. `poll_flush` waits until every accepted byte is in the kernel.
+//!   once; the bytes go out without further polls (a task of the stream's own continues a
+//!   short send). An error sending them is reported by the next `poll_write`, `poll_flush`
+//!   or `poll_close`. `poll_flush` waits until every accepted byte is in the kernel.
 //! - `poll_close` flushes, then shuts the write direction down (the peer sees end of file).
 
 use std::io::{self, IoSlice};

@@ -80,7 +80,6 @@ mod tcp;
 mod turn;
 mod udp;
 mod unix;
-pub(crate) mod waiters;
 
 pub use ancillary::{ControlMessage, PacketInfo, ReceivedDatagram};
 pub use incoming::Incoming;

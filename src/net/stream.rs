@@ -23,7 +23,7 @@
 mod poll_read;
 mod poll_write;
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::task::{Context, Poll, ready};
@@ -37,8 +37,9 @@ use crate::op::{self, Control};
 /// A connected stream socket with the reads a drop left behind. Public only inside a private
 /// module, so that the split halves can name it in their sealed trait.
 pub struct StreamSocket {
-    /// What `poll_write` accepted and the send carrying it; boxed on the first `poll_write`.
-    write: RefCell<Option<Box<poll_write::PolledWrite>>>,
+    /// What `poll_write` accepted and the send carrying it, shared with the task that
+    /// drives the send; made on the first `poll_write`.
+    write: OnceCell<poll_write::SharedWrite>,
     /// Dropped first: an adopted read still in flight is cancelled before the socket
     /// closes, so no op is left naming a closed descriptor.
     rescue: Rescue,
@@ -50,7 +51,7 @@ pub struct StreamSocket {
 impl StreamSocket {
     pub(crate) fn new(socket: Socket) -> Self {
         StreamSocket {
-            write: RefCell::new(None),
+            write: OnceCell::new(),
             rescue: Rescue::default(),
             _registration: op::Registration::new(socket.as_raw_fd()),
             socket,
@@ -246,7 +247,7 @@ impl Drop for StreamSocket {
     /// Accepted bytes still being sent are sent before the socket closes (see
     /// [`poll_write`](self::poll_write)).
     fn drop(&mut self) {
-        self.linger();
+        self.detach_write();
     }
 }
 

@@ -30,15 +30,13 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
 
 use rustls::pki_types::CertificateDer;
 
 use super::engine::{Chunk, Engine, Plain};
 use super::{TlsError, TlsInfo};
-use crate::buf::{IoBuf, IoBufMut, Slice};
-use crate::net::waiters::Waiters;
+use crate::buf::{IoBuf, IoBufMut};
 use crate::net::{RecvStream, TcpStream, Turn, UnixStream};
 
 /// The most plaintext one write encrypts before sending (four full records).
@@ -87,7 +85,6 @@ impl sealed::Socket for UnixStream {
 }
 impl TlsSocket for UnixStream {}
 
-type WriteFuture = Pin<Box<dyn Future<Output = (io::Result<usize>, Slice<Vec<u8>>)>>>;
 type RescueFuture = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>;
 
 /// A TLS connection over `S`, client or server side, after its handshake.
@@ -129,20 +126,12 @@ enum Recv {
     Done,
 }
 
-/// The send side: one write op at a time.
+/// The send side. Ciphertext goes to the socket's poll-based writer (the one its
+/// `futures_io::AsyncWrite` impl uses), which sends it with a task of its own: a short send
+/// goes on without waiting for this stream to be polled again.
 struct Send {
-    /// The write in flight, with its ciphertext.
-    op: Option<WriteFuture>,
-    /// Ciphertext collected and not yet handed to an op (and the reusable buffer).
+    /// Ciphertext taken from the engine and not yet handed over (the reusable buffer).
     out: Vec<u8>,
-    /// Where `out` starts (after a short write).
-    at: usize,
-    /// Tasks waiting on the write in flight (a writer, a reader passing ciphertext along,
-    /// a shutdown): the op is polled with `waker`, which wakes them all, so its completion
-    /// reaches every one of them whichever polled last — a task woken alone might not poll
-    /// the send again (a read that found plaintext returns), and the others would sleep.
-    waiters: Arc<Waiters>,
-    waker: Waker,
     /// A write failed: every later send reports it.
     failed: Option<(io::ErrorKind, String)>,
 }
@@ -155,7 +144,6 @@ impl<S: TlsSocket> TlsStream<S> {
         received: Vec<u8>,
     ) -> TlsStream<S> {
         let peer = socket.peer_description();
-        let waiters = Arc::new(Waiters::default());
         let mut engine = Engine::new(conn);
         engine.preload(received);
         TlsStream {
@@ -164,11 +152,7 @@ impl<S: TlsSocket> TlsStream<S> {
                 engine,
                 recv: Recv::Idle,
                 send: Send {
-                    op: None,
                     out: Vec::new(),
-                    at: 0,
-                    waker: Waker::from(Arc::clone(&waiters)),
-                    waiters,
                     failed: None,
                 },
                 server_name,
@@ -464,51 +448,30 @@ impl<S: TlsSocket> TlsStream<S> {
         }
     }
 
-    /// Sends every ciphertext byte the engine has, one op at a time; ready when all of it is
-    /// in the kernel.
+    /// Sends every ciphertext byte the engine has; ready when all of it is in the kernel.
     fn poll_send_all(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut inner = self.inner.borrow_mut();
         let inner = &mut *inner;
         let send = &mut inner.send;
+        let core = self.socket.stream_socket();
         loop {
             if let Some((kind, msg)) = &send.failed {
                 return Poll::Ready(Err(io::Error::new(*kind, msg.clone())));
             }
-            if let Some(op) = &mut send.op {
-                send.waiters.add(cx.waker());
-                let (res, slice) = ready!(op.as_mut().poll(&mut Context::from_waker(&send.waker)));
-                send.op = None;
-                // Done without a wake-up (an op can complete as it is polled): the others
-                // waiting learn it now.
-                send.waiters.wake_all();
-                send.out = slice.into_inner();
-                match res {
-                    Ok(n) => send.at += n,
-                    Err(e) => {
-                        let msg = format!("TLS stream to {}: sending failed: {e}", self.peer);
-                        send.failed = Some((e.kind(), msg));
-                        continue;
-                    }
-                }
+            if let Err(e) = ready!(core.poll_flush(cx)) {
+                let msg = format!("TLS stream to {}: sending failed: {e}", self.peer);
+                send.failed = Some((e.kind(), msg));
+                continue;
             }
-            if send.at == send.out.len() {
-                send.out.clear();
-                send.at = 0;
-                if !inner.engine.wants_write() {
-                    return Poll::Ready(Ok(()));
-                }
-                inner.engine.take_ciphertext(&mut send.out);
-                if send.out.is_empty() {
-                    return Poll::Ready(Ok(()));
-                }
+            if !inner.engine.wants_write() {
+                return Poll::Ready(Ok(()));
             }
-            let out = std::mem::take(&mut send.out);
-            let slice = out.slice(send.at..);
-            let socket = Rc::clone(&self.socket);
-            // `at` stays where the slice starts: the op's count is added to it.
-            send.op = Some(Box::pin(async move {
-                socket.stream_socket().write(slice).await
-            }));
+            inner.engine.take_ciphertext(&mut send.out);
+            if send.out.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            // An error sending it is the next flush's.
+            core.write_vec(&mut send.out);
         }
     }
 }
@@ -645,8 +608,8 @@ impl<S: TlsSocket> futures_io::AsyncWrite for TlsStream<S> {
                 .engine
                 .write_plain(&data[..data.len().min(WRITE_CHUNK)])?
         };
-        // Start the send; its outcome is the next call's business.
-        if let Poll::Ready(Err(e)) = this.poll_send_all(cx) {
+        // Start the send, without waiting for it: its outcome is the next call's business.
+        if let Poll::Ready(Err(e)) = this.poll_send_all(&mut Context::from_waker(Waker::noop())) {
             return Poll::Ready(Err(e));
         }
         Poll::Ready(Ok(n))

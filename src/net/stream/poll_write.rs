@@ -18,39 +18,54 @@
 //! So a writer that flushes (as hyper, tokio-util's codecs and `BufWriter` users do) sees
 //! every error by its flush at the latest.
 //!
+//! # Accepted bytes go out without further polls
+//!
+//! A writer need not flush for its bytes to leave: tokio's `write_all` followed by a read
+//! of the reply is a common pattern, and the reply may depend on every byte written. So the
+//! send is not driven by the writer's later polls but by a small task of the stream's own,
+//! the *pump*: the send's completion wakes the pump, which continues a short send with the
+//! rest and wakes the tasks waiting for the send to finish (a `poll_write` with a send in
+//! flight, a `poll_flush`, an owned-buffer write). The pump is spawned the first time a send
+//! does not complete as it is made (on the epoll backend a send to a socket with room does,
+//! and then no pump is ever needed), and lives as long as the stream. Nobody's waker but
+//! the pump's is parked on the send, so a writer that stopped polling (a flush dropped by a
+//! timeout) cannot strand it.
+//!
 //! # Order with the owned-buffer API and drops
 //!
 //! An owned-buffer `write`, `writev`, `write_all` or `send_with_fds` first waits until the
 //! bytes `poll_write` accepted are sent (reporting their error, if any, instead of
 //! writing), so bytes reach the peer in the order they were written.
 //!
-//! Dropping a stream whose accepted bytes are still being sent does not lose them: the send
-//! goes on in a task that owns the socket, which closes once they are sent (or the loop
-//! shuts down). Dropping an [`OwnedWriteHalf`](crate::net::OwnedWriteHalf) likewise shuts
-//! the write direction down only after them.
-//!
-//! # Implementation
-//!
-//! The send is polled with a waker of its own that wakes every task waiting on it (a
-//! `poll_write` and an owned-buffer write of two tasks sharing the stream), so its
-//! completion reaches them whichever polled it last.
+//! Dropping a stream whose accepted bytes are still being sent does not lose them: the pump
+//! goes on sending them with the socket, which closes once they are sent (or the loop shuts
+//! down). Dropping an [`OwnedWriteHalf`](crate::net::OwnedWriteHalf) likewise shuts the
+//! write direction down only after them.
 
+use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker, ready};
+
+use socket2::Socket;
 
 use super::StreamSocket;
 use crate::buf::{IoBuf, Slice};
-use crate::net::waiters::Waiters;
 use crate::op::{self, Op};
 
 /// The most one `poll_write` accepts.
 const POLL_WRITE_MAX: usize = 64 * 1024;
 
+/// The write state a stream shares with its pump.
+pub(super) type SharedWrite = Rc<RefCell<PolledWrite>>;
+
 /// Bytes `poll_write` accepted and the send carrying them; see the module docs.
 pub(super) struct PolledWrite {
+    /// The socket the sends go to (its number stays valid while a send is in flight: a
+    /// dropped stream hands the socket itself to the pump, see `lingering`).
+    fd: RawFd,
     /// Accepted bytes: `buf[at..]` are not sent yet. Kept (empty) for the next write.
     buf: Vec<u8>,
     at: usize,
@@ -58,51 +73,58 @@ pub(super) struct PolledWrite {
     op: Option<Op<op::Send<Slice<Vec<u8>>>>>,
     /// The error of an accepted write, for the next call.
     failed: Option<io::Error>,
-    waiters: Arc<Waiters>,
-    /// Wakes `waiters`; the send is polled with it.
-    waker: Waker,
+    /// Tasks waiting until nothing accepted is unsent; the pump wakes them.
+    waiters: Vec<Waker>,
+    pump: Pump,
+    /// The stream is gone: the pump ends once nothing accepted is unsent.
+    detached: bool,
+    /// The socket of a stream dropped with bytes unsent: closed by the pump when they are.
+    lingering: Option<Socket>,
 }
 
-impl Default for PolledWrite {
-    fn default() -> Self {
-        let waiters = Arc::new(Waiters::default());
-        PolledWrite {
+/// The task that drives the send (see the module docs).
+enum Pump {
+    /// None runs: every send so far completed as it was made, or the loop is shutting down
+    /// (which ended the pump). A waiting caller then polls the send with its own waker.
+    Absent,
+    /// Spawned, not run yet: it polls the send when it first runs.
+    Queued,
+    /// Parked on the send in flight, if any; woken by its completion or by the stream's drop.
+    Parked(Waker),
+}
+
+impl PolledWrite {
+    pub(super) fn new(fd: RawFd) -> SharedWrite {
+        Rc::new(RefCell::new(PolledWrite {
+            fd,
             buf: Vec::new(),
             at: 0,
             op: None,
             failed: None,
-            waker: Waker::from(Arc::clone(&waiters)),
-            waiters,
-        }
+            waiters: Vec::new(),
+            pump: Pump::Absent,
+            detached: false,
+            lingering: None,
+        }))
     }
-}
 
-impl PolledWrite {
     /// Whether accepted bytes are still to be sent or an error is still to be reported.
     pub(super) fn is_pending(&self) -> bool {
         self.has_unsent() || self.failed.is_some()
     }
 
     /// Whether accepted bytes are still to be sent.
-    fn has_unsent(&self) -> bool {
+    pub(super) fn has_unsent(&self) -> bool {
         self.op.is_some() || self.at < self.buf.len()
     }
 
-    /// Sends what is accepted; ready when all of it is in the kernel, or with the error that
-    /// ended the sending (reported once).
-    fn poll_sent(&mut self, fd: RawFd, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Sends what is accepted, as far as it goes without waiting, with the send polled with
+    /// `waker`; ready when nothing is unsent (all sent, or the sending failed).
+    fn drive(&mut self, waker: &Waker) -> Poll<()> {
         loop {
-            if let Some(e) = self.failed.take() {
-                return Poll::Ready(Err(e));
-            }
             if let Some(send) = &mut self.op {
-                self.waiters.add(cx.waker());
-                let (res, slice) =
-                    ready!(Pin::new(send).poll(&mut Context::from_waker(&self.waker)));
+                let (res, slice) = ready!(Pin::new(send).poll(&mut Context::from_waker(waker)));
                 self.op = None;
-                // Done without a wake-up (an op can complete as it is polled): the others
-                // waiting learn it now.
-                self.waiters.wake_others(cx.waker());
                 self.buf = slice.into_inner();
                 match res {
                     Ok(0) => self.fail(io::ErrorKind::WriteZero.into()),
@@ -115,11 +137,51 @@ impl PolledWrite {
             if self.at == self.buf.len() {
                 self.buf.clear();
                 self.at = 0;
-                return Poll::Ready(Ok(()));
+                return Poll::Ready(());
             }
             let slice = std::mem::take(&mut self.buf).slice(self.at..);
             // `at` stays where the slice starts: the send's count is added to it.
-            self.op = Some(op::send(fd, slice));
+            self.op = Some(op::send(self.fd, slice));
+        }
+    }
+
+    /// [`drive`](Self::drive) from a caller's side: the send is polled with the pump's
+    /// waker, so its completion reaches the pump; without a pump, with `caller`'s (a caller
+    /// that will wait) or with none (a caller that only starts the send).
+    fn advance(&mut self, caller: Option<&Waker>) -> Poll<()> {
+        match std::mem::replace(&mut self.pump, Pump::Absent) {
+            Pump::Parked(pump) => {
+                let sent = self.drive(&pump);
+                self.pump = Pump::Parked(pump);
+                sent
+            }
+            Pump::Queued => {
+                self.pump = Pump::Queued;
+                if self.has_unsent() {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            }
+            Pump::Absent => self.drive(caller.unwrap_or(Waker::noop())),
+        }
+    }
+
+    /// Parks `waker` until nothing is unsent. Without a pump the caller polled the send with
+    /// its own waker, and nothing else is needed.
+    fn wait(&mut self, waker: &Waker) {
+        if matches!(self.pump, Pump::Absent) {
+            return;
+        }
+        if !self.waiters.iter().any(|w| w.will_wake(waker)) {
+            self.waiters.push(waker.clone());
+        }
+    }
+
+    /// Sent (or failed), and the caller is ready to report it: wakes every waiter.
+    fn wake_waiters(&mut self) {
+        for w in self.waiters.drain(..) {
+            w.wake();
         }
     }
 
@@ -144,7 +206,77 @@ impl PolledWrite {
     }
 }
 
+/// Spawns the pump of `shared` if bytes are unsent and none runs; false outside a live loop
+/// (shutting down), where none can.
+fn ensure_pump(shared: &SharedWrite, write: &mut PolledWrite) -> bool {
+    if !matches!(write.pump, Pump::Absent) {
+        return true;
+    }
+    let shared = Rc::clone(shared);
+    let spawned = crate::runtime::with_context(|cx| {
+        (!cx.shutting_down.get()).then(|| drop(cx.spawn(pump(shared))))
+    });
+    let live = matches!(spawned, Some(Some(())));
+    if live {
+        write.pump = Pump::Queued;
+    }
+    live
+}
+
+/// Starts sending what is accepted, and the pump if the send did not complete at once. With
+/// no loop to run a pump (shutting down), the send is polled by the next call.
+fn start(shared: &SharedWrite, write: &mut PolledWrite) {
+    if write.advance(None).is_pending() {
+        ensure_pump(shared, write);
+    }
+}
+
+/// The pump: drives the send whenever it completes, wakes the waiters once nothing is
+/// unsent, and ends when the stream is gone and nothing is unsent (closing a lingering
+/// socket).
+async fn pump(shared: SharedWrite) {
+    let guard = PumpGuard(shared);
+    std::future::poll_fn(|cx| {
+        let mut write = guard.0.borrow_mut();
+        match &write.pump {
+            Pump::Parked(w) if w.will_wake(cx.waker()) => {}
+            _ => write.pump = Pump::Parked(cx.waker().clone()),
+        }
+        ready!(write.drive(cx.waker()));
+        write.wake_waiters();
+        if write.detached {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    })
+    .await;
+}
+
+/// Marks the pump gone when its task ends (done, or dropped as the loop shuts down), and
+/// closes a lingering socket — after dropping a send still in flight, so no op is left
+/// naming a closed descriptor.
+struct PumpGuard(SharedWrite);
+
+impl Drop for PumpGuard {
+    fn drop(&mut self) {
+        let Ok(mut write) = self.0.try_borrow_mut() else {
+            return;
+        };
+        write.pump = Pump::Absent;
+        if let Some(socket) = write.lingering.take() {
+            write.op = None;
+            drop(socket);
+        }
+    }
+}
+
 impl StreamSocket {
+    /// The write state, made on the first `poll_write`.
+    fn shared_write(&self) -> &SharedWrite {
+        self.write
+            .get_or_init(|| PolledWrite::new(self.socket.as_raw_fd()))
+    }
+
     /// Accepts bytes of `data` (the slices in turn) for sending; see the module docs.
     pub(crate) fn poll_write_slices(
         &self,
@@ -154,26 +286,54 @@ impl StreamSocket {
         if data.iter().all(|d| d.is_empty()) {
             return Poll::Ready(Ok(0));
         }
-        let fd = self.socket.as_raw_fd();
-        let mut write = self.write.borrow_mut();
-        let write = write.get_or_insert_with(Box::default);
-        ready!(write.poll_sent(fd, cx))?;
+        let shared = self.shared_write();
+        let mut write = shared.borrow_mut();
+        if write.advance(Some(cx.waker())).is_pending() {
+            write.wait(cx.waker());
+            return Poll::Pending;
+        }
+        if let Some(e) = write.failed.take() {
+            return Poll::Ready(Err(e));
+        }
         let n = write.accept(data);
         // Start the send. A failure already known is this write's; a later one is reported
         // by the next call.
-        if let Poll::Ready(Err(e)) = write.poll_sent(fd, cx) {
-            return Poll::Ready(Err(e));
+        start(shared, &mut write);
+        Poll::Ready(write.failed.take().map_or(Ok(n), Err))
+    }
+
+    /// Hands the bytes of `data` to the send, leaving `data` empty (it gets the writer's
+    /// spare buffer: no copy when nothing is unsent, as after a ready `poll_flush`). Errors,
+    /// including one the send meets at once, are reported by the next `poll_flush`.
+    #[cfg(feature = "tls")]
+    pub(crate) fn write_vec(&self, data: &mut Vec<u8>) {
+        if data.is_empty() {
+            return;
         }
-        Poll::Ready(Ok(n))
+        let shared = self.shared_write();
+        let mut write = shared.borrow_mut();
+        if write.has_unsent() {
+            write.buf.extend_from_slice(data);
+            data.clear();
+        } else {
+            write.buf.clear();
+            write.at = 0;
+            std::mem::swap(&mut write.buf, data);
+            start(shared, &mut write);
+        }
     }
 
     /// Ready when every accepted byte is in the kernel; an accepted write's error.
     pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let fd = self.socket.as_raw_fd();
-        match self.write.borrow_mut().as_mut() {
-            Some(write) => write.poll_sent(fd, cx),
-            None => Poll::Ready(Ok(())),
+        let Some(shared) = self.write.get() else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut write = shared.borrow_mut();
+        if write.advance(Some(cx.waker())).is_pending() {
+            write.wait(cx.waker());
+            return Poll::Pending;
         }
+        Poll::Ready(write.failed.take().map_or(Ok(()), Err))
     }
 
     /// Flushes, then shuts the write direction down. A peer that already closed the
@@ -185,12 +345,12 @@ impl StreamSocket {
 
     /// Whether `poll_write` accepted bytes not yet sent (or an error to report).
     pub(crate) fn write_pending(&self) -> bool {
-        self.write.borrow().as_ref().is_some_and(|w| w.is_pending())
+        self.write.get().is_some_and(|w| w.borrow().is_pending())
     }
 
     /// Whether `poll_write` accepted bytes not yet sent.
     pub(crate) fn write_unsent(&self) -> bool {
-        self.write.borrow().as_ref().is_some_and(|w| w.has_unsent())
+        self.write.get().is_some_and(|w| w.borrow().has_unsent())
     }
 
     /// For owned-buffer writes: waits until what `poll_write` accepted is sent.
@@ -201,28 +361,34 @@ impl StreamSocket {
         std::future::poll_fn(|cx| self.poll_flush(cx)).await
     }
 
-    /// At drop: hands accepted bytes still being sent, with the socket, to a task that
-    /// finishes sending them; the socket closes when it is done. Leaves a duplicate of the
-    /// descriptor in the stream to be closed in its place.
-    pub(super) fn linger(&mut self) {
-        let Some(mut write) = self.write.take().filter(|w| w.has_unsent()) else {
+    /// At drop: accepted bytes still being sent go on with the socket in the pump, which
+    /// closes it once they are sent; a duplicate of the descriptor is left in the stream to
+    /// be closed in its place. Otherwise (nothing unsent, or no live loop) the send, if any,
+    /// is dropped now, before the socket closes, and the pump ends.
+    pub(super) fn detach_write(&mut self) {
+        let Some(shared) = self.write.take() else {
             return;
         };
-        let live = crate::runtime::with_context(|cx| !cx.shutting_down.get()).unwrap_or(false);
-        if !live {
-            return;
+        let mut write = shared.borrow_mut();
+        write.detached = true;
+        let lingers = write.has_unsent()
+            && ensure_pump(&shared, &mut write)
+            && match self.socket.try_clone() {
+                Ok(dup) => {
+                    write.lingering = Some(std::mem::replace(&mut self.socket, dup));
+                    true
+                }
+                Err(_) => false,
+            };
+        if !lingers {
+            // Nothing may be sent after the socket closes.
+            write.op = None;
+            write.buf = Vec::new();
+            write.at = 0;
         }
-        let Ok(dup) = self.socket.try_clone() else {
-            return;
-        };
-        let socket = std::mem::replace(&mut self.socket, dup);
-        let task = async move {
-            let fd = socket.as_raw_fd();
-            let _ = std::future::poll_fn(|cx| write.poll_sent(fd, cx)).await;
-            drop(write);
-            drop(socket);
-        };
-        crate::runtime::with_context(|cx| cx.spawn(task));
+        if let Pump::Parked(pump) = &write.pump {
+            pump.wake_by_ref();
+        }
     }
 }
 
