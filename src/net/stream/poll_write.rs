@@ -22,14 +22,17 @@
 //!
 //! A writer need not flush for its bytes to leave: tokio's `write_all` followed by a read
 //! of the reply is a common pattern, and the reply may depend on every byte written. So the
-//! send is not driven by the writer's later polls but by a small task of the stream's own,
-//! the *pump*: the send's completion wakes the pump, which continues a short send with the
-//! rest and wakes the tasks waiting for the send to finish (a `poll_write` with a send in
-//! flight, a `poll_flush`, an owned-buffer write). The pump is spawned the first time a send
-//! does not complete as it is made (on the epoll backend a send to a socket with room does,
-//! and then no pump is ever needed), and lives as long as the stream. Nobody's waker but
-//! the pump's is parked on the send, so a writer that stopped polling (a flush dropped by a
-//! timeout) cannot strand it.
+//! send is not left to the writer's later polls: a small task of the stream's own, the
+//! *pump*, is woken by every completion of the send and continues a short send with the
+//! rest. The pump is spawned the first time a send does not complete as it is made (on the
+//! epoll backend a send to a socket with room does, and then no pump is ever needed), and
+//! lives as long as the stream.
+//!
+//! The send is polled with one waker, whoever polls it, which wakes the pump and every
+//! caller waiting for the send to finish (a `poll_write` with a send in flight, a
+//! `poll_flush`, an owned-buffer write) together: a caller sees the completion in the same
+//! turn of the loop as the pump, and a caller that stopped waiting (a flush dropped by a
+//! timeout) cannot strand the send.
 //!
 //! # Order with the owned-buffer API and drops
 //!
@@ -47,7 +50,8 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker, ready};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker, ready};
 
 use socket2::Socket;
 
@@ -73,36 +77,97 @@ pub(super) struct PolledWrite {
     op: Option<Op<op::Send<Slice<Vec<u8>>>>>,
     /// The error of an accepted write, for the next call.
     failed: Option<io::Error>,
-    /// Tasks waiting until nothing accepted is unsent; the pump wakes them.
-    waiters: Vec<Waker>,
-    pump: Pump,
+    /// The pump and the callers waiting for the send; `waker` wakes them all, and the send
+    /// is polled with it, whoever polls it.
+    wakers: Arc<Wakers>,
+    waker: Waker,
+    /// Whether a pump task runs (it may not have run yet).
+    pumped: bool,
     /// The stream is gone: the pump ends once nothing accepted is unsent.
     detached: bool,
     /// The socket of a stream dropped with bytes unsent: closed by the pump when they are.
     lingering: Option<Socket>,
 }
 
-/// The task that drives the send (see the module docs).
-enum Pump {
-    /// None runs: every send so far completed as it was made, or the loop is shutting down
-    /// (which ended the pump). A waiting caller then polls the send with its own waker.
-    Absent,
-    /// Spawned, not run yet: it polls the send when it first runs.
-    Queued,
-    /// Parked on the send in flight, if any; woken by its completion or by the stream's drop.
-    Parked(Waker),
+/// Who the send's completion wakes: the pump, and the callers waiting until nothing is
+/// unsent. Both at once, so a waiting caller learns of the completion in the same turn of
+/// the loop as the pump does, not a turn later (as it would if the pump passed it on): an
+/// HTTP server's flush must be seen done before a close the peer sent right after reading
+/// the response.
+#[derive(Default)]
+struct Wakers(Mutex<WakersInner>);
+
+#[derive(Default)]
+struct WakersInner {
+    pump: Option<Waker>,
+    waiting: Vec<Waker>,
+}
+
+impl Wakers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WakersInner> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Parks `waker` until the send's next completion (once).
+    fn wait(&self, waker: &Waker) {
+        let mut inner = self.lock();
+        if !inner.waiting.iter().any(|w| w.will_wake(waker)) {
+            inner.waiting.push(waker.clone());
+        }
+    }
+
+    /// The pump's waker, kept for every completion.
+    fn set_pump(&self, waker: &Waker) {
+        let mut inner = self.lock();
+        match &inner.pump {
+            Some(w) if w.will_wake(waker) => {}
+            _ => inner.pump = Some(waker.clone()),
+        }
+    }
+
+    /// Wakes the callers waiting (not the pump). Their wakers are called outside the lock,
+    /// and the emptied list goes back for its capacity.
+    fn wake_waiting(&self) {
+        let mut waiting = std::mem::take(&mut self.lock().waiting);
+        if waiting.is_empty() {
+            return;
+        }
+        for w in waiting.drain(..) {
+            w.wake();
+        }
+        let mut inner = self.lock();
+        if inner.waiting.is_empty() {
+            inner.waiting = waiting;
+        }
+    }
+}
+
+impl Wake for Wakers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let pump = self.lock().pump.clone();
+        if let Some(pump) = pump {
+            pump.wake();
+        }
+        self.wake_waiting();
+    }
 }
 
 impl PolledWrite {
     pub(super) fn new(fd: RawFd) -> SharedWrite {
+        let wakers = Arc::new(Wakers::default());
         Rc::new(RefCell::new(PolledWrite {
             fd,
             buf: Vec::new(),
             at: 0,
             op: None,
             failed: None,
-            waiters: Vec::new(),
-            pump: Pump::Absent,
+            waker: Waker::from(Arc::clone(&wakers)),
+            wakers,
+            pumped: false,
             detached: false,
             lingering: None,
         }))
@@ -118,12 +183,14 @@ impl PolledWrite {
         self.op.is_some() || self.at < self.buf.len()
     }
 
-    /// Sends what is accepted, as far as it goes without waiting, with the send polled with
-    /// `waker`; ready when nothing is unsent (all sent, or the sending failed).
-    fn drive(&mut self, waker: &Waker) -> Poll<()> {
+    /// Sends what is accepted, as far as it goes without waiting; ready when nothing is
+    /// unsent (all sent, or the sending failed). Whoever calls it, the send is polled with
+    /// `waker`, so its completion reaches the pump and every caller waiting.
+    fn drive(&mut self) -> Poll<()> {
         loop {
             if let Some(send) = &mut self.op {
-                let (res, slice) = ready!(Pin::new(send).poll(&mut Context::from_waker(waker)));
+                let done = Pin::new(send).poll(&mut Context::from_waker(&self.waker));
+                let (res, slice) = ready!(done);
                 self.op = None;
                 self.buf = slice.into_inner();
                 match res {
@@ -145,44 +212,14 @@ impl PolledWrite {
         }
     }
 
-    /// [`drive`](Self::drive) from a caller's side: the send is polled with the pump's
-    /// waker, so its completion reaches the pump; without a pump, with `caller`'s (a caller
-    /// that will wait) or with none (a caller that only starts the send).
-    fn advance(&mut self, caller: Option<&Waker>) -> Poll<()> {
-        match std::mem::replace(&mut self.pump, Pump::Absent) {
-            Pump::Parked(pump) => {
-                let sent = self.drive(&pump);
-                self.pump = Pump::Parked(pump);
-                sent
-            }
-            Pump::Queued => {
-                self.pump = Pump::Queued;
-                if self.has_unsent() {
-                    Poll::Pending
-                } else {
-                    Poll::Ready(())
-                }
-            }
-            Pump::Absent => self.drive(caller.unwrap_or(Waker::noop())),
+    /// [`drive`](Self::drive) for a caller that waits if the send is not done: `waker` is
+    /// woken by its completion.
+    fn poll_sent(&mut self, waker: &Waker) -> Poll<()> {
+        if self.drive().is_ready() {
+            return Poll::Ready(());
         }
-    }
-
-    /// Parks `waker` until nothing is unsent. Without a pump the caller polled the send with
-    /// its own waker, and nothing else is needed.
-    fn wait(&mut self, waker: &Waker) {
-        if matches!(self.pump, Pump::Absent) {
-            return;
-        }
-        if !self.waiters.iter().any(|w| w.will_wake(waker)) {
-            self.waiters.push(waker.clone());
-        }
-    }
-
-    /// Sent (or failed), and the caller is ready to report it: wakes every waiter.
-    fn wake_waiters(&mut self) {
-        for w in self.waiters.drain(..) {
-            w.wake();
-        }
+        self.wakers.wait(waker);
+        Poll::Pending
     }
 
     fn fail(&mut self, e: io::Error) {
@@ -206,44 +243,29 @@ impl PolledWrite {
     }
 }
 
-/// Spawns the pump of `shared` if bytes are unsent and none runs; false outside a live loop
-/// (shutting down), where none can.
-fn ensure_pump(shared: &SharedWrite, write: &mut PolledWrite) -> bool {
-    if !matches!(write.pump, Pump::Absent) {
-        return true;
-    }
-    let shared = Rc::clone(shared);
-    let spawned = crate::runtime::with_context(|cx| {
-        (!cx.shutting_down.get()).then(|| drop(cx.spawn(pump(shared))))
-    });
-    let live = matches!(spawned, Some(Some(())));
-    if live {
-        write.pump = Pump::Queued;
-    }
-    live
-}
-
-/// Starts sending what is accepted, and the pump if the send did not complete at once. With
-/// no loop to run a pump (shutting down), the send is polled by the next call.
+/// Starts sending what is accepted, and the pump if the send did not complete at once (with
+/// no live loop to run one, shutting down, the send is polled by the next call).
 fn start(shared: &SharedWrite, write: &mut PolledWrite) {
-    if write.advance(None).is_pending() {
-        ensure_pump(shared, write);
+    if write.drive().is_ready() || write.pumped {
+        return;
     }
+    let pump = pump(Rc::clone(shared));
+    let spawned =
+        crate::runtime::with_context(|cx| (!cx.shutting_down.get()).then(|| drop(cx.spawn(pump))));
+    write.pumped = matches!(spawned, Some(Some(())));
 }
 
-/// The pump: drives the send whenever it completes, wakes the waiters once nothing is
-/// unsent, and ends when the stream is gone and nothing is unsent (closing a lingering
+/// The pump: drives the send whenever it completes, wakes the callers waiting once nothing
+/// is unsent, and ends when the stream is gone and nothing is unsent (closing a lingering
 /// socket).
 async fn pump(shared: SharedWrite) {
     let guard = PumpGuard(shared);
     std::future::poll_fn(|cx| {
         let mut write = guard.0.borrow_mut();
-        match &write.pump {
-            Pump::Parked(w) if w.will_wake(cx.waker()) => {}
-            _ => write.pump = Pump::Parked(cx.waker().clone()),
-        }
-        ready!(write.drive(cx.waker()));
-        write.wake_waiters();
+        write.wakers.set_pump(cx.waker());
+        ready!(write.drive());
+        // Done here (the send completed as the pump polled it): tell the callers waiting.
+        write.wakers.wake_waiting();
         if write.detached {
             return Poll::Ready(());
         }
@@ -262,7 +284,8 @@ impl Drop for PumpGuard {
         let Ok(mut write) = self.0.try_borrow_mut() else {
             return;
         };
-        write.pump = Pump::Absent;
+        write.pumped = false;
+        write.wakers.lock().pump = None;
         if let Some(socket) = write.lingering.take() {
             write.op = None;
             drop(socket);
@@ -288,10 +311,7 @@ impl StreamSocket {
         }
         let shared = self.shared_write();
         let mut write = shared.borrow_mut();
-        if write.advance(Some(cx.waker())).is_pending() {
-            write.wait(cx.waker());
-            return Poll::Pending;
-        }
+        ready!(write.poll_sent(cx.waker()));
         if let Some(e) = write.failed.take() {
             return Poll::Ready(Err(e));
         }
@@ -329,10 +349,7 @@ impl StreamSocket {
             return Poll::Ready(Ok(()));
         };
         let mut write = shared.borrow_mut();
-        if write.advance(Some(cx.waker())).is_pending() {
-            write.wait(cx.waker());
-            return Poll::Pending;
-        }
+        ready!(write.poll_sent(cx.waker()));
         Poll::Ready(write.failed.take().map_or(Ok(()), Err))
     }
 
@@ -371,8 +388,11 @@ impl StreamSocket {
         };
         let mut write = shared.borrow_mut();
         write.detached = true;
+        if write.has_unsent() {
+            start(&shared, &mut write);
+        }
         let lingers = write.has_unsent()
-            && ensure_pump(&shared, &mut write)
+            && write.pumped
             && match self.socket.try_clone() {
                 Ok(dup) => {
                     write.lingering = Some(std::mem::replace(&mut self.socket, dup));
@@ -386,8 +406,10 @@ impl StreamSocket {
             write.buf = Vec::new();
             write.at = 0;
         }
-        if let Pump::Parked(pump) = &write.pump {
-            pump.wake_by_ref();
+        // A pump waiting for the next send learns that there is none.
+        let pump = write.wakers.lock().pump.clone();
+        if let Some(pump) = pump {
+            pump.wake();
         }
     }
 }
