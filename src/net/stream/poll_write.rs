@@ -118,11 +118,7 @@ impl Wakers {
 
     /// The pump's waker, kept for every completion.
     fn set_pump(&self, waker: &Waker) {
-        let mut inner = self.lock();
-        match &inner.pump {
-            Some(w) if w.will_wake(waker) => {}
-            _ => inner.pump = Some(waker.clone()),
-        }
+        self.lock().pump = Some(waker.clone());
     }
 
     /// Wakes the callers waiting (not the pump). Their wakers are called outside the lock,
@@ -148,10 +144,16 @@ impl Wake for Wakers {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let pump = self.lock().pump.clone();
-        if let Some(pump) = pump {
-            pump.wake();
+        let inner = self.lock();
+        // The pump is a task of this loop: waking it only queues it, so it may be done
+        // under the lock. A waiting caller's waker may be anyone's, so not those.
+        if let Some(pump) = &inner.pump {
+            pump.wake_by_ref();
         }
+        if inner.waiting.is_empty() {
+            return;
+        }
+        drop(inner);
         self.wake_waiting();
     }
 }
@@ -260,9 +262,14 @@ fn start(shared: &SharedWrite, write: &mut PolledWrite) {
 /// socket).
 async fn pump(shared: SharedWrite) {
     let guard = PumpGuard(shared);
+    let mut registered = false;
     std::future::poll_fn(|cx| {
         let mut write = guard.0.borrow_mut();
-        write.wakers.set_pump(cx.waker());
+        if !registered {
+            // A task's waker stays the same: kept once, not locked for on every poll.
+            write.wakers.set_pump(cx.waker());
+            registered = true;
+        }
         ready!(write.drive());
         // Done here (the send completed as the pump polled it): tell the callers waiting.
         write.wakers.wake_waiting();
