@@ -463,14 +463,17 @@ impl<S: TlsSocket> TlsStream<S> {
                 send.failed = Some((e.kind(), msg));
                 continue;
             }
-            if !inner.engine.wants_write() {
-                return Poll::Ready(Ok(()));
-            }
-            inner.engine.take_ciphertext(&mut send.out);
             if send.out.is_empty() {
-                return Poll::Ready(Ok(()));
+                if !inner.engine.wants_write() {
+                    return Poll::Ready(Ok(()));
+                }
+                inner.engine.take_ciphertext(&mut send.out);
+                if send.out.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
             }
-            // An error sending it is the next flush's.
+            // Taken, since the flush above found nothing unsent; an error sending it is the
+            // next flush's.
             core.write_vec(&mut send.out);
         }
     }

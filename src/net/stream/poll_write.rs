@@ -329,25 +329,22 @@ impl StreamSocket {
         Poll::Ready(write.failed.take().map_or(Ok(n), Err))
     }
 
-    /// Hands the bytes of `data` to the send, leaving `data` empty (it gets the writer's
-    /// spare buffer: no copy when nothing is unsent, as after a ready `poll_flush`). Errors,
-    /// including one the send meets at once, are reported by the next `poll_flush`.
+    /// Hands the bytes of `data` to the send if nothing accepted is unsent (as after a ready
+    /// `poll_flush`), leaving `data` empty: it gets the writer's spare buffer, so nothing is
+    /// copied. Takes nothing and returns false otherwise. Errors, including one the send
+    /// meets at once, are reported by the next `poll_flush`.
     #[cfg(feature = "tls")]
-    pub(crate) fn write_vec(&self, data: &mut Vec<u8>) {
-        if data.is_empty() {
-            return;
-        }
+    pub(crate) fn write_vec(&self, data: &mut Vec<u8>) -> bool {
         let shared = self.shared_write();
         let mut write = shared.borrow_mut();
         if write.has_unsent() {
-            write.buf.extend_from_slice(data);
-            data.clear();
-        } else {
-            write.buf.clear();
-            write.at = 0;
-            std::mem::swap(&mut write.buf, data);
-            start(shared, &mut write);
+            return false;
         }
+        write.buf.clear();
+        write.at = 0;
+        std::mem::swap(&mut write.buf, data);
+        start(shared, &mut write);
+        true
     }
 
     /// Ready when every accepted byte is in the kernel; an accepted write's error.
