@@ -267,7 +267,7 @@ both_backends! {
                 server.cancel();
                 let _ = server.await;
             });
-            rt.block_on(support::settle_inflight(0));
+            support::settle_tasks_and_ops(&rt);
             let stats = rt.stats();
             assert_eq!(stats.tasks, 0, "tasks left");
             assert_eq!(stats.recv_buffers_lent, 0, "receive buffers still lent");

@@ -135,8 +135,8 @@ both_backends! {
             eprintln!("{backend:?}: dropped mid-handshake {}, timed out {}, dropped reading {}, clean {}",
                 outcomes[0], outcomes[1], outcomes[2], outcomes[3]);
             assert!(outcomes.iter().all(|&n| n > 0), "every way of ending happened: {outcomes:?}");
-            // Cancelled receives of dropped streams finish on the loop.
-            rt.block_on(support::settle_inflight(0));
+            // Cancelled receives and the sends of dropped streams finish on the loop.
+            support::settle_tasks_and_ops(&rt);
             let stats = rt.stats();
             assert_eq!(stats.tasks, 0, "tasks left");
             assert_eq!(stats.recv_buffers_lent, 0, "receive buffers still lent");

@@ -403,6 +403,19 @@ pub async fn settle_inflight(expected: usize) {
     assert_eq!(h.inflight_ops(), expected);
 }
 
+/// Runs `rt` until no op is in flight and no spawned task is alive, bounded by time (a leak
+/// still shows in the caller's assertions): the tasks that finish a dropped stream's work (the
+/// pump sending accepted bytes, the drain of a receive) end a loop turn after their last op,
+/// so "no op in flight" alone can still see them.
+pub fn settle_tasks_and_ops(rt: &ringloop::Runtime) {
+    rt.block_on(settle_inflight(0));
+    let deadline = Instant::now() + scaled(YIELD_UNTIL_TIME);
+    while rt.stats().tasks != 0 && Instant::now() < deadline {
+        rt.block_on(ringloop::yield_now());
+    }
+    rt.block_on(settle_inflight(0));
+}
+
 /// Writes all of `data` to a pipe's write end with plain blocking `write(2)`, retrying `EINTR`
 /// and short writes; any other error fails the test.
 pub fn write_all(fd: &OwnedFd, mut data: &[u8]) {
