@@ -72,7 +72,8 @@ impl<S: TlsSocket> Read for TlsStream<S> {
         }
         // The engine only writes plaintext into this memory, through `CursorSpare`.
         // SAFETY: nothing here de-initialises a byte of the cursor's unfilled part.
-        let mut spare = CursorSpare::new(unsafe { buf.as_mut() });
+        let unfilled = unsafe { buf.as_mut() };
+        let mut spare = CursorSpare::new(unfilled);
         std::task::ready!(self.get_mut().poll_read_spare(cx, &mut spare))?;
         // The engine calls `set_init` after each copy into the spare part.
         // SAFETY: the first `filled` bytes of the unfilled part were written, so are initialised.
