@@ -10,6 +10,7 @@ mod support;
 use std::cell::RefCell;
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use net_support::*;
@@ -22,6 +23,44 @@ use support::yield_turns;
 fn filled_in_order(bufs: &[Vec<u8>]) -> bool {
     bufs.windows(2)
         .all(|w| w[1].is_empty() || w[0].len() == w[0].capacity())
+}
+
+/// Reads `len` bytes from `stream` the way `way` names.
+async fn read_len(stream: &mut TcpStream, len: usize, way: &str) -> Vec<u8> {
+    let mut got = Vec::new();
+    match way {
+        "read" => {
+            while got.len() < len {
+                let (n, buf) = stream.read(Vec::with_capacity(len)).await;
+                assert!(
+                    n.expect("read") > 0,
+                    "end of file after {} bytes",
+                    got.len()
+                );
+                got.extend_from_slice(&buf);
+            }
+        }
+        "recv_multishot" => {
+            let ring = ringloop::buf::BufRing::builder().build().expect("BufRing");
+            let mut chunks = stream.recv_multishot(&ring);
+            while got.len() < len {
+                let chunk = chunks.next().await.expect("end of file").expect("receive");
+                got.extend_from_slice(&chunk);
+            }
+        }
+        "poll_read" => {
+            let mut buf = vec![0; len];
+            while got.len() < len {
+                let n = futures_lite::AsyncReadExt::read(stream, &mut buf)
+                    .await
+                    .expect("poll read");
+                assert!(n > 0, "end of file after {} bytes", got.len());
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        other => unreachable!("no way of reading named {other}"),
+    }
+    got
 }
 
 both_backends! {
@@ -129,6 +168,34 @@ both_backends! {
             sent.sort();
             assert_eq!(seen.len(), CLIENTS, "connections the server handled");
             assert!(seen == sent, "the server saw each client's message exactly once");
+        });
+    }
+
+    /// A TCP receive stops short at urgent data (out of band, not inline), so a short receive
+    /// does not always mean the socket is empty: the bytes behind the urgent byte arrive by
+    /// every way of reading, with nothing more sent.
+    fn bytes_behind_urgent_data_arrive(backend: Backend) {
+        let fx = fixture(backend, "bytes_behind_urgent_data_arrive");
+        fx.rt.block_on(async {
+            let expected = [[b'a'; 10], [b'c'; 10]].concat();
+            for way in ["read", "recv_multishot", "poll_read"] {
+                let (a, mut b) = connected_pair().await;
+                let (res, _) = a.write_all(vec![b'a'; 10]).await;
+                res.expect("write_all");
+                // SAFETY: a one-byte buffer that outlives the call, on a socket `a` keeps open.
+                let sent = unsafe { libc::send(a.as_raw_fd(), b"u".as_ptr().cast(), 1, libc::MSG_OOB) };
+                assert_eq!(sent, 1, "urgent send: {}", std::io::Error::last_os_error());
+                let (res, _) = a.write_all(vec![b'c'; 10]).await;
+                res.expect("write_all");
+                // A short timer parks the loop in the kernel, so the epoll backend takes the
+                // readiness these bytes raised before the read starts; nothing more is sent.
+                time::sleep(std::time::Duration::from_millis(1)).await;
+                let got = time::timeout(READ_LIMIT, read_len(&mut b, expected.len(), way)).await;
+                let got = got.unwrap_or_else(|_| {
+                    panic!("{way}: the bytes behind the urgent data never arrived")
+                });
+                support::assert_bytes_eq(way, &got, &expected);
+            }
         });
     }
 

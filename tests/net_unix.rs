@@ -10,6 +10,7 @@ mod support;
 
 use std::io::ErrorKind;
 use std::net::Shutdown;
+use std::os::fd::AsFd;
 use std::os::linux::net::SocketAddrExt as _;
 use std::os::unix::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -61,6 +62,45 @@ async fn wait_until_taken(socket: &impl std::os::fd::AsFd, sent: usize) {
         "a submitted receive took none of the {sent} bytes queued"
     );
     time::sleep(Duration::from_millis(1)).await;
+}
+
+/// Reads `len` bytes from `stream` the way `way` names (the descriptors that come along are
+/// dropped by the reads that do not take them).
+async fn read_len(stream: &mut UnixStream, len: usize, way: &str) -> Vec<u8> {
+    let mut got = Vec::new();
+    match way {
+        "read" => {
+            while got.len() < len {
+                let (n, buf) = stream.read(Vec::with_capacity(len)).await;
+                assert!(
+                    n.expect("read") > 0,
+                    "end of file after {} bytes",
+                    got.len()
+                );
+                got.extend_from_slice(&buf);
+            }
+        }
+        "recv_multishot" => {
+            let ring = ringloop::buf::BufRing::builder().build().expect("BufRing");
+            let mut chunks = stream.recv_multishot(&ring);
+            while got.len() < len {
+                let chunk = chunks.next().await.expect("end of file").expect("receive");
+                got.extend_from_slice(&chunk);
+            }
+        }
+        "poll_read" => {
+            let mut buf = vec![0; len];
+            while got.len() < len {
+                let n = futures_lite::AsyncReadExt::read(stream, &mut buf)
+                    .await
+                    .expect("poll read");
+                assert!(n > 0, "end of file after {} bytes", got.len());
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        other => unreachable!("no way of reading named {other}"),
+    }
+    got
 }
 
 both_backends! {
@@ -283,6 +323,35 @@ both_backends! {
                 .expect("the dropped receive's datagram reaches the next receive");
             let (n, from) = res.expect("recv_from");
             assert_eq!((&buf[..n], from.is_unnamed()), (&b"late"[..], true));
+        });
+    }
+
+    /// A message carrying descriptors ends a receive on a Unix stream early (the kernel does
+    /// not glue bytes across it), so a short receive there does not mean the socket is empty:
+    /// the bytes sent after it arrive by every way of reading — owned-buffer reads, the
+    /// multishot receive stream, and poll-based reads — and none waits for more data to come.
+    fn bytes_behind_passed_descriptors_arrive(backend: Backend) {
+        let fx = fixture(backend, "bytes_behind_passed_descriptors_arrive");
+        fx.rt.block_on(async {
+            let passed = std::fs::File::open("/dev/null").expect("open /dev/null");
+            let tail = vec![b't'; 3000];
+            let expected = [&b"head"[..], &tail[..]].concat();
+            for way in ["read", "recv_multishot", "poll_read"] {
+                let (a, mut b) = UnixStream::pair().expect("pair");
+                let (res, _) = a.send_with_fds(b"head".as_slice(), &[passed.as_fd()]).await;
+                res.expect("send_with_fds");
+                let (res, _) = a.write_all(tail.clone()).await;
+                res.expect("write_all");
+                // A short timer parks the loop in the kernel, so the epoll backend takes the
+                // readiness these bytes raised before the read starts; and nothing more is sent:
+                // a reader that waits for new data waits forever.
+                time::sleep(Duration::from_millis(1)).await;
+                let got = time::timeout(READ_LIMIT, read_len(&mut b, expected.len(), way)).await;
+                let got = got.unwrap_or_else(|_| {
+                    panic!("{way}: the bytes behind the descriptors never arrived")
+                });
+                support::assert_bytes_eq(way, &got, &expected);
+            }
         });
     }
 

@@ -74,6 +74,9 @@ struct FdQueue {
     /// The peer shut down (or the socket failed): no further edge will come for reading, so
     /// a short receive must not be taken to mean "wait for the next edge".
     read_closed: bool,
+    /// Urgent data came (`EPOLLPRI`, TCP): a receive stops short at it, so a short receive
+    /// must not be taken to mean the socket is empty either.
+    urgent: bool,
     readable: bool,
     writable: bool,
     /// The kernel refused `RWF_NOWAIT` on this (pollable) open file: how its reads and writes
@@ -87,6 +90,22 @@ struct Waiter {
     syscall: Syscall,
     /// Stays queued after each result (multishot poll), until cancelled or failed.
     multishot: bool,
+}
+
+impl FdQueue {
+    /// A stream receive got less than it asked for, so the socket is empty: the next receive
+    /// waits for the next edge rather than try for an `EAGAIN` (tokio makes the same
+    /// inference). Only while registered, so that edge will be reported, and not after the
+    /// peer shut down, when none will come (the next receive must find the end of file), nor
+    /// after urgent data, at which a receive stops short.
+    /// Returns whether it did take the socket to be empty.
+    fn saw_drained(&mut self) -> bool {
+        let empty = self.armed && !self.read_closed && !self.urgent;
+        if empty {
+            self.readable = false;
+        }
+        empty
+    }
 }
 
 fn ready_for(q: &FdQueue, dir: Direction) -> bool {
@@ -147,7 +166,11 @@ impl Epoll {
     /// (possibly a new file behind a reused number: its queue's state starts afresh).
     fn arm(&mut self, fd: RawFd) -> io::Result<bool> {
         let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            events: (libc::EPOLLIN
+                | libc::EPOLLOUT
+                | libc::EPOLLRDHUP
+                | libc::EPOLLPRI
+                | libc::EPOLLET) as u32,
             u64: fd as u64,
         };
         // SAFETY: `ev` lives across the call; a bad fd is reported as an error.
@@ -172,6 +195,7 @@ impl Epoll {
         q.readable = true;
         q.writable = true;
         q.read_closed &= !fresh;
+        q.urgent &= !fresh;
         if fresh {
             q.fallback = None;
         }
@@ -251,8 +275,12 @@ impl Epoll {
                     && matches!(w.syscall.wait(),
                         Wait::Ready(d) if (d.read && dir.read) || (d.write && dir.write))
             });
-        // Try it at once unless it must queue: a stream, FIFO behind earlier ops, or deferred.
-        let attempt = !multishot && !behind && !defer;
+        // A receive on a registered fd that an earlier one left empty (`readable` cleared by
+        // its EAGAIN or short stream receive, and no edge since) would only find EAGAIN.
+        let known_empty = was_armed && dir.read && !dir.write && !q.readable;
+        // Try it at once unless it must queue: a stream, FIFO behind earlier ops, deferred, or
+        // known to find nothing.
+        let attempt = !multishot && !behind && !defer && !known_empty;
         if attempt {
             // SAFETY: the op's memory is owned by the table until completion.
             let mut p = unsafe { self.perform_ready(fd, syscall) };
@@ -271,7 +299,12 @@ impl Epoll {
                 p if p.result == -libc::EOPNOTSUPP => {
                     return self.pool.submit(table, token, *syscall);
                 }
-                p => return table.complete(token, p.result, p.flags),
+                p => {
+                    if p.drained {
+                        let _ = self.queue(fd).saw_drained();
+                    }
+                    return table.complete(token, p.result, p.flags);
+                }
             }
         }
         if !was_armed && let Err(e) = self.arm_queue(fd) {
@@ -383,17 +416,18 @@ impl Epoll {
                 // EAGAIN (an edge is not reported again for data already there); a poll
                 // reports once per edge.
                 table.complete(token, result, flags | F_MORE);
-                if done.drained && !self.queue(fd).read_closed {
-                    // The socket is empty: wait for the next edge rather than try again.
-                    self.queue(fd).readable = false;
-                    i += 1;
-                } else if !syscall.drains() {
+                // A receive that emptied the socket waits for the next edge rather than try
+                // again; a draining one otherwise goes on.
+                if (done.drained && self.queue(fd).saw_drained()) || !syscall.drains() {
                     i += 1;
                 }
                 continue;
             }
             q.waiters.remove(i);
             self.waiting -= 1;
+            if done.drained {
+                let _ = self.queue(fd).saw_drained();
+            }
             if result == -libc::EOPNOTSUPP {
                 self.pool.submit(table, token, syscall);
             } else {
@@ -551,6 +585,9 @@ impl Epoll {
             }
             if bits & (libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLRDHUP) != 0 {
                 q.read_closed = true;
+            }
+            if bits & libc::EPOLLPRI != 0 {
+                q.urgent = true;
             }
             if bits & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
                 q.writable = true;

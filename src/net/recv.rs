@@ -45,6 +45,9 @@ pub struct RecvStream<'a> {
     state: RecvState,
     /// `stop` was called: the receive in flight is being cancelled and drained.
     stopping: bool,
+    /// The socket is TCP, where a short receive means it is empty (see
+    /// [`op::recv_tcp`](crate::op::recv_tcp)).
+    tcp: bool,
     /// The receive in flight was asked to cancel (by `stop`): its `ECANCELED` is ours, not
     /// an error, even if `resume` came since.
     cancelled: bool,
@@ -69,14 +72,20 @@ enum RecvState {
 }
 
 impl<'a> RecvStream<'a> {
-    pub(crate) fn new(fd: BorrowedFd<'a>, slot: ReceiveSlot<'a>, ring: &BufRing) -> Self {
-        let mut stream = RecvStream::with(fd.as_raw_fd(), None, ring);
+    pub(crate) fn new(
+        fd: BorrowedFd<'a>,
+        slot: ReceiveSlot<'a>,
+        ring: &BufRing,
+        tcp: bool,
+    ) -> Self {
+        let mut stream = RecvStream::with(fd.as_raw_fd(), None, ring, tcp);
         stream.slot = Some(slot);
         stream
     }
 
-    fn with(fd: RawFd, owner: Option<Rc<dyn Any>>, ring: &BufRing) -> Self {
+    fn with(fd: RawFd, owner: Option<Rc<dyn Any>>, ring: &BufRing, tcp: bool) -> Self {
         RecvStream {
+            tcp,
             fd,
             _socket: PhantomData,
             _owner: owner,
@@ -151,9 +160,17 @@ impl<'a> RecvStream<'a> {
                     let fd = self.fd;
                     self.cancelled = false;
                     self.state = if !self.ring.single_shot() {
-                        RecvState::Multishot(op::recv_multishot_stream(fd, &self.ring))
+                        RecvState::Multishot(if self.tcp {
+                            op::recv_multishot_tcp(fd, &self.ring)
+                        } else {
+                            op::recv_multishot(fd, &self.ring)
+                        })
                     } else if let Some(buf) = self.ring.take_pooled() {
-                        RecvState::Single(Box::new(op::recv(fd, buf)))
+                        RecvState::Single(Box::new(if self.tcp {
+                            op::recv_tcp(fd, buf)
+                        } else {
+                            op::recv(fd, buf)
+                        }))
                     } else {
                         RecvState::WaitBuffer
                     };
@@ -228,7 +245,9 @@ impl RecvStream<'static> {
     /// A stream that keeps a share of its socket, for owners that hold both (a transport).
     pub(crate) fn owning<S: AsFd + 'static>(socket: Rc<S>, ring: &BufRing) -> Self {
         let fd = socket.as_fd().as_raw_fd();
-        RecvStream::with(fd, Some(socket), ring)
+        let socket: Rc<dyn Any> = socket;
+        let tcp = socket.is::<super::TcpStream>();
+        RecvStream::with(fd, Some(socket), ring, tcp)
     }
 }
 
@@ -365,7 +384,8 @@ impl super::TcpStream {
     /// reading per stream. (The other way round works: what a dropped receive stream had
     /// received goes to the next `read`.)
     pub fn recv_multishot(&self, ring: &BufRing) -> RecvStream<'_> {
-        RecvStream::new(self.as_fd(), self.stream_socket().receive_slot(), ring)
+        let socket = self.stream_socket();
+        RecvStream::new(self.as_fd(), socket.receive_slot(), ring, socket.is_tcp())
     }
 }
 
@@ -373,6 +393,7 @@ impl super::UnixStream {
     /// Receives with a multishot receive into buffers `ring` picks when data arrives; see
     /// [`RecvStream`] and [`TcpStream::recv_multishot`](super::TcpStream::recv_multishot).
     pub fn recv_multishot(&self, ring: &BufRing) -> RecvStream<'_> {
-        RecvStream::new(self.as_fd(), self.stream_socket().receive_slot(), ring)
+        let socket = self.stream_socket();
+        RecvStream::new(self.as_fd(), socket.receive_slot(), ring, socket.is_tcp())
     }
 }

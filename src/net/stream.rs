@@ -46,23 +46,47 @@ pub struct StreamSocket {
     /// Keeps the socket registered with the epoll backend; dropped before `socket` closes.
     _registration: op::Registration,
     socket: Socket,
+    /// A TCP socket, where a short receive means the socket is empty (see [`op::recv_tcp`]).
+    tcp: bool,
+}
+
+/// Which stream socket a [`StreamSocket`] wraps.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Family {
+    Tcp,
+    Unix,
 }
 
 impl StreamSocket {
-    pub(crate) fn new(socket: Socket) -> Self {
+    pub(crate) fn new(socket: Socket, family: Family) -> Self {
         StreamSocket {
             write: OnceCell::new(),
             rescue: Rescue::default(),
             _registration: op::Registration::new(socket.as_raw_fd()),
             socket,
+            tcp: family == Family::Tcp,
         }
     }
 
     /// Wraps an accepted descriptor, switched to non-blocking.
-    pub(crate) fn from_owned(fd: OwnedFd) -> io::Result<Self> {
+    pub(crate) fn from_owned(fd: OwnedFd, family: Family) -> io::Result<Self> {
         let socket = Socket::from(fd);
         socket.set_nonblocking(true)?;
-        Ok(StreamSocket::new(socket))
+        Ok(StreamSocket::new(socket, family))
+    }
+
+    /// Whether this is a TCP socket (see [`op::recv_tcp`]).
+    pub(crate) fn is_tcp(&self) -> bool {
+        self.tcp
+    }
+
+    /// A receive into `buf`, told what a short receive means on this socket.
+    fn recv_op<B: IoBufMut>(&self, buf: B) -> op::Op<op::Recv<B>> {
+        if self.tcp {
+            op::recv_tcp(self.socket.as_raw_fd(), buf)
+        } else {
+            op::recv(self.socket.as_raw_fd(), buf)
+        }
     }
 
     pub(crate) fn socket(&self) -> &Socket {
@@ -115,7 +139,7 @@ impl StreamSocket {
             Rescued::Failed(e) => return (Err(e), buf),
             Rescued::Nothing => {}
         }
-        let op = op::recv(self.socket.as_raw_fd(), buf);
+        let op = self.recv_op(buf);
         AdoptOnDrop::new(&self.rescue.adopted, op, received::<B>).await
     }
 

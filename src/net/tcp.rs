@@ -11,7 +11,7 @@ use socket2::{Domain, Socket, Type};
 use super::adopt::{self, Adopted, AdoptedAccept};
 use super::resolve::{self, ToSocketAddrs};
 use super::split::{OwnedReadHalf, OwnedWriteHalf};
-use super::stream::StreamSocket;
+use super::stream::{Family, StreamSocket};
 use super::with_addr;
 use crate::buf::{IoBuf, IoBufMut};
 use crate::op;
@@ -369,13 +369,13 @@ impl TcpStream {
 
     fn wrap(socket: Socket) -> TcpStream {
         TcpStream {
-            inner: StreamSocket::new(socket),
+            inner: StreamSocket::new(socket, Family::Tcp),
         }
     }
 
     pub(crate) fn from_owned(fd: OwnedFd) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            inner: StreamSocket::from_owned(fd)?,
+            inner: StreamSocket::from_owned(fd, Family::Tcp)?,
         })
     }
 

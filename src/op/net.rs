@@ -238,6 +238,7 @@ impl<B: IoBuf> Describe for Send<B> {
             buf: self.buf.stable_ptr() as *mut u8,
             len: self.len(),
             send: true,
+            tcp: false,
         };
         call.syscall()
     }
@@ -253,6 +254,8 @@ struct SendRecvCall {
     buf: *mut u8,
     len: usize,
     send: bool,
+    /// A receive from a TCP socket: one that fills less than `len` has drained it.
+    tcp: bool,
 }
 
 impl SendRecvCall {
@@ -268,15 +271,18 @@ impl SendRecvCall {
 impl Perform for SendRecvCall {
     unsafe fn perform(&self, mode: Mode) -> Performed {
         let (fd, buf, len, nowait) = (self.fd, self.buf, self.len, mode.nowait());
-        // SAFETY: `buf` is the op's buffer (a send's data, a receive's spare capacity), valid
-        // for `len` bytes (the caller's contract).
-        Performed::plain(unsafe {
-            if self.send {
-                send_now(fd, buf, len, nowait)
-            } else {
-                recv_now(fd, buf, len, nowait)
-            }
-        })
+        if self.send {
+            // SAFETY: `buf` is the op's data, valid for `len` bytes (the caller's contract).
+            return Performed::plain(unsafe { send_now(fd, buf, len, nowait) });
+        }
+        // SAFETY: `buf` is the receive's spare capacity, valid for `len` bytes (the caller's
+        // contract).
+        let result = unsafe { recv_now(fd, buf, len, nowait) };
+        Performed {
+            result,
+            flags: 0,
+            drained: self.tcp && result > 0 && (result as usize) < len,
+        }
     }
 }
 
@@ -316,6 +322,8 @@ pub struct Recv<B> {
     buf: B,
     /// Most bytes to receive (see [`Describe::limit`]).
     max: usize,
+    /// `fd` is a TCP socket (see [`recv_tcp`]).
+    tcp: bool,
 }
 
 /// Receives into the spare capacity of `buf` from socket `fd`; 0 means the peer closed.
@@ -326,6 +334,26 @@ pub fn recv<B: IoBufMut>(fd: RawFd, buf: B) -> Op<Recv<B>> {
         fd,
         buf,
         max: usize::MAX,
+        tcp: false,
+    })
+}
+
+/// [`recv`] from a TCP socket: on the epoll backend a receive that gets less than it asked
+/// for tells the driver the socket is empty, so the next receive waits for new data's
+/// readiness edge instead of first trying the call for an `EAGAIN` (tokio infers the same
+/// from a short read).
+///
+/// Only TCP: a Unix stream ends a receive early at a message that carries descriptors (the
+/// kernel does not glue bytes across it), and a datagram socket returns one datagram at a
+/// time however many wait, so there a short receive can leave data that no new edge
+/// announces. TCP stops short at urgent data too: the driver stops inferring on a socket once
+/// it reported urgent data (`EPOLLPRI`).
+pub(crate) fn recv_tcp<B: IoBufMut>(fd: RawFd, buf: B) -> Op<Recv<B>> {
+    Op::new(Recv {
+        fd,
+        buf,
+        max: usize::MAX,
+        tcp: true,
     })
 }
 
@@ -351,6 +379,7 @@ impl<B: IoBufMut> Describe for Recv<B> {
             buf,
             len,
             send: false,
+            tcp: self.tcp,
         };
         call.syscall()
     }

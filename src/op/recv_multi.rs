@@ -27,8 +27,8 @@ use crate::driver::{
 pub struct RecvMulti {
     fd: RawFd,
     ring: BufRing,
-    /// `fd` is a stream socket (see [`RecvSelect`]).
-    stream: bool,
+    /// `fd` is a TCP socket (see [`RecvSelect`]).
+    tcp: bool,
 }
 
 /// Receives from socket `fd` into buffers `ring` picks, as a stream: `Ok(Some(buf))` per chunk
@@ -55,17 +55,17 @@ pub fn recv_multishot(fd: RawFd, ring: &BufRing) -> OpStream<RecvMulti> {
     OpStream::new(RecvMulti {
         fd,
         ring: ring.clone(),
-        stream: false,
+        tcp: false,
     })
 }
 
-/// [`recv_multishot`] on a socket known to be a stream (TCP, Unix stream): the epoll backend
-/// then stops trying once a receive comes back short.
-pub(crate) fn recv_multishot_stream(fd: RawFd, ring: &BufRing) -> OpStream<RecvMulti> {
+/// [`recv_multishot`] on a socket known to be TCP: the epoll backend then stops trying once
+/// a receive comes back short (see [`recv_tcp`](super::net::recv_tcp)).
+pub(crate) fn recv_multishot_tcp(fd: RawFd, ring: &BufRing) -> OpStream<RecvMulti> {
     OpStream::new(RecvMulti {
         fd,
         ring: ring.clone(),
-        stream: true,
+        tcp: true,
     })
 }
 
@@ -97,7 +97,7 @@ impl Describe for RecvMulti {
         let call = RecvSelect {
             fd: self.fd,
             source: self.ring.source(),
-            stream: self.stream,
+            tcp: self.tcp,
         };
         // Receives until EAGAIN on each report; end of file ends the stream.
         Syscall::on_readable(self.fd, call)
@@ -123,9 +123,9 @@ struct RecvSelect {
     fd: RawFd,
     /// The ring's buffers, alive as long as the op (which holds the ring).
     source: *const (dyn BufferSource + 'static),
-    /// A stream socket: a receive that fills less than its buffer has drained the socket
-    /// (datagram sockets return one datagram at a time, however many wait).
-    stream: bool,
+    /// A TCP socket: a receive that fills less than its buffer has drained the socket (see
+    /// [`recv_tcp`](super::net::recv_tcp) for the sockets where it has not).
+    tcp: bool,
 }
 
 impl Perform for RecvSelect {
@@ -144,7 +144,7 @@ impl Perform for RecvSelect {
         Performed {
             result,
             flags: F_BUFFER | (u32::from(bid) << BUFFER_SHIFT),
-            drained: self.stream && (result as usize) < len,
+            drained: self.tcp && (result as usize) < len,
         }
     }
 }

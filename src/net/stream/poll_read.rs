@@ -16,11 +16,9 @@
 //! way the bytes come out in the order the kernel delivered them.
 
 use std::io;
-use std::os::fd::AsRawFd;
 use std::task::{Context, Poll, ready};
 
 use super::{Arrived, Rescued, StreamSocket};
-use crate::op;
 
 /// The smallest receive a poll-based read starts: a caller reading a few bytes at a time
 /// (a length prefix, a header) is served from the leftover, not by an op per call.
@@ -75,7 +73,7 @@ impl StreamSocket {
                 }
                 Rescued::Nothing => {
                     let want = room.clamp(POLL_READ_MIN, POLL_READ_MAX);
-                    let recv = op::recv(self.socket.as_raw_fd(), self.rescue.spare(want));
+                    let recv = self.recv_op(self.rescue.spare(want));
                     self.rescue
                         .adopted
                         .put(Box::pin(async move { arrived_in(recv.await) }));

@@ -11,7 +11,7 @@ use socket2::{Socket, Type};
 use super::{local_addr, new_socket, path_addr, peer_addr, to_sockaddr, with_unix_addr};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::net::split::{self, OwnedReadHalf, OwnedWriteHalf};
-use crate::net::stream::StreamSocket;
+use crate::net::stream::{Family, StreamSocket};
 
 /// A connected Unix stream socket. Reads, writes and their guarantees are those of
 /// [`TcpStream`](crate::net::TcpStream): methods take `&self`, a dropped read is adopted so no
@@ -81,13 +81,13 @@ impl UnixStream {
 
     fn wrap(socket: Socket) -> UnixStream {
         UnixStream {
-            inner: StreamSocket::new(socket),
+            inner: StreamSocket::new(socket, Family::Unix),
         }
     }
 
     pub(crate) fn from_owned(fd: OwnedFd) -> io::Result<UnixStream> {
         Ok(UnixStream {
-            inner: StreamSocket::from_owned(fd)?,
+            inner: StreamSocket::from_owned(fd, Family::Unix)?,
         })
     }
 
