@@ -25,44 +25,6 @@ fn filled_in_order(bufs: &[Vec<u8>]) -> bool {
         .all(|w| w[1].is_empty() || w[0].len() == w[0].capacity())
 }
 
-/// Reads `len` bytes from `stream` the way `way` names.
-async fn read_len(stream: &mut TcpStream, len: usize, way: &str) -> Vec<u8> {
-    let mut got = Vec::new();
-    match way {
-        "read" => {
-            while got.len() < len {
-                let (n, buf) = stream.read(Vec::with_capacity(len)).await;
-                assert!(
-                    n.expect("read") > 0,
-                    "end of file after {} bytes",
-                    got.len()
-                );
-                got.extend_from_slice(&buf);
-            }
-        }
-        "recv_multishot" => {
-            let ring = ringloop::buf::BufRing::builder().build().expect("BufRing");
-            let mut chunks = stream.recv_multishot(&ring);
-            while got.len() < len {
-                let chunk = chunks.next().await.expect("end of file").expect("receive");
-                got.extend_from_slice(&chunk);
-            }
-        }
-        "poll_read" => {
-            let mut buf = vec![0; len];
-            while got.len() < len {
-                let n = futures_lite::AsyncReadExt::read(stream, &mut buf)
-                    .await
-                    .expect("poll read");
-                assert!(n > 0, "end of file after {} bytes", got.len());
-                got.extend_from_slice(&buf[..n]);
-            }
-        }
-        other => unreachable!("no way of reading named {other}"),
-    }
-    got
-}
-
 both_backends! {
     /// Messages of 1 byte to 64 KiB written with `write_all` come back byte for byte through an
     /// echo server, and the two ends agree on addresses: the client's `local_addr` is the address

@@ -64,45 +64,6 @@ async fn wait_until_taken(socket: &impl std::os::fd::AsFd, sent: usize) {
     time::sleep(Duration::from_millis(1)).await;
 }
 
-/// Reads `len` bytes from `stream` the way `way` names (the descriptors that come along are
-/// dropped by the reads that do not take them).
-async fn read_len(stream: &mut UnixStream, len: usize, way: &str) -> Vec<u8> {
-    let mut got = Vec::new();
-    match way {
-        "read" => {
-            while got.len() < len {
-                let (n, buf) = stream.read(Vec::with_capacity(len)).await;
-                assert!(
-                    n.expect("read") > 0,
-                    "end of file after {} bytes",
-                    got.len()
-                );
-                got.extend_from_slice(&buf);
-            }
-        }
-        "recv_multishot" => {
-            let ring = ringloop::buf::BufRing::builder().build().expect("BufRing");
-            let mut chunks = stream.recv_multishot(&ring);
-            while got.len() < len {
-                let chunk = chunks.next().await.expect("end of file").expect("receive");
-                got.extend_from_slice(&chunk);
-            }
-        }
-        "poll_read" => {
-            let mut buf = vec![0; len];
-            while got.len() < len {
-                let n = futures_lite::AsyncReadExt::read(stream, &mut buf)
-                    .await
-                    .expect("poll read");
-                assert!(n > 0, "end of file after {} bytes", got.len());
-                got.extend_from_slice(&buf[..n]);
-            }
-        }
-        other => unreachable!("no way of reading named {other}"),
-    }
-    got
-}
-
 both_backends! {
     /// A listener bound to a path echoes 1 byte to 200 KiB back byte for byte; the listener and
     /// the client's peer address are that path, and the accepted peer (a client that never

@@ -1,6 +1,7 @@
 //! Helpers shared by the socket tests (`net_tcp_*`, `net_unix`, `net_fd_passing`,
 //! `net_split`): a fixture holding the fd lock, a watchdog and a runtime; loopback listeners
-//! and connected pairs; byte patterns; read helpers bounded in time; fd-count assertions.
+//! and connected pairs; byte patterns; read helpers bounded in time; reading a TCP or Unix
+//! stream each way ringloop offers ([`read_len`]); fd-count assertions.
 //!
 //! Every socket test opens descriptors and some count them, so every test holds
 //! `support::serial()` (through [`fixture`]) and builds its runtime only after taking it.
@@ -13,7 +14,8 @@ use std::path::PathBuf;
 use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
-use ringloop::net::{TcpListener, TcpStream};
+use ringloop::buf::BufRing;
+use ringloop::net::{RecvStream, TcpListener, TcpStream, UnixStream};
 use ringloop::{Backend, Handle, Runtime, time, yield_now};
 
 use crate::support::{self, Watchdog, describe_open_fds, open_fds};
@@ -200,4 +202,71 @@ impl Drop for TempPath {
 /// A unique abstract socket name for `what` on `backend` (no file, gone with its socket).
 pub fn abstract_name(what: &str, backend: Backend) -> String {
     format!("ringloop-{}-{what}-{backend:?}", std::process::id())
+}
+
+/// The ways of reading a stream socket that [`read_len`] tries: `TcpStream` and `UnixStream`
+/// have them as inherent methods, which no trait of ringloop's unites.
+pub trait ReadWays: futures_lite::AsyncRead + Unpin {
+    /// The owned-buffer `read`.
+    fn read_owned(&self, buf: Vec<u8>) -> impl Future<Output = (io::Result<usize>, Vec<u8>)>;
+    /// The multishot receive stream.
+    fn multishot<'a>(&'a self, ring: &BufRing) -> RecvStream<'a>;
+}
+
+impl ReadWays for TcpStream {
+    fn read_owned(&self, buf: Vec<u8>) -> impl Future<Output = (io::Result<usize>, Vec<u8>)> {
+        self.read(buf)
+    }
+    fn multishot<'a>(&'a self, ring: &BufRing) -> RecvStream<'a> {
+        self.recv_multishot(ring)
+    }
+}
+
+impl ReadWays for UnixStream {
+    fn read_owned(&self, buf: Vec<u8>) -> impl Future<Output = (io::Result<usize>, Vec<u8>)> {
+        self.read(buf)
+    }
+    fn multishot<'a>(&'a self, ring: &BufRing) -> RecvStream<'a> {
+        self.recv_multishot(ring)
+    }
+}
+
+/// Reads `len` bytes from `stream` the way `way` names: `"read"` (owned-buffer reads),
+/// `"recv_multishot"` (the multishot receive stream) or `"poll_read"` (futures-io's
+/// `AsyncRead`). Unbounded: the caller bounds it in time.
+pub async fn read_len<S: ReadWays>(stream: &mut S, len: usize, way: &str) -> Vec<u8> {
+    let mut got = Vec::new();
+    match way {
+        "read" => {
+            while got.len() < len {
+                let (n, buf) = stream.read_owned(Vec::with_capacity(len)).await;
+                assert!(
+                    n.expect("read") > 0,
+                    "end of file after {} bytes",
+                    got.len()
+                );
+                got.extend_from_slice(&buf);
+            }
+        }
+        "recv_multishot" => {
+            let ring = BufRing::builder().build().expect("BufRing");
+            let mut chunks = stream.multishot(&ring);
+            while got.len() < len {
+                let chunk = chunks.next().await.expect("end of file").expect("receive");
+                got.extend_from_slice(&chunk);
+            }
+        }
+        "poll_read" => {
+            let mut buf = vec![0; len];
+            while got.len() < len {
+                let n = futures_lite::AsyncReadExt::read(stream, &mut buf)
+                    .await
+                    .expect("poll read");
+                assert!(n > 0, "end of file after {} bytes", got.len());
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        other => unreachable!("no way of reading named {other}"),
+    }
+    got
 }
