@@ -115,7 +115,8 @@ pub use runtime::{
     yield_now,
 };
 
-/// The README's code blocks, compiled and run as doc tests so they stay true.
-#[cfg(doctest)]
+/// The README's code blocks, compiled and run as doc tests so they stay true (with the
+/// default features: its TLS example needs `tls`).
+#[cfg(all(doctest, feature = "tls"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
