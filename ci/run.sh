@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s ==\n' "$*"; }
+# Each step says when it starts, so a log shows where the run's time went.
+step() { printf '\n== %s == (at %d s)\n' "$*" "$SECONDS"; }
 
 step "tools the tests use beyond the Rust toolchain"
 # The TLS interop tests (tests/tls_interop.rs) run Python's ssl module and `openssl s_client`
@@ -72,3 +73,5 @@ cargo bench -- --test
 
 step "benchmark smoke run"
 cargo run --release --example compare -- --quick
+
+echo "ci/run.sh: every step passed in $SECONDS s"
