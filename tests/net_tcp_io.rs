@@ -144,8 +144,9 @@ both_backends! {
                 let (a, mut b) = connected_pair().await;
                 let (res, _) = a.write_all(vec![b'a'; 10]).await;
                 res.expect("write_all");
+                let fd = a.as_raw_fd();
                 // SAFETY: a one-byte buffer that outlives the call, on a socket `a` keeps open.
-                let sent = unsafe { libc::send(a.as_raw_fd(), b"u".as_ptr().cast(), 1, libc::MSG_OOB) };
+                let sent = unsafe { libc::send(fd, b"u".as_ptr().cast(), 1, libc::MSG_OOB) };
                 assert_eq!(sent, 1, "urgent send: {}", std::io::Error::last_os_error());
                 let (res, _) = a.write_all(vec![b'c'; 10]).await;
                 res.expect("write_all");

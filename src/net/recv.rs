@@ -46,7 +46,7 @@ pub struct RecvStream<'a> {
     /// `stop` was called: the receive in flight is being cancelled and drained.
     stopping: bool,
     /// The socket is TCP, where a short receive means it is empty (see
-    /// [`op::recv_tcp`](crate::op::recv_tcp)).
+    /// [`op::recv_stream`](crate::op::recv_stream)).
     tcp: bool,
     /// The receive in flight was asked to cancel (by `stop`): its `ECANCELED` is ours, not
     /// an error, even if `resume` came since.
@@ -160,17 +160,9 @@ impl<'a> RecvStream<'a> {
                     let fd = self.fd;
                     self.cancelled = false;
                     self.state = if !self.ring.single_shot() {
-                        RecvState::Multishot(if self.tcp {
-                            op::recv_multishot_tcp(fd, &self.ring)
-                        } else {
-                            op::recv_multishot(fd, &self.ring)
-                        })
+                        RecvState::Multishot(op::recv_multishot_stream(fd, &self.ring, self.tcp))
                     } else if let Some(buf) = self.ring.take_pooled() {
-                        RecvState::Single(Box::new(if self.tcp {
-                            op::recv_tcp(fd, buf)
-                        } else {
-                            op::recv(fd, buf)
-                        }))
+                        RecvState::Single(Box::new(op::recv_stream(fd, buf, self.tcp)))
                     } else {
                         RecvState::WaitBuffer
                     };

@@ -46,7 +46,7 @@ pub struct StreamSocket {
     /// Keeps the socket registered with the epoll backend; dropped before `socket` closes.
     _registration: op::Registration,
     socket: Socket,
-    /// A TCP socket, where a short receive means the socket is empty (see [`op::recv_tcp`]).
+    /// A TCP socket, where a short receive means the socket is empty (see [`op::recv_stream`]).
     tcp: bool,
 }
 
@@ -75,18 +75,14 @@ impl StreamSocket {
         Ok(StreamSocket::new(socket, family))
     }
 
-    /// Whether this is a TCP socket (see [`op::recv_tcp`]).
+    /// Whether this is a TCP socket (see [`op::recv_stream`]).
     pub(crate) fn is_tcp(&self) -> bool {
         self.tcp
     }
 
     /// A receive into `buf`, told what a short receive means on this socket.
     fn recv_op<B: IoBufMut>(&self, buf: B) -> op::Op<op::Recv<B>> {
-        if self.tcp {
-            op::recv_tcp(self.socket.as_raw_fd(), buf)
-        } else {
-            op::recv(self.socket.as_raw_fd(), buf)
-        }
+        op::recv_stream(self.socket.as_raw_fd(), buf, self.tcp)
     }
 
     pub(crate) fn socket(&self) -> &Socket {

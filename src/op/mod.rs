@@ -81,11 +81,11 @@ pub use msg::{
     Received, RecvMsg, SendMsg, SendMsgVectored, control_space, fds_space, recvmsg, sendmsg,
     sendmsg_vectored,
 };
-pub(crate) use net::recv_tcp;
+pub(crate) use net::recv_stream;
 pub use net::{Accept, Connect, Recv, Send, accept, connect, recv, send};
 pub use nop::{Nop, nop};
 pub use poll::{Interest, PollAdd, PollMultishot, poll_add, poll_multishot};
-pub(crate) use recv_multi::recv_multishot_tcp;
+pub(crate) use recv_multi::recv_multishot_stream;
 pub use recv_multi::{RecvMulti, recv_multishot};
 pub(crate) use registration::Registration;
 pub use rw::{Read, Write, read, read_at, write, write_at};

@@ -275,8 +275,7 @@ impl Perform for SendRecvCall {
             // SAFETY: `buf` is the op's data, valid for `len` bytes (the caller's contract).
             return Performed::plain(unsafe { send_now(fd, buf, len, nowait) });
         }
-        // SAFETY: `buf` is the receive's spare capacity, valid for `len` bytes (the caller's
-        // contract).
+        // SAFETY: `buf` is the receive's spare capacity, valid for `len` bytes (caller's contract).
         let result = unsafe { recv_now(fd, buf, len, nowait) };
         Performed {
             result,
@@ -322,7 +321,7 @@ pub struct Recv<B> {
     buf: B,
     /// Most bytes to receive (see [`Describe::limit`]).
     max: usize,
-    /// `fd` is a TCP socket (see [`recv_tcp`]).
+    /// `fd` is a TCP socket (see [`recv_stream`]).
     tcp: bool,
 }
 
@@ -338,22 +337,22 @@ pub fn recv<B: IoBufMut>(fd: RawFd, buf: B) -> Op<Recv<B>> {
     })
 }
 
-/// [`recv`] from a TCP socket: on the epoll backend a receive that gets less than it asked
-/// for tells the driver the socket is empty, so the next receive waits for new data's
-/// readiness edge instead of first trying the call for an `EAGAIN` (tokio infers the same
-/// from a short read).
+/// [`recv`] from a stream socket that is TCP or not (`tcp`). From TCP, on the epoll backend,
+/// a receive that gets less than it asked for tells the driver the socket is empty, so the
+/// next receive waits for new data's readiness edge instead of first trying the call for an
+/// `EAGAIN` (tokio infers the same from a short read).
 ///
 /// Only TCP: a Unix stream ends a receive early at a message that carries descriptors (the
 /// kernel does not glue bytes across it), and a datagram socket returns one datagram at a
 /// time however many wait, so there a short receive can leave data that no new edge
 /// announces. TCP stops short at urgent data too: the driver stops inferring on a socket once
 /// it reported urgent data (`EPOLLPRI`).
-pub(crate) fn recv_tcp<B: IoBufMut>(fd: RawFd, buf: B) -> Op<Recv<B>> {
+pub(crate) fn recv_stream<B: IoBufMut>(fd: RawFd, buf: B, tcp: bool) -> Op<Recv<B>> {
     Op::new(Recv {
         fd,
         buf,
         max: usize::MAX,
-        tcp: true,
+        tcp,
     })
 }
 

@@ -59,13 +59,14 @@ pub fn recv_multishot(fd: RawFd, ring: &BufRing) -> OpStream<RecvMulti> {
     })
 }
 
-/// [`recv_multishot`] on a socket known to be TCP: the epoll backend then stops trying once
-/// a receive comes back short (see [`recv_tcp`](super::net::recv_tcp)).
-pub(crate) fn recv_multishot_tcp(fd: RawFd, ring: &BufRing) -> OpStream<RecvMulti> {
+/// [`recv_multishot`] on a stream socket that is TCP or not (`tcp`): from TCP the epoll
+/// backend stops trying once a receive comes back short (see
+/// [`recv_stream`](super::net::recv_stream)).
+pub(crate) fn recv_multishot_stream(fd: RawFd, ring: &BufRing, tcp: bool) -> OpStream<RecvMulti> {
     OpStream::new(RecvMulti {
         fd,
         ring: ring.clone(),
-        tcp: true,
+        tcp,
     })
 }
 
@@ -124,7 +125,7 @@ struct RecvSelect {
     /// The ring's buffers, alive as long as the op (which holds the ring).
     source: *const (dyn BufferSource + 'static),
     /// A TCP socket: a receive that fills less than its buffer has drained the socket (see
-    /// [`recv_tcp`](super::net::recv_tcp) for the sockets where it has not).
+    /// [`recv_stream`](super::net::recv_stream) for the sockets where it has not).
     tcp: bool,
 }
 
