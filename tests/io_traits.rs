@@ -1,8 +1,9 @@
 //! futures-io's `AsyncRead`/`AsyncWrite` on `TcpStream`, `UnixStream` and their owned halves,
 //! on both backends: a poll-based read abandoned mid-flight loses no byte (and interleaves
 //! with the owned-buffer `read`), 1 MiB round-trips through every type, a write error reaches
-//! the writer by its flush at the latest, and bytes a `poll_write` accepted reach the peer
-//! even when the stream or its write half is dropped right after.
+//! the writer by its flush at the latest, bytes a `poll_write` accepted reach the peer
+//! even when the stream or its write half is dropped right after, and a writer alone in its
+//! turn of the loop sends at once on io_uring and still delivers every byte in order.
 //!
 //!
 //! `fs::File` through futures-io moves its cursor as the owned-buffer methods do, and a
@@ -297,6 +298,69 @@ both_backends! {
             let got = read_all(server, "mixed writes").await;
             support::assert_bytes_eq("poll-based then owned writes", &got, &data);
         });
+    }
+
+    /// A writer alone in its turn of the loop sends at once on io_uring, handing the kernel
+    /// only what would wait (`Stats::ops_at_once`); epoll always does. Through a 4 KiB send
+    /// buffer, so sends made at once stop short and the rest goes on in the kernel, replies
+    /// of 1 byte to 200 KiB arrive whole and in order, written by `poll_write`, by owned-buffer
+    /// writes, and by both in turn (an owned write after unflushed `poll_write`s). The client
+    /// is a blocking thread, as in the HTTP benchmark, so the replying task runs alone.
+    fn a_lone_writer_sends_at_once(backend: Backend) {
+        const SIZES: [usize; 5] = [1, 64, 3000, 16 * 1024, 200 * 1024];
+        let fx = fixture(backend, "a_lone_writer_sends_at_once");
+        let (listener, addr) = listen();
+        let client = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(addr).expect("client connect");
+            stream.set_read_timeout(Some(support::scaled(READ_LIMIT))).expect("read timeout");
+            // Every size with every way of writing: the replier picks the way by round % 3.
+            for (round, size) in SIZES.iter().cycle().take(SIZES.len() * 3).enumerate() {
+                stream.write_all(&(*size as u32).to_le_bytes()).expect("client request");
+                let mut got = vec![0; *size];
+                stream.read_exact(&mut got).unwrap_or_else(|e| {
+                    panic!("reply {round} ({size} bytes): {e}")
+                });
+                support::assert_bytes_eq(&format!("reply {round}"), &got, &numbered(*size));
+            }
+        });
+        fx.rt.block_on(async {
+            let (mut server, _) = listener.accept().await.expect("accept");
+            server.set_send_buffer_size(4096).expect("set_send_buffer_size");
+            let mut request = [0u8; 4];
+            for round in 0.. {
+                match AsyncReadExt::read_exact(&mut server, &mut request).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => panic!("request {round}: {e}"),
+                }
+                let reply = numbered(u32::from_le_bytes(request) as usize);
+                let (a, b) = reply.split_at(reply.len() / 2);
+                match round % 3 {
+                    0 => {
+                        AsyncWriteExt::write_all(&mut server, a).await.expect("poll write");
+                        AsyncWriteExt::write_all(&mut server, b).await.expect("poll write");
+                        server.flush().await.expect("flush");
+                    }
+                    1 => {
+                        let (res, _) = TcpStream::write_all(&server, reply.clone()).await;
+                        res.expect("owned write_all");
+                    }
+                    _ => {
+                        AsyncWriteExt::write_all(&mut server, a).await.expect("poll write");
+                        let (res, _) = TcpStream::write_all(&server, b.to_vec()).await;
+                        res.expect("owned write_all after poll writes");
+                    }
+                }
+            }
+        });
+        client.join().expect("client thread");
+        let at_once = fx.rt.stats().ops_at_once;
+        if backend == ringloop::Backend::IoUring {
+            assert!(at_once > 0, "no send was made at once on io_uring");
+        } else {
+            assert_eq!(at_once, 0, "epoll counts no op as made at once");
+        }
     }
 
     /// `fs::File` through futures-io: written with `write_all` and flushed, the cursor at

@@ -84,6 +84,22 @@ pub use wake::Unparker;
 use crate::blocking::Pool;
 use token::OpTable;
 
+/// How [`Driver::submit`] starts an op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Handed to the backend.
+    Submit,
+    /// The submitting task's cooperative budget is spent: the op must not complete inside
+    /// this poll (only the epoll backend ever completes an op at submission).
+    Defer,
+    /// Performed at once, without waiting, on io_uring too: the kernel gets the op only if
+    /// the call would wait (`EAGAIN`). For a send the loop would otherwise hand the kernel
+    /// just before it waits: such a send completes inside the enter that submits it, which
+    /// then returns at once with its completion, and the loop enters again to wait. Done at
+    /// once, the send costs one `send` call and the wait one enter.
+    AtOnce,
+}
+
 /// How an op describes itself to each backend: both halves of it, owned by the op (`op/`).
 pub trait Describe {
     /// The io_uring opcode of the op's SQE. Where the backend cannot run it (an io_uring
@@ -137,6 +153,8 @@ pub struct Driver {
     missing_ops: OpcodeSet,
     unparker: Arc<Unparker>,
     ops_submitted: u64,
+    /// Ops performed at once on io_uring ([`Start::AtOnce`]).
+    ops_at_once: u64,
     closed: bool,
     /// The backend's wait failed for good: the loop runs on without it (see `failed.rs`).
     failed: Option<ParkFailure>,
@@ -292,6 +310,7 @@ impl Driver {
             pool_calls: pool_calls::PoolCalls::new(pool, unparker.clone()),
             unparker,
             ops_submitted: 0,
+            ops_at_once: 0,
             closed: false,
             failed: None,
             shutdown_grace,
@@ -308,16 +327,15 @@ impl Driver {
         &self.unparker
     }
 
-    /// Starts an op; the returned token is what its future polls. `defer`: the submitting
-    /// task's cooperative budget is spent, so the op must not complete inside this poll (only
-    /// the epoll backend ever completes an op at submission).
+    /// Starts an op the way `start` says; the returned token is what its future polls.
     #[inline]
     pub fn submit<D: Describe>(
         &mut self,
         op: &mut D,
         deadline: Option<Duration>,
-        defer: bool,
+        start: Start,
     ) -> CompletionToken {
+        let defer = start == Start::Defer;
         let multishot = op.multishot();
         let token = self.table.insert(deadline.is_some(), multishot);
         self.ops_submitted += 1;
@@ -339,6 +357,16 @@ impl Driver {
         }
         if self.prepares && !self.backend.prepare(&mut self.table, token, op) {
             return token;
+        }
+        if start == Start::AtOnce && self.half == Half::Sqe && deadline.is_none() && !multishot {
+            // The op is complete now unless the call would wait; then the kernel gets it below.
+            // SAFETY: the op's memory is owned by the table until its completion.
+            let done = unsafe { op.syscall().perform(Mode::NoWait) };
+            if done.result != -libc::EAGAIN {
+                self.ops_at_once += 1;
+                self.table.complete(token, done.result, done.flags);
+                return token;
+            }
         }
         // Only the half the backend runs is built, here where the op's type is known, and
         // each arm builds its submission in place (one `work` moved into a shared
@@ -399,7 +427,7 @@ impl Driver {
         {
             *resubmits += 1;
             self.table.discard_completed(*token);
-            *token = self.submit(op, None, false);
+            *token = self.submit(op, None, Start::Submit);
         }
         self.table.poll(*token, waker)
     }
@@ -533,6 +561,11 @@ impl Driver {
 
     pub fn ops_submitted(&self) -> u64 {
         self.ops_submitted
+    }
+
+    /// Ops performed at once on io_uring ([`Start::AtOnce`]).
+    pub fn ops_at_once(&self) -> u64 {
+        self.ops_at_once
     }
 
     /// Cancels every op and waits for their completions; later submissions fail at once.

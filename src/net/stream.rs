@@ -167,7 +167,7 @@ impl StreamSocket {
         if let Err(e) = self.flush_accepted().await {
             return (Err(e), buf);
         }
-        op::send(self.socket.as_raw_fd(), buf).await
+        poll_write::at_once_if_alone(op::send(self.socket.as_raw_fd(), buf)).await
     }
 
     pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {

@@ -25,9 +25,9 @@ pub(crate) fn keep_fd<T: OperationImpl>(mut op: Op<T>, fd: &Arc<OwnedFd>) -> Op<
         matches!(op.state, State::Idle { .. }),
         "keep_fd wraps an op before its first poll"
     );
-    let deadline = match op.state {
-        State::Idle { deadline } => deadline,
-        _ => None,
+    let idle = match op.state {
+        State::Idle { deadline, at_once } => (deadline, at_once),
+        _ => (None, false),
     };
     op.state = State::Done;
     let inner = op.data.take().expect("an idle op has its data");
@@ -35,7 +35,10 @@ pub(crate) fn keep_fd<T: OperationImpl>(mut op: Op<T>, fd: &Arc<OwnedFd>) -> Op<
         inner,
         _fd: fd.clone(),
     });
-    kept.state = State::Idle { deadline };
+    kept.state = State::Idle {
+        deadline: idle.0,
+        at_once: idle.1,
+    };
     kept
 }
 

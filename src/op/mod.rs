@@ -65,7 +65,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::driver::{self, Completion, CompletionToken, DriverRef};
+use crate::driver::{self, Completion, CompletionToken, DriverRef, Start};
 
 pub use accept_multi::{AcceptMulti, accept_multishot};
 pub use close::{Close, close};
@@ -162,8 +162,11 @@ pub struct Op<T: Operation> {
 }
 
 enum State {
-    /// Not handed to the backend yet.
-    Idle { deadline: Option<Duration> },
+    /// Not handed to the backend yet; `at_once`: see [`Op::at_once`].
+    Idle {
+        deadline: Option<Duration>,
+        at_once: bool,
+    },
     /// The backend owns it; `token` identifies its slot.
     InFlight {
         token: CompletionToken,
@@ -180,7 +183,10 @@ impl<T: Operation> Op<T> {
     pub(crate) fn new(data: T) -> Self {
         Op {
             data: Some(data),
-            state: State::Idle { deadline: None },
+            state: State::Idle {
+                deadline: None,
+                at_once: false,
+            },
         }
     }
 
@@ -200,8 +206,19 @@ impl<T: Operation> Op<T> {
     /// # });
     /// ```
     pub fn timeout(mut self, dur: Duration) -> Self {
-        if let State::Idle { deadline } = &mut self.state {
+        if let State::Idle { deadline, .. } = &mut self.state {
             *deadline = Some(dur);
+        }
+        self
+    }
+
+    /// Performs the op at once when first polled, without waiting, on io_uring too (as epoll
+    /// does on a ready fd): the kernel gets it only if the call would wait. For a send made
+    /// when nothing else is ready to run; see [`Start::AtOnce`]. An op with a deadline or a
+    /// spent budget is submitted as usual.
+    pub(crate) fn at_once(mut self) -> Self {
+        if let State::Idle { at_once, .. } = &mut self.state {
+            *at_once = true;
         }
         self
     }
@@ -235,12 +252,18 @@ impl<T: Operation> Op<T> {
     }
 
     fn poll_op(&mut self, cx: &mut Context<'_>) -> Poll<T::Output> {
-        if let State::Idle { deadline } = self.state {
+        if let State::Idle { deadline, at_once } = self.state {
             let driver = driver::current()
                 .expect("a ringloop op was polled outside a ringloop runtime (use ringloop::run)");
             let data = self.data.as_mut().expect("op data present until done");
-            let defer = !take_budget();
-            let token = driver.borrow_mut().submit(data, deadline, defer);
+            let start = if !take_budget() {
+                Start::Defer
+            } else if at_once {
+                Start::AtOnce
+            } else {
+                Start::Submit
+            };
+            let token = driver.borrow_mut().submit(data, deadline, start);
             self.state = State::InFlight {
                 token,
                 driver,

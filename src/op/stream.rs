@@ -61,7 +61,9 @@ impl<T: Multishot> OpStream<T> {
             let Some(data) = self.data.as_mut() else {
                 return Poll::Ready(None);
             };
-            let token = driver.borrow_mut().submit(data, None, false);
+            let token = driver
+                .borrow_mut()
+                .submit(data, None, driver::Start::Submit);
             self.state = StreamState::Live { token, driver };
         }
         let StreamState::Live { token, driver } = &self.state else {

@@ -127,6 +127,9 @@ pub struct LoopContext {
     /// The bottom half: the driver, and what the layers below the runtime keep per loop.
     pub core: Rc<LoopCore>,
     pub ready: RefCell<VecDeque<Runnable>>,
+    /// How many ready entries the current (or last) pass of `run_ready` runs; 1 while
+    /// `block_on` polls its main future, which it polls on its own.
+    pub pass_len: Cell<usize>,
     pub timers: RefCell<Timers>,
     /// Wakers of the tasks that have parked at least once and are not finished, so
     /// cancellation and shutdown can reach a task parked anywhere. A task that never parks is
@@ -209,6 +212,7 @@ impl LoopContext {
     /// keeps waking itself yields to I/O every tick).
     pub fn run_ready(&self, budget: usize) {
         let n = self.ready.borrow().len().min(budget);
+        self.pass_len.set(n);
         for _ in 0..n {
             let Some(runnable) = self.ready.borrow_mut().pop_front() else {
                 break;
@@ -226,6 +230,12 @@ impl LoopContext {
                 runnable.run();
             }
         }
+    }
+
+    /// Whether the running task runs alone: its pass of `run_ready` runs no other entry and
+    /// nothing else is ready, so the loop's next step is to wait in the kernel.
+    pub fn runs_alone(&self) -> bool {
+        self.pass_len.get() <= 1 && self.ready.borrow().is_empty()
     }
 
     /// Wakes the parked task `id`, if it is parked (a cancelled task then gets dropped).

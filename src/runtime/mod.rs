@@ -240,6 +240,7 @@ impl Builder {
         let cx = Rc::new(LoopContext {
             core: Rc::new(LoopCore::new(Rc::new(driver::DriverCell::new(driver)))),
             ready: RefCell::new(VecDeque::with_capacity(256)),
+            pass_len: Cell::new(0),
             timers: RefCell::new(timer::Timers::default()),
             tasks: RefCell::new(Default::default()),
             next_task_id: Cell::new(2),
@@ -263,6 +264,10 @@ pub struct Stats {
     pub kernel_enters: u64,
     /// Operations submitted.
     pub ops_submitted: u64,
+    /// Of those, operations io_uring never saw: performed at once because they would not
+    /// wait (a send made when nothing else was ready to run). Always 0 on epoll, where every
+    /// op on a ready fd is performed at once.
+    pub ops_at_once: u64,
     /// Faults the fault injector made (0 when it does not run; see
     /// [`Builder::fault_injection`]).
     pub faults_injected: u64,
@@ -356,6 +361,7 @@ impl Runtime {
         Stats {
             kernel_enters: d.kernel_enters(),
             ops_submitted: d.ops_submitted(),
+            ops_at_once: d.ops_at_once(),
             faults_injected: d.faults_injected(),
             tasks: self.cx.live_tasks.get(),
             recv_buffers_lent,
@@ -432,6 +438,8 @@ impl Runtime {
         loop {
             if main.woken.swap(false, Ordering::AcqRel) {
                 crate::op::reset_budget();
+                // The main future is polled on its own, before the ready tasks.
+                self.cx.pass_len.set(1);
                 if let Poll::Ready(v) = fut.as_mut().poll(&mut task_cx) {
                     return Ok(v);
                 }

@@ -25,8 +25,9 @@
 //! send is not left to the writer's later polls: a small task of the stream's own, the
 //! *pump*, is woken by every completion of the send and continues a short send with the
 //! rest. The pump is spawned the first time a send does not complete as it is made (on the
-//! epoll backend a send to a socket with room does, and then no pump is ever needed), and
-//! lives as long as the stream.
+//! epoll backend a send to a socket with room does, and then no pump is ever needed; so does
+//! one on io_uring made by a task that runs alone, see [`at_once_if_alone`]), and lives as
+//! long as the stream.
 //!
 //! The send is polled with one waker, whoever polls it, which wakes the pump and every
 //! caller waiting for the send to finish (a `poll_write` with a send in flight, a
@@ -210,7 +211,7 @@ impl PolledWrite {
             }
             let slice = std::mem::take(&mut self.buf).slice(self.at..);
             // `at` stays where the slice starts: the send's count is added to it.
-            self.op = Some(op::send(self.fd, slice));
+            self.op = Some(at_once_if_alone(op::send(self.fd, slice)));
         }
     }
 
@@ -242,6 +243,18 @@ impl PolledWrite {
             }
         }
         self.buf.len()
+    }
+}
+
+/// Marks `send` to be made at once (see [`Op::at_once`]) when its task runs alone: the only
+/// entry of this turn of the loop, nothing else ready. The loop's next step would be to hand
+/// the kernel this send and wait; made at once, the send does not end that wait by its own
+/// completion. In a busy turn the sends of all its tasks go to the kernel together.
+pub(super) fn at_once_if_alone<T: op::Operation>(send: Op<T>) -> Op<T> {
+    if crate::runtime::with_context(|cx| cx.runs_alone()) == Some(true) {
+        send.at_once()
+    } else {
+        send
     }
 }
 
