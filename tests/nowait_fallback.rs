@@ -121,6 +121,45 @@ both_backends! {
         });
     }
 
+    /// A pipe end written without `RWF_NOWAIT` (its write completes at once, through the
+    /// fallback) and then closed by its owner frees its number; a socket ringloop makes next
+    /// reuses it, and a read on that socket that has to wait still gets the bytes written
+    /// after it. The epoll backend used to keep the pipe's queue marked registered after the
+    /// write, so the socket was never registered and the read waited forever (the
+    /// `subprocess_pipe` example hung so on Linux 6.1: its output pipe's number went to the
+    /// next child's stdout).
+    fn a_socket_reusing_a_closed_pipes_number_gets_its_events(backend: Backend) {
+        in_child("a_socket_reusing_a_closed_pipes_number_gets_its_events", backend, |backend| {
+            if !deny_nowait() {
+                return;
+            }
+            let dog = watchdog(Duration::from_secs(20), "a reused fd number");
+            let rt = runtime(backend);
+            rt.block_on(async {
+                let (r, w) = pipe();
+                let number = w.as_raw_fd();
+                let (res, _) = op::write(number, b"x".as_slice()).await;
+                assert_eq!(res.expect("write to an empty pipe"), 1);
+                drop(w);
+                drop(r);
+                let (a, b) = ringloop::net::UnixStream::pair().expect("socket pair");
+                let (reader, writer) = if a.as_raw_fd() == number { (a, b) } else { (b, a) };
+                assert_eq!(reader.as_raw_fd(), number, "the pair did not reuse the pipe's number");
+                let mut read = std::pin::pin!(reader.read(Vec::with_capacity(64)));
+                assert!(poll_once(&mut read).await.is_none(), "nothing was written yet");
+                let (res, _) = writer.write_all(b"later".to_vec()).await;
+                res.expect("write to the pair");
+                let (res, buf) = ringloop::time::timeout(LATE, read)
+                    .await
+                    .expect("the read on the reused number never completed");
+                let n = res.expect("read after the write");
+                assert!((1..=5).contains(&n), "read {n} bytes");
+                assert_eq!(buf, &b"later"[..n]);
+            });
+            dog.disarm();
+        });
+    }
+
     /// Writes into a blocking pipe nobody reads fill it, then one times out; everything the
     /// writes reported written is in the pipe, nothing more.
     fn pipe_write_times_out_when_full_without_rwf_nowait(backend: Backend) {

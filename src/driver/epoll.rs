@@ -297,12 +297,14 @@ impl Epoll {
             match p {
                 p if p.result == -libc::EAGAIN => {}
                 p if p.result == -libc::EOPNOTSUPP => {
+                    self.settle(fd);
                     return self.pool.submit(table, token, *syscall);
                 }
                 p => {
                     if p.drained {
                         let _ = self.queue(fd).saw_drained();
                     }
+                    self.settle(fd);
                     return table.complete(token, p.result, p.flags);
                 }
             }
@@ -434,6 +436,15 @@ impl Epoll {
                 table.complete(token, result, flags);
             }
         }
+        self.settle(fd);
+    }
+
+    /// A queue with no op waiting that is not pinned is not taken as registered any more: its
+    /// fd may be closed, and the number reused by another file, before an op must wait on it
+    /// again, which then registers it (`EEXIST`: still the same file). Called wherever an op
+    /// leaves the queue, including one that completed as it was submitted after its queue was
+    /// registered to find a `NoWaitFallback`.
+    fn settle(&mut self, fd: RawFd) {
         let q = self.queue(fd);
         if q.waiters.is_empty() && !q.pinned {
             q.armed = false;
@@ -441,14 +452,13 @@ impl Epoll {
     }
 
     /// Keeps `fd` registered until [`unpin`](Self::unpin), which its owner must call before
-    /// closing it.
+    /// closing it. Registers it in any case: the fd is new, and its number may have named
+    /// another file whose queue state is stale.
     pub fn pin(&mut self, fd: RawFd) -> io::Result<()> {
         if fd < 0 {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
-        if !self.queue(fd).armed {
-            self.arm_queue(fd)?;
-        }
+        self.arm_queue(fd)?;
         self.queue(fd).pinned = true;
         Ok(())
     }
@@ -468,10 +478,8 @@ impl Epoll {
         let q = self.queue(fd);
         if let Some(pos) = q.waiters.iter().position(|w| w.token == token) {
             q.waiters.remove(pos);
-            if q.waiters.is_empty() && !q.pinned {
-                q.armed = false;
-            }
             self.waiting -= 1;
+            self.settle(fd);
             true
         } else {
             false
