@@ -215,20 +215,18 @@ impl Epoll {
         let q = self.queue(fd);
         let may_fall_back = syscall.has_nowait_fallback();
         if let Some(how) = q.fallback.filter(|_| may_fall_back) {
-            // SAFETY: the caller guarantees the op's memory is owned by the table, valid for
-            // the lengths given, until the completion.
+            // SAFETY: the caller keeps the op's memory, owned by the table, valid until completion.
             return unsafe { syscall.perform(Mode::Fallback(how)) };
         }
-        // SAFETY: the caller guarantees the op's memory is owned by the table, valid for the
-        // lengths given; the no-wait mode keeps the call from blocking.
+        // The no-wait mode keeps the call from blocking.
+        // SAFETY: the caller keeps the op's memory, owned by the table, valid until completion.
         let done = unsafe { syscall.perform(Mode::NoWait) };
         if done.result != -libc::EOPNOTSUPP || !may_fall_back || !q.armed {
             return done;
         }
         let how = NoWaitFallback::probe(fd);
         q.fallback = Some(how);
-        // SAFETY: the caller guarantees the op's memory is owned by the table, valid for the
-        // lengths given, until the completion.
+        // SAFETY: the caller keeps the op's memory, owned by the table, valid until completion.
         unsafe { syscall.perform(Mode::Fallback(how)) }
     }
 

@@ -90,8 +90,8 @@ pub(super) struct AcceptCall {
 
 impl Perform for AcceptCall {
     unsafe fn perform(&self, _mode: Mode) -> Performed {
-        // SAFETY: `addr`/`len` point to the op's boxed sockaddr storage and its length, or
-        // are both null (the caller's contract).
+        // `addr`/`len` are both null, or the op's boxed sockaddr storage and its length.
+        // SAFETY: `addr`/`len` are null or valid for the kernel to write (the caller's contract).
         let fd = unsafe { libc::accept4(self.fd, self.addr, self.len, libc::SOCK_CLOEXEC) };
         Performed::plain(cqe_result(fd as isize))
     }
